@@ -27,9 +27,9 @@ class ByteReader {
   // Fails with kCorrupt unless n more bytes are available.
   Status need(uint64_t n, const char* field) const {
     if (n > size_ - pos_) {
-      return corrupt(what_ + ": truncated at offset " + std::to_string(pos_) + " reading " +
-                     field + " (" + std::to_string(n) + " bytes needed, " +
-                     std::to_string(size_ - pos_) + " left)");
+      return corrupt(what_ + ": truncated at offset " + std::to_string(pos_) + " reading " + field +
+                     " (" + std::to_string(n) + " bytes needed, " + std::to_string(size_ - pos_) +
+                     " left)");
     }
     return Status::ok();
   }

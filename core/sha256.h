@@ -30,13 +30,17 @@ class Sha256 {
 };
 
 Digest sha256(const void* data, size_t len);
-inline Digest sha256(const std::string& s) { return sha256(s.data(), s.size()); }
+inline Digest sha256(const std::string& s) {
+  return sha256(s.data(), s.size());
+}
 
 // Streams a file through SHA-256 with a fixed-size buffer (memory bounded regardless of file size).
 Result<Digest> sha256_file(const std::string& path);
 
 std::string to_hex(const uint8_t* data, size_t len);
-inline std::string to_hex(const Digest& d) { return to_hex(d.data(), d.size()); }
+inline std::string to_hex(const Digest& d) {
+  return to_hex(d.data(), d.size());
+}
 // Fails with kInvalidArgument on odd length or non-hex characters.
 Result<std::string> from_hex(const std::string& hex);
 

@@ -46,12 +46,24 @@ class Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
-inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status io_error(std::string m) { return {StatusCode::kIo, std::move(m)}; }
-inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status corrupt(std::string m) {
+  return {StatusCode::kCorrupt, std::move(m)};
+}
+inline Status unsupported(std::string m) {
+  return {StatusCode::kUnsupported, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status io_error(std::string m) {
+  return {StatusCode::kIo, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 // Either a value or a non-OK Status. Accessing value() of an error Result is a programming error
 // (asserted in debug builds).
@@ -96,9 +108,9 @@ class Result {
 #define PROV_CONCAT(a, b) PROV_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` (a Status) is not OK.
-#define PROV_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::prov::Status prov_status_ = (expr);       \
+#define PROV_RETURN_IF_ERROR(expr)                  \
+  do {                                              \
+    ::prov::Status prov_status_ = (expr);           \
     if (!prov_status_.is_ok()) return prov_status_; \
   } while (0)
 

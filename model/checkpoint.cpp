@@ -4,9 +4,12 @@ namespace prov::model {
 
 const char* format_name(Format f) {
   switch (f) {
-    case Format::kSafetensors: return "safetensors";
-    case Format::kGguf: return "gguf";
-    case Format::kLlama2c: return "llama2c";
+    case Format::kSafetensors:
+      return "safetensors";
+    case Format::kGguf:
+      return "gguf";
+    case Format::kLlama2c:
+      return "llama2c";
   }
   return "unknown";
 }

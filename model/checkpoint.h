@@ -22,9 +22,9 @@ const char* format_name(Format f);  // "safetensors", "gguf", "llama2c"
 
 struct Checkpoint {
   Format format = Format::kSafetensors;
-  std::string path;                 // what the user named: a file or a directory
-  std::vector<std::string> files;   // the files the tensors came from
-  std::vector<TensorRef> tensors;   // in file order (shard by shard)
+  std::string path;                // what the user named: a file or a directory
+  std::vector<std::string> files;  // the files the tensors came from
+  std::vector<TensorRef> tensors;  // in file order (shard by shard)
   // Format metadata as JSON: safetensors `__metadata__` (per file, merged), GGUF key/values
   // (typed values as JSON numbers/strings/arrays), llama2.c header fields.
   nlohmann::json metadata = nlohmann::json::object();

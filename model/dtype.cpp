@@ -7,17 +7,17 @@ namespace prov::model {
 const DTypeInfo& dtype_info(DType t) {
   // Block sizes and bytes follow ggml's type traits (QK_K = 256).
   static const DTypeInfo kInfo[] = {
-      {"F64", 1, 8, true, false},      {"F32", 1, 4, true, false},
-      {"F16", 1, 2, true, false},      {"BF16", 1, 2, true, false},
-      {"F8_E4M3", 1, 1, true, false},  {"F8_E5M2", 1, 1, true, false},
-      {"I64", 1, 8, false, false},     {"I32", 1, 4, false, false},
-      {"I16", 1, 2, false, false},     {"I8", 1, 1, false, false},
-      {"U8", 1, 1, false, false},      {"BOOL", 1, 1, false, false},
-      {"Q4_0", 32, 18, true, true},    {"Q4_1", 32, 20, true, true},
-      {"Q5_0", 32, 22, true, true},    {"Q5_1", 32, 24, true, true},
-      {"Q8_0", 32, 34, true, true},    {"Q2_K", 256, 84, true, true},
-      {"Q3_K", 256, 110, true, true},  {"Q4_K", 256, 144, true, true},
-      {"Q5_K", 256, 176, true, true},  {"Q6_K", 256, 210, true, true},
+      {"F64", 1, 8, true, false},       {"F32", 1, 4, true, false},
+      {"F16", 1, 2, true, false},       {"BF16", 1, 2, true, false},
+      {"F8_E4M3", 1, 1, true, false},   {"F8_E5M2", 1, 1, true, false},
+      {"I64", 1, 8, false, false},      {"I32", 1, 4, false, false},
+      {"I16", 1, 2, false, false},      {"I8", 1, 1, false, false},
+      {"U8", 1, 1, false, false},       {"BOOL", 1, 1, false, false},
+      {"Q4_0", 32, 18, true, true},     {"Q4_1", 32, 20, true, true},
+      {"Q5_0", 32, 22, true, true},     {"Q5_1", 32, 24, true, true},
+      {"Q8_0", 32, 34, true, true},     {"Q2_K", 256, 84, true, true},
+      {"Q3_K", 256, 110, true, true},   {"Q4_K", 256, 144, true, true},
+      {"Q5_K", 256, 176, true, true},   {"Q6_K", 256, 210, true, true},
       {"I8_GROUPED", 1, 1, true, true},
   };
   return kInfo[static_cast<int>(t)];
@@ -78,7 +78,7 @@ uint16_t float_to_fp16(float f) {
     return sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0);
   }
   if (absx >= 0x477ff000u) return sign | 0x7c00;  // rounds to >= 65520: overflow to inf
-  if (absx < 0x38800000u) {                      // below the smallest normal: subnormal or zero
+  if (absx < 0x38800000u) {                       // below the smallest normal: subnormal or zero
     float a;
     std::memcpy(&a, &absx, 4);
     // value / 2^-24 rounded to nearest even.

@@ -13,25 +13,46 @@
 namespace prov::model {
 
 enum class DType : uint8_t {
-  kF64, kF32, kF16, kBF16, kF8_E4M3, kF8_E5M2,
-  kI64, kI32, kI16, kI8, kU8, kBool,
+  kF64,
+  kF32,
+  kF16,
+  kBF16,
+  kF8_E4M3,
+  kF8_E5M2,
+  kI64,
+  kI32,
+  kI16,
+  kI8,
+  kU8,
+  kBool,
   // GGUF block-quantized types (ggml layouts).
-  kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K,
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kQ8_0,
+  kQ2_K,
+  kQ3_K,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
   // llama2.c v2: int8 values with one fp32 scale per `group_size` values, stored apart
   // (TensorRef::scales).
   kI8Grouped,
 };
 
 struct DTypeInfo {
-  const char* name;       // safetensors spelling for plain types ("F32"), ggml name for quants
-  uint32_t block_elems;   // elements per storage block (1 for plain types)
-  uint32_t block_bytes;   // bytes per storage block
-  bool is_float;          // a floating-point or quantized-real type
-  bool quantized;         // needs dequantisation to be read as real numbers
+  const char* name;      // safetensors spelling for plain types ("F32"), ggml name for quants
+  uint32_t block_elems;  // elements per storage block (1 for plain types)
+  uint32_t block_bytes;  // bytes per storage block
+  bool is_float;         // a floating-point or quantized-real type
+  bool quantized;        // needs dequantisation to be read as real numbers
 };
 
 const DTypeInfo& dtype_info(DType t);
-inline const char* dtype_name(DType t) { return dtype_info(t).name; }
+inline const char* dtype_name(DType t) {
+  return dtype_info(t).name;
+}
 
 // The safetensors dtype strings (F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, U8,
 // BOOL); nullopt for anything else.

@@ -20,7 +20,7 @@ Status convert_plain(const TensorRef& t, uint64_t n, float* out) {
   const uint8_t* p = t.data;
   switch (t.dtype) {
     case DType::kF32:
-      std::memcpy(out, p, n * 4);
+      if (n > 0) std::memcpy(out, p, n * 4);
       return Status::ok();
     case DType::kF64:
       for (uint64_t i = 0; i < n; ++i) {
@@ -140,7 +140,8 @@ Status for_each_canonical_chunk(const TensorRef& t, Sink sink) {
     std::vector<uint8_t> row(cols * es);
     for (uint64_t r0 = 0; r0 < rows; ++r0) {
       uint64_t r = t.row_order ? (*t.row_order)[r0] : r0;
-      for (uint64_t c = 0; c < cols; ++c) std::memcpy(&row[c * es], t.data + (c * rows + r) * es, es);
+      for (uint64_t c = 0; c < cols; ++c)
+        std::memcpy(&row[c * es], t.data + (c * rows + r) * es, es);
       sink(row.data(), row.size());
     }
   } else if (t.row_order) {
@@ -149,7 +150,20 @@ Status for_each_canonical_chunk(const TensorRef& t, Sink sink) {
   } else {
     sink(t.data, t.nbytes);
   }
-  if (t.dtype == DType::kI8Grouped) sink(t.scales, t.numel() / t.group_size * 4);
+  if (t.dtype == DType::kI8Grouped) {
+    // Scales follow the values, in the same (canonical) row order.
+    if (!t.row_order) {
+      sink(t.scales, t.numel() / t.group_size * 4);
+      return Status::ok();
+    }
+    const uint64_t rows = t.shape[0], row_len = t.numel() / rows;
+    if (row_len % t.group_size != 0) {
+      return unsupported("tensor " + t.name + ": int8 groups straddle rows; cannot reorder rows");
+    }
+    const uint64_t row_scale_bytes = row_len / t.group_size * 4;
+    for (uint64_t r = 0; r < rows; ++r)
+      sink(t.scales + (*t.row_order)[r] * row_scale_bytes, row_scale_bytes);
+  }
   return Status::ok();
 }
 }  // namespace
@@ -163,7 +177,8 @@ Result<std::vector<uint8_t>> canonical_bytes(const TensorRef& t) {
 
 Result<std::string> tensor_digest(const TensorRef& t) {
   Sha256 h;
-  PROV_RETURN_IF_ERROR(for_each_canonical_chunk(t, [&](const uint8_t* p, uint64_t len) { h.update(p, len); }));
+  PROV_RETURN_IF_ERROR(
+      for_each_canonical_chunk(t, [&](const uint8_t* p, uint64_t len) { h.update(p, len); }));
   return to_hex(h.finish());
 }
 
@@ -172,7 +187,8 @@ std::vector<int64_t> rope_interleaved_to_half_rows(int64_t n_heads, int64_t head
   const int64_t half = head_dim / 2;
   for (int64_t h = 0; h < n_heads; ++h)
     for (int64_t j = 0; j < 2; ++j)
-      for (int64_t i = 0; i < half; ++i) order[h * head_dim + j * half + i] = h * head_dim + 2 * i + j;
+      for (int64_t i = 0; i < half; ++i)
+        order[h * head_dim + j * half + i] = h * head_dim + 2 * i + j;
   return order;
 }
 

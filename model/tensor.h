@@ -21,19 +21,19 @@
 namespace prov::model {
 
 struct TensorRef {
-  std::string name;             // the name in the file
+  std::string name;  // the name in the file
   DType dtype = DType::kF32;
-  std::vector<int64_t> shape;   // canonical logical shape (see above)
+  std::vector<int64_t> shape;  // canonical logical shape (see above)
   const uint8_t* data = nullptr;
-  uint64_t nbytes = 0;          // stored bytes at `data` (values only for kI8Grouped)
+  uint64_t nbytes = 0;  // stored bytes at `data` (values only for kI8Grouped)
   // kI8Grouped only: one fp32 scale per group_size values, stored at `scales`.
   const uint8_t* scales = nullptr;
   uint32_t group_size = 0;
   std::shared_ptr<const std::vector<int64_t>> row_order;  // null: identity
   bool transposed = false;
   std::shared_ptr<const void> keep_alive;  // the mapping or buffer `data` points into
-  std::string file;                         // source file, for messages
-  uint64_t file_offset = 0;                 // offset of `data` in `file`
+  std::string file;                        // source file, for messages
+  uint64_t file_offset = 0;                // offset of `data` in `file`
 
   uint64_t numel() const;
   // True when the stored bytes already are the canonical layout (no view transform).

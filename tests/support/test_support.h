@@ -31,8 +31,8 @@ std::string read_file(const std::string& path);
 
 }  // namespace prov::testing
 
-#define PROV_REQUIRE_FIXTURES()                                                       \
-  do {                                                                                \
-    if (::prov::testing::fixtures_dir().empty())                                      \
+#define PROV_REQUIRE_FIXTURES()                                                           \
+  do {                                                                                    \
+    if (::prov::testing::fixtures_dir().empty())                                          \
       GTEST_SKIP() << "shared fixtures not found (../shared/fixtures or $PROV_FIXTURES)"; \
   } while (0)

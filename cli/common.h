@@ -1,0 +1,30 @@
+// Shared plumbing of the prov subcommands: exit codes and error reporting.
+//
+// Exit codes (docs/cli.md): 0 success; 1 internal error; 2 bad input (corrupt, truncated or
+// hostile file, unsupported format or architecture, missing file, bad option); 3 I/O failure.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "core/status.h"
+
+namespace prov::cli {
+
+enum ExitCode { kExitOk = 0, kExitInternal = 1, kExitBadInput = 2, kExitIo = 3 };
+
+int exit_code_for(const Status& s);
+// Prints "prov <command>: <status>" to stderr and returns the exit code.
+int report_error(const std::string& command, const Status& s);
+
+// Each subcommand registers itself and sets `*run` to the action to execute when chosen.
+using Action = std::function<int()>;
+void register_inspect(CLI::App& app, Action* run);
+void register_digest(CLI::App& app, Action* run);
+void register_example(CLI::App& app, Action* run);
+
+const char* tool_version();
+
+}  // namespace prov::cli

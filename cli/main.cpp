@@ -1,0 +1,31 @@
+// prov: model provenance and distillation detection. One file per subcommand (cmd_*.cpp).
+#include <exception>
+#include <iostream>
+
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"prov: model provenance and distillation detection", "prov"};
+  app.set_version_flag("--version", prov::cli::tool_version());
+  app.require_subcommand(1);
+  prov::cli::Action run;
+  prov::cli::register_inspect(app, &run);
+  prov::cli::register_digest(app, &run);
+  prov::cli::register_example(app, &run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return prov::cli::kExitBadInput;
+  }
+  try {
+    return run ? run() : prov::cli::kExitInternal;
+  } catch (const std::exception& e) {
+    std::cerr << "prov: internal error: " << e.what() << "\n";
+    return prov::cli::kExitInternal;
+  }
+}

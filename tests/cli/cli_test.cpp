@@ -1,0 +1,108 @@
+// End-to-end tests of the prov executable: real files, real process, exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "core/sha256.h"
+#include "tests/support/test_support.h"
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome prov(const std::string& args) {
+  std::string cmd = std::string(PROV_EXE) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Cli, ExampleThenInspectJson) {
+  prov::testing::TempDir dir;
+  ASSERT_EQ(prov("example " + dir.file("m") + " --arch qwen2 --seed 3").code, 0);
+  Outcome r = prov("inspect " + dir.file("m") + " --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["format"], "safetensors");
+  EXPECT_EQ(j["architecture"], "qwen2");
+  EXPECT_EQ(j["num_layers"], 2);
+  EXPECT_EQ(j["hidden_size"], 64);
+  EXPECT_EQ(j["vocab_size"], 256);
+  EXPECT_EQ(j["dtypes"], nlohmann::json::array({"F32"}));
+  EXPECT_EQ(j["digest"].get<std::string>().size(), 64u);
+  // qwen2 example: tied embeddings, qkv bias: 256*64 +
+  // 2*(64+64*64+2*32*64+64+32+32+64*64+64+3*160*64) + 64
+  EXPECT_EQ(j["num_parameters"],
+            256 * 64 +
+                2 * (64 + 64 * 64 + 2 * 32 * 64 + 64 + 32 + 32 + 64 * 64 + 64 + 3 * 160 * 64) + 64);
+
+  Outcome human = prov("inspect " + dir.file("m"));
+  EXPECT_EQ(human.code, 0);
+  EXPECT_NE(human.out.find("qwen2"), std::string::npos);
+  EXPECT_NE(human.out.find("sha256:" + j["digest"].get<std::string>()), std::string::npos);
+}
+
+TEST(Cli, DigestJsonMatchesFileHashes) {
+  prov::testing::TempDir dir;
+  ASSERT_EQ(prov("example " + dir.file("m") + " --shard-bytes 40000").code, 0);
+  Outcome r = prov("digest " + dir.file("m") + " --json --tensors -o " + dir.file("id.pb"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  prov::Sha256 all;
+  for (const auto& f : j["files"]) {
+    auto d = prov::sha256_file(dir.file("m/" + f["name"].get<std::string>()));
+    ASSERT_TRUE(d.is_ok());
+    EXPECT_EQ(f["sha256"], prov::to_hex(*d));
+    all.update(d->data(), d->size());
+  }
+  EXPECT_EQ(j["digest"], prov::to_hex(all.finish()));
+  EXPECT_GT(j["files"].size(), 3u);
+  EXPECT_EQ(j["tensors"].size(), 21u);
+  EXPECT_FALSE(prov::testing::read_file(dir.file("id.pb")).empty());
+}
+
+TEST(Cli, BadInputExitsTwoWithAReason) {
+  prov::testing::TempDir dir;
+  Outcome missing = prov("inspect " + dir.file("nothing"));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("no such file"), std::string::npos) << missing.out;
+
+  ASSERT_EQ(prov("example " + dir.file("m")).code, 0);
+  std::string bytes = prov::testing::read_file(dir.file("m/model.safetensors"));
+  prov::testing::write_file(dir.file("m/model.safetensors"), bytes.substr(0, bytes.size() / 2));
+  Outcome trunc = prov("inspect " + dir.file("m"));
+  EXPECT_EQ(trunc.code, 2) << trunc.out;
+  EXPECT_NE(trunc.out.find("model.safetensors"), std::string::npos) << trunc.out;
+
+  Outcome usage = prov("inspect");
+  EXPECT_EQ(usage.code, 2);
+  Outcome unknown = prov("frobnicate");
+  EXPECT_EQ(unknown.code, 2);
+}
+
+TEST(Cli, FixtureCheckpointsOfEveryFormat) {
+  PROV_REQUIRE_FIXTURES();
+  const std::string f = prov::testing::fixtures_dir();
+  for (const auto& [path, format] : std::vector<std::pair<std::string, std::string>>{
+           {f + "/hf/models/llama_sharded_bf16", "safetensors"},
+           {f + "/real/stories260K.bin", "llama2c"},
+           {f + "/real/llama-2-tiny-random.gguf", "gguf"}}) {
+    Outcome r = prov("inspect --json " + path);
+    ASSERT_EQ(r.code, 0) << path << "\n" << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["format"], format);
+    EXPECT_EQ(j["architecture"], "llama");
+  }
+}
+
+}  // namespace
