@@ -24,6 +24,8 @@ using Action = std::function<int()>;
 void register_inspect(CLI::App& app, Action* run);
 void register_digest(CLI::App& app, Action* run);
 void register_example(CLI::App& app, Action* run);
+void register_tokenize(CLI::App& app, Action* run);
+void register_generate(CLI::App& app, Action* run);
 
 const char* tool_version();
 

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   prov::cli::register_inspect(app, &run);
   prov::cli::register_digest(app, &run);
   prov::cli::register_example(app, &run);
+  prov::cli::register_tokenize(app, &run);
+  prov::cli::register_generate(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

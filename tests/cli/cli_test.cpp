@@ -106,3 +106,59 @@ TEST(Cli, FixtureCheckpointsOfEveryFormat) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, GenerateStories260KThroughTheTorchPlugin) {
+  PROV_REQUIRE_FIXTURES();
+  const std::string f = prov::testing::fixtures_dir();
+  Outcome r = prov("generate " + f + "/real/stories260K.bin --max-tokens 20 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ids"].size(), 21u);
+  EXPECT_EQ(j["ids"][0], 1) << "starts from BOS";
+  EXPECT_EQ(j["text"].get<std::string>().rfind(
+                "Once upon a time, there was a little girl named Lily.", 0),
+            0u)
+      << j["text"];
+  // Seeded sampling is reproducible.
+  Outcome a =
+      prov("generate " + f +
+           "/real/stories260K.bin --prompt Once --max-tokens 12 --temperature 0.9 --seed 5 --json");
+  Outcome b =
+      prov("generate " + f +
+           "/real/stories260K.bin --prompt Once --max-tokens 12 --temperature 0.9 --seed 5 --json");
+  ASSERT_EQ(a.code, 0) << a.out;
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(Cli, GenerateRefusesBadRequests) {
+  PROV_REQUIRE_FIXTURES();
+  const std::string f = prov::testing::fixtures_dir();
+  Outcome long_prompt =
+      prov("generate " + f + "/hf/models/llama --max-tokens 1 --prompt-ids " + [] {
+        std::string ids;
+        for (int i = 0; i < 300; ++i) ids += (i ? "," : "") + std::to_string(i % 100);
+        return ids;
+      }());
+  EXPECT_EQ(long_prompt.code, 2) << long_prompt.out;
+  EXPECT_NE(long_prompt.out.find("256"), std::string::npos) << long_prompt.out;
+  Outcome no_tok = prov("generate " + f + "/hf/models/llama --prompt hi");
+  EXPECT_EQ(no_tok.code, 2);
+  EXPECT_NE(no_tok.out.find("--tokenizer"), std::string::npos) << no_tok.out;
+}
+
+TEST(Cli, TokenizeGpt2AndLlama2) {
+  PROV_REQUIRE_FIXTURES();
+  const std::string f = prov::testing::fixtures_dir();
+  Outcome g = prov("tokenize " + f + "/real/gpt2-tokenizer --text 'Hello world' --json");
+  ASSERT_EQ(g.code, 0) << g.out;
+  auto j = nlohmann::json::parse(g.out);
+  EXPECT_EQ(j["ids"], nlohmann::json::array({15496, 995}));
+  EXPECT_EQ(j["decoded"], "Hello world");
+  Outcome l = prov("tokenize " + f + "/real/llama-2-tiny-random.gguf --text 'Hello world' --json");
+  ASSERT_EQ(l.code, 0) << l.out;
+  EXPECT_EQ(nlohmann::json::parse(l.out)["ids"], nlohmann::json::array({15043, 3186}));
+}
+
+}  // namespace

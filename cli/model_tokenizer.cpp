@@ -1,0 +1,28 @@
+#include "cli/model_tokenizer.h"
+
+#include "model/model.h"
+
+namespace prov::cli {
+
+Result<std::unique_ptr<model::Tokenizer>> open_tokenizer_for(const std::string& path,
+                                                             const std::string& explicit_path) {
+  if (!explicit_path.empty()) return model::load_tokenizer(explicit_path);
+  auto direct = model::load_tokenizer(path);
+  if (direct.is_ok()) return direct;
+  // A llama2.c checkpoint is not a tokenizer, but its tokenizer file lies beside it.
+  model::OpenOptions o;
+  o.check_shapes = false;
+  auto m = model::open_model(path, o);
+  if (!m.is_ok()) return direct.status();
+  if (m->tokenizer_path.empty()) {
+    return not_found(path +
+                     ": no tokenizer found beside the model (looked for tokenizer.json, "
+                     "encoder.json + vocab.bpe, tok<vocab>.bin, tokenizer.bin); pass --tokenizer");
+  }
+  if (m->checkpoint.format == model::Format::kLlama2c) {
+    return model::from_llama2c(m->tokenizer_path, static_cast<int32_t>(m->config.vocab_size));
+  }
+  return model::load_tokenizer(m->tokenizer_path);
+}
+
+}  // namespace prov::cli
