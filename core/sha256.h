@@ -34,7 +34,8 @@ inline Digest sha256(const std::string& s) {
   return sha256(s.data(), s.size());
 }
 
-// Streams a file through SHA-256 with a fixed-size buffer (memory bounded regardless of file size).
+// Streams a file through SHA-256 (read-only mapped windows of 16 MiB, or read() where a file
+// cannot be mapped): memory stays bounded regardless of file size.
 Result<Digest> sha256_file(const std::string& path);
 
 std::string to_hex(const uint8_t* data, size_t len);
