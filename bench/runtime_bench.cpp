@@ -48,23 +48,28 @@ int bench(const std::string& path, const RuntimeOptions& ro, int runs, int token
   auto sync = [&] {
     if (ro.device.is_cuda()) torch::cuda::synchronize();
   };
-  if (!(*tf)->forward(ids, torch::Tensor(), nullptr).is_ok()) return 2;  // warm-up
+  auto fail = [&](const prov::Status& st) {
+    std::cerr << path << ": " << st.to_string() << "\n";
+    return 2;
+  };
+  if (auto w = (*tf)->forward(ids, torch::Tensor(), nullptr); !w.is_ok()) return fail(w.status());
   sync();
   std::vector<double> fwd, gen;
   for (int i = 0; i < runs; ++i) {
     auto t = Clock::now();
     auto r = (*tf)->forward(ids, torch::Tensor(), nullptr);
     sync();
-    if (!r.is_ok()) return 2;
+    if (!r.is_ok()) return fail(r.status());
     fwd.push_back(tokens / seconds_since(t));
   }
   SamplingOptions so;
   so.max_new_tokens = tokens;
-  const std::vector<int64_t> prompt = {1, 100, 200, 300, 400, 500, 600, 700};
+  std::vector<int64_t> prompt;
+  for (int64_t i = 0; i < 8; ++i) prompt.push_back((1 + 97 * i) % m->config.vocab_size);
   for (int i = 0; i < runs; ++i) {
     auto t = Clock::now();
     auto r = generate(**tf, prompt, so);
-    if (!r.is_ok()) return 2;
+    if (!r.is_ok()) return fail(r.status());
     gen.push_back(static_cast<double>(r->size() - prompt.size()) / seconds_since(t));
   }
   std::printf(

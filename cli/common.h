@@ -26,6 +26,11 @@ void register_digest(CLI::App& app, Action* run);
 void register_example(CLI::App& app, Action* run);
 void register_tokenize(CLI::App& app, Action* run);
 void register_generate(CLI::App& app, Action* run);
+void register_ledger(CLI::App& app, Action* run);
+void register_key(CLI::App& app, Action* run);
+// Adds `export` under the `ledger` subcommand (cmd_export.cpp).
+void register_ledger_export(CLI::App& ledger_cmd, Action* run);
+void register_verify_export(CLI::App& app, Action* run);
 
 const char* tool_version();
 

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   prov::cli::register_example(app, &run);
   prov::cli::register_tokenize(app, &run);
   prov::cli::register_generate(app, &run);
+  prov::cli::register_key(app, &run);
+  prov::cli::register_ledger(app, &run);
+  prov::cli::register_verify_export(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,85 @@
+// Disclosure exports of the provenance ledger: what the ledger records about one model, in the
+// project's own verifiable format or mapped onto SPDX 3.0 AI, CycloneDX 1.6 and Hugging Face
+// model-card metadata.
+//
+// The disclosure format ("schema": "prov-disclosure/v1", docs/formats/disclosure.md) is a JSON
+// document carrying, for every ledger entry relevant to the model (entries whose subject it is,
+// and the entries found by Ledger::ancestors / Ledger::descendants), the DSSE envelope bytes
+// (standard base64), the entry's index, append time, leaf hash and RFC 9162 inclusion proof
+// against one signed C2SP checkpoint, which is embedded as its complete note. verify_export
+// checks all of it offline, without the database: every leaf is recomputed from the envelope
+// bytes and the append time (entry_leaf_data), every proof is checked against the checkpoint
+// root, the checkpoint signature is checked, and every derived field (subjects, relation,
+// parent, roles, lineage) is recomputed from the envelopes and must match. The verifier accepts
+// no member it does not check, so any change to the document's content fails verification.
+//
+// The SPDX 3.0.1 (JSON-LD), CycloneDX 1.6 (JSON) and Hugging Face card (YAML front matter)
+// exports are mappings for other tools; they reference the ledger entries and the checkpoint
+// root but are not themselves verifiable offline.
+//
+// Thread safety: export_model uses the given Ledger (one thread at a time, as for any Ledger
+// call); verify_export and the other functions are stateless.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "store/keys.h"
+#include "store/ledger.h"
+#include "store/merkle.h"
+
+namespace prov::store {
+
+inline constexpr char kDisclosureSchema[] = "prov-disclosure/v1";
+
+enum class ExportFormat { kDisclosure, kSpdx3, kCycloneDx, kHfCard };
+
+// "disclosure", "spdx3", "cyclonedx", "hf-card" (kInvalidArgument naming the choices otherwise).
+Result<ExportFormat> parse_export_format(const std::string& name);
+const char* export_format_name(ExportFormat format);
+
+struct ExportOptions {
+  // The signed checkpoint note to prove the entries against. Empty: the ledger's latest stored
+  // checkpoint. Its root must equal the ledger's root at its tree size.
+  std::string checkpoint_note;
+  // Creation time written into SPDX / CycloneDX documents (ISO-8601 UTC). Empty: now.
+  std::string created;
+};
+
+// Exports what the ledger records about `model_digest` ("sha256:hex" or bare hex) in `format`;
+// returns the document text. Fails with kNotFound when the ledger has no entry about the model,
+// kInvalidArgument when no checkpoint is stored ("sign a checkpoint first: prov ledger
+// checkpoint") or when an entry about the model is newer than the checkpoint, kCorrupt when
+// the given checkpoint does not match the ledger, or with the ledger's error.
+Result<std::string> export_model(Ledger& ledger, const std::string& model_digest,
+                                 ExportFormat format, const ExportOptions& options = {});
+
+struct ExportVerifyOptions {
+  // When non-empty, every envelope must carry a DSSE signature verifying under one of these.
+  std::vector<const PublicKey*> envelope_keys;
+};
+
+struct ExportVerifyReport {
+  std::string model_digest;
+  std::string origin;  // the checkpoint origin (its key name)
+  uint64_t tree_size = 0;
+  Hash root{};
+  uint64_t entries_verified = 0;
+  uint64_t envelope_signatures_checked = 0;
+  std::vector<std::string> parents;   // digests the model was derived from (direct)
+  std::vector<std::string> children;  // digests derived from the model (direct)
+};
+
+// Verifies a disclosure document offline. The checkpoint signature is checked under
+// `checkpoint_key` with the checkpoint origin as key name. kCorrupt names the first malformed
+// or unverifiable member (bad JSON, unknown or missing member, leaf or proof mismatch, derived
+// field mismatch); kInvalidArgument when a signature does not verify; kUnsupported for another
+// schema. Input is untrusted: sizes are bounded (64 MiB document, 100,000 entries, 64 proof
+// hashes per entry).
+Result<ExportVerifyReport> verify_export(const std::string& content,
+                                         const PublicKey& checkpoint_key,
+                                         const ExportVerifyOptions& options = {});
+
+}  // namespace prov::store

@@ -1,0 +1,414 @@
+// End-to-end tests of `prov key` and `prov ledger`: the real executable on real files, proofs
+// checked with the store library, tampering done the way an attacker with file access would.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/sha256.h"
+#include "store/checkpoint.h"
+#include "store/keys.h"
+#include "store/ledger.h"
+#include "store/merkle.h"
+#include "tests/support/test_support.h"
+
+namespace {
+
+using nlohmann::json;
+using prov::store::Hash;
+
+struct Outcome {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome run_prov(const std::string& args, bool merge_stderr = true) {
+  std::string cmd = std::string(PROV_EXE) + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  if (p == nullptr) return {-1, out};
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Runs a command that must succeed and parses its stdout as JSON.
+json prov_json(const std::string& args) {
+  Outcome r = run_prov(args + " --json", /*merge_stderr=*/false);
+  EXPECT_EQ(r.code, 0) << args << "\n" << run_prov(args).out;
+  if (r.code != 0) return json();
+  return json::parse(r.out);
+}
+
+Hash hash_from_hex(const std::string& hex) {
+  Hash h{};
+  auto bytes = prov::from_hex(hex);
+  EXPECT_TRUE(bytes.is_ok()) << hex;
+  if (bytes.is_ok() && bytes->size() == h.size())
+    std::copy(bytes->begin(), bytes->end(), h.begin());
+  return h;
+}
+
+std::vector<Hash> path_from_json(const json& a) {
+  std::vector<Hash> out;
+  for (const auto& h : a) out.push_back(hash_from_hex(h.get<std::string>()));
+  return out;
+}
+
+std::string model_digest(const std::string& name) {
+  return prov::to_hex(prov::sha256(name));
+}
+
+// A signed DSSE envelope whose in-toto Statement says `subject` was derived from `parent`.
+std::string make_envelope(const prov::store::PrivateKey& key, const std::string& subject,
+                          const std::string& parent = "", const std::string& relation = "") {
+  json st = {{"_type", "https://in-toto.io/Statement/v1"},
+             {"subject", {{{"name", subject}, {"digest", {{"sha256", model_digest(subject)}}}}}},
+             {"predicateType", "https://prov.dev/lineage/v1"},
+             {"predicate", json::object()}};
+  if (!parent.empty()) st["predicate"]["parent_digest"] = "sha256:" + model_digest(parent);
+  if (!relation.empty()) st["predicate"]["relation"] = relation;
+  auto env = prov::store::dsse_sign(prov::store::kInTotoPayloadType, st.dump(), key);
+  EXPECT_TRUE(env.is_ok()) << env.status().to_string();
+  return env.is_ok() ? *env : std::string();
+}
+
+struct Fixture {
+  prov::testing::TempDir dir;
+  std::string key, pub, db;
+  prov::store::PrivateKey* signer = nullptr;
+
+  std::string file(const std::string& n) const { return dir.file(n); }
+
+  // Writes an envelope file and returns its path.
+  std::string envelope_file(const std::string& name, const std::string& subject,
+                            const std::string& parent = "", const std::string& relation = "") {
+    std::string path = file(name + ".dsse.json");
+    prov::testing::write_file(path, make_envelope(*signer, subject, parent, relation));
+    return path;
+  }
+};
+
+int count_rows(const std::string& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  int n = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      n = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return n;
+}
+
+// What an attacker with write access to the file does: drops the append-only triggers and edits
+// the tables directly through SQLite.
+void attack(const std::string& db, const std::vector<std::string>& statements) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  std::vector<std::string> drops;
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(h, "SELECT name FROM sqlite_master WHERE type = 'trigger'", -1, &st,
+                               nullptr),
+            SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    drops.push_back("DROP TRIGGER \"" +
+                    std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "\"");
+  }
+  sqlite3_finalize(st);
+  EXPECT_FALSE(drops.empty());
+  for (const auto& sql : drops)
+    ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  for (const auto& sql : statements) {
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+  sqlite3_close(h);
+}
+
+class LedgerCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    f_.key = f_.file("signer.pem");
+    f_.pub = f_.key + ".pub";
+    f_.db = f_.file("ledger.db");
+    ASSERT_EQ(run_prov("key generate --out " + f_.key).code, 0);
+    auto k = prov::store::PrivateKey::load(f_.key);
+    ASSERT_TRUE(k.is_ok()) << k.status().to_string();
+    key_ = std::make_unique<prov::store::PrivateKey>(std::move(*k));
+    f_.signer = key_.get();
+    ASSERT_EQ(run_prov("ledger init " + f_.db).code, 0);
+  }
+
+  // Appends n unrelated envelopes in one call and returns the --json result.
+  json append_models(int first, int n) {
+    std::string args = "ledger append " + f_.db + " --key " + f_.pub;
+    for (int i = first; i < first + n; ++i) {
+      args += " " + f_.envelope_file("e" + std::to_string(i), "model-" + std::to_string(i));
+    }
+    return prov_json(args);
+  }
+
+  Fixture f_;
+  std::unique_ptr<prov::store::PrivateKey> key_;
+};
+
+TEST(KeyCli, GenerateWritesPrivate0600AndRefusesToOverwrite) {
+  prov::testing::TempDir dir;
+  std::string key = dir.file("k.pem");
+  Outcome r = run_prov("key generate --out " + key, /*merge_stderr=*/false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto pub = prov::store::PublicKey::load(key + ".pub");
+  ASSERT_TRUE(pub.is_ok()) << pub.status().to_string();
+  EXPECT_EQ(pub->type(), prov::store::KeyType::kEd25519);
+  EXPECT_EQ(r.out, pub->key_id() + "\n");
+  auto priv = prov::store::PrivateKey::load(key);
+  ASSERT_TRUE(priv.is_ok());
+  EXPECT_EQ(priv->public_key().key_id(), pub->key_id());
+
+  std::string before = prov::testing::read_file(key);
+  Outcome again = run_prov("key generate --out " + key);
+  EXPECT_EQ(again.code, 2) << again.out;
+  EXPECT_NE(again.out.find("exists"), std::string::npos) << again.out;
+  EXPECT_EQ(prov::testing::read_file(key), before);
+
+  json ec = prov_json("key generate --type ecdsa-p256 --out " + dir.file("ec.pem"));
+  EXPECT_EQ(ec["type"], "ecdsa-p256");
+  auto ecpub = prov::store::PublicKey::load(dir.file("ec.pem.pub"));
+  ASSERT_TRUE(ecpub.is_ok());
+  EXPECT_EQ(ec["key_id"], ecpub->key_id());
+  EXPECT_EQ(run_prov("key generate --type rsa --out " + dir.file("rsa.pem")).code, 2);
+}
+
+TEST_F(LedgerCli, AppendCheckpointProveConsistencyVerify) {
+  EXPECT_EQ(run_prov("ledger init " + f_.db).code, 2);  // refuses to initialise over a file
+  json appended = append_models(0, 5);
+  ASSERT_EQ(appended.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(appended[i]["index"], i);
+    std::string env = prov::testing::read_file(appended[i]["file"].get<std::string>());
+    Hash leaf = prov::store::leaf_hash(
+        prov::store::entry_leaf_data(appended[i]["created_at"].get<std::string>(), env));
+    EXPECT_EQ(appended[i]["leaf_hash"], prov::to_hex(leaf));
+    EXPECT_EQ(appended[i]["envelope_sha256"], prov::to_hex(prov::sha256(env)));
+  }
+  // The same envelope again is a replay.
+  Outcome replay = run_prov("ledger append " + f_.db + " " + f_.file("e3.dsse.json"));
+  EXPECT_EQ(replay.code, 2) << replay.out;
+
+  std::string cp_file = f_.file("cp5.note");
+  Outcome cp = run_prov("ledger checkpoint " + f_.db + " --key " + f_.key + " -o " + cp_file);
+  ASSERT_EQ(cp.code, 0) << cp.out;
+  auto pub = prov::store::PublicKey::load(f_.pub);
+  ASSERT_TRUE(pub.is_ok());
+  auto signed_cp = prov::store::verify_checkpoint(prov::testing::read_file(cp_file),
+                                                  "prov-ledger/ledger.db", *pub);
+  ASSERT_TRUE(signed_cp.is_ok()) << signed_cp.status().to_string();
+  EXPECT_EQ(signed_cp->tree_size, 5u);
+
+  for (uint64_t i = 0; i < 5; ++i) {
+    json p = prov_json("ledger prove " + f_.db + " --index " + std::to_string(i));
+    EXPECT_EQ(p["tree_size"], 5);
+    EXPECT_EQ(p["leaf_hash"], appended[i]["leaf_hash"]);
+    EXPECT_EQ(p["created_at"], appended[i]["created_at"]);
+    EXPECT_EQ(p["root"], prov::to_hex(signed_cp->root));
+    EXPECT_TRUE(prov::store::verify_inclusion(hash_from_hex(p["leaf_hash"]), i, 5,
+                                              path_from_json(p["path"]), signed_cp->root))
+        << "index " << i;
+    // A proof for another index must not verify.
+    EXPECT_FALSE(prov::store::verify_inclusion(hash_from_hex(p["leaf_hash"]), (i + 1) % 5, 5,
+                                               path_from_json(p["path"]), signed_cp->root));
+  }
+  json small = prov_json("ledger prove " + f_.db + " --index 1 --size 3");
+  EXPECT_EQ(small["tree_size"], 3);
+  EXPECT_TRUE(prov::store::verify_inclusion(hash_from_hex(small["leaf_hash"]), 1, 3,
+                                            path_from_json(small["path"]),
+                                            hash_from_hex(small["root"])));
+  EXPECT_EQ(run_prov("ledger prove " + f_.db + " --index 5").code, 2);
+
+  json c = prov_json("ledger consistency " + f_.db + " --from 2");
+  EXPECT_EQ(c["from"], 2);
+  EXPECT_EQ(c["to"], 5);
+  EXPECT_EQ(c["new_root"], prov::to_hex(signed_cp->root));
+  EXPECT_TRUE(prov::store::verify_consistency(
+      2, 5, hash_from_hex(c["old_root"]), hash_from_hex(c["new_root"]), path_from_json(c["path"])));
+  EXPECT_EQ(run_prov("ledger consistency " + f_.db + " --from 6").code, 2);
+
+  json v = prov_json("ledger verify " + f_.db + " --key " + f_.pub + " --envelope-key " + f_.pub);
+  EXPECT_EQ(v["ok"], true);
+  EXPECT_EQ(v["tree_size"], 5);
+  EXPECT_EQ(v["checkpoints_checked"], 1);
+  EXPECT_EQ(v["checkpoint_signatures_checked"], true);
+  EXPECT_EQ(v["envelope_signatures_checked"], 5);
+
+  // More appends; the ledger must still extend the checkpoint kept outside it.
+  append_models(5, 2);
+  json v2 = prov_json("ledger verify " + f_.db + " --checkpoint " + cp_file + " --key " + f_.pub);
+  EXPECT_EQ(v2["tree_size"], 7);
+  EXPECT_EQ(v2["earlier_checkpoint_consistent"], true);
+  json c2 = prov_json("ledger consistency " + f_.db + " --from 5 --to 7");
+  EXPECT_EQ(c2["old_root"], prov::to_hex(signed_cp->root));
+  EXPECT_TRUE(prov::store::verify_consistency(5, 7, signed_cp->root, hash_from_hex(c2["new_root"]),
+                                              path_from_json(c2["path"])));
+  Outcome human = run_prov("ledger verify " + f_.db);
+  EXPECT_EQ(human.code, 0) << human.out;
+  EXPECT_NE(human.out.find("7 entries"), std::string::npos) << human.out;
+  // --checkpoint without the key that signed it is refused.
+  EXPECT_EQ(run_prov("ledger verify " + f_.db + " --checkpoint " + cp_file).code, 2);
+}
+
+TEST_F(LedgerCli, TamperedEnvelopeIsCaught) {
+  append_models(0, 4);
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key).code, 0);
+  ASSERT_EQ(run_prov("ledger verify " + f_.db + " --key " + f_.pub).code, 0);
+  // Swap the envelope of entry 2 for another validly signed one.
+  std::string forged = make_envelope(*key_, "model-forged");
+  std::string hexenv = prov::to_hex(reinterpret_cast<const uint8_t*>(forged.data()), forged.size());
+  attack(f_.db, {"UPDATE entries SET envelope = X'" + hexenv + "' WHERE idx = 2"});
+  Outcome r = run_prov("ledger verify " + f_.db + " --key " + f_.pub);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("entry 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("leaf hash"), std::string::npos) << r.out;
+  Outcome j = run_prov("ledger verify " + f_.db + " --json", /*merge_stderr=*/false);
+  EXPECT_EQ(j.code, 2);
+  json report = json::parse(j.out);
+  EXPECT_EQ(report["ok"], false);
+  EXPECT_NE(report["error"].get<std::string>().find("entry 2"), std::string::npos);
+}
+
+TEST_F(LedgerCli, RewrittenHistoryIsCaughtByTheEarlierCheckpoint) {
+  append_models(0, 7);
+  std::string cp_file = f_.file("cp7.note");
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key + " -o " + cp_file).code, 0);
+  // Remove the last two entries with everything that would betray it: subjects, tree nodes
+  // covering them, and every stored checkpoint.
+  attack(f_.db,
+         {"DELETE FROM entry_subjects WHERE idx >= 5", "DELETE FROM entries WHERE idx >= 5",
+          "DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > 5", "DELETE FROM checkpoints"});
+  ASSERT_EQ(count_rows(f_.db, "SELECT count(*) FROM entries"), 5);
+  // The database alone is self-consistent again...
+  Outcome alone = run_prov("ledger verify " + f_.db + " --key " + f_.pub);
+  EXPECT_EQ(alone.code, 0) << alone.out;
+  // ...but not with the checkpoint kept outside it.
+  Outcome r = run_prov("ledger verify " + f_.db + " --checkpoint " + cp_file + " --key " + f_.pub);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("earlier checkpoint"), std::string::npos) << r.out;
+}
+
+TEST_F(LedgerCli, WrongKeysAreRejected) {
+  std::string other = f_.file("other.pem");
+  ASSERT_EQ(run_prov("key generate --out " + other).code, 0);
+  // An envelope not signed by --key appends nothing.
+  std::string env = f_.envelope_file("a", "model-a");
+  Outcome app = run_prov("ledger append " + f_.db + " " + env + " --key " + other + ".pub");
+  EXPECT_EQ(app.code, 2) << app.out;
+  EXPECT_NE(app.out.find(env), std::string::npos) << app.out;
+  EXPECT_EQ(count_rows(f_.db, "SELECT count(*) FROM entries"), 0);
+
+  ASSERT_EQ(run_prov("ledger append " + f_.db + " " + env).code, 0);
+  std::string cp_file = f_.file("cp.note");
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key + " -o " + cp_file).code, 0);
+  Outcome cp = run_prov("ledger verify " + f_.db + " --key " + other + ".pub");
+  EXPECT_EQ(cp.code, 2) << cp.out;
+  EXPECT_NE(cp.out.find("checkpoint"), std::string::npos) << cp.out;
+  EXPECT_EQ(
+      run_prov("ledger verify " + f_.db + " --checkpoint " + cp_file + " --key " + other + ".pub")
+          .code,
+      2);
+  Outcome envkey = run_prov("ledger verify " + f_.db + " --envelope-key " + other + ".pub");
+  EXPECT_EQ(envkey.code, 2) << envkey.out;
+  EXPECT_NE(envkey.out.find("signature"), std::string::npos) << envkey.out;
+  // Checkpoints are Ed25519 only.
+  ASSERT_EQ(run_prov("key generate --type ecdsa-p256 --out " + f_.file("ec.pem")).code, 0);
+  EXPECT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.file("ec.pem")).code, 2);
+  // Not a ledger at all.
+  prov::testing::write_file(f_.file("junk.db"), std::string(4096, 'x'));
+  EXPECT_EQ(run_prov("ledger verify " + f_.file("junk.db")).code, 2);
+  EXPECT_EQ(run_prov("ledger verify " + f_.file("missing.db")).code, 2);
+}
+
+TEST_F(LedgerCli, QueryAndLineage) {
+  std::string base = "sha256:" + model_digest("base");
+  std::string ft = "sha256:" + model_digest("ft");
+  std::string ds = "sha256:" + model_digest("distilled");
+  Outcome r =
+      run_prov("ledger append " + f_.db + " " + f_.envelope_file("a", "ft", "base", "finetune") +
+               " " + f_.envelope_file("b", "distilled", "ft", "distillation") + " " +
+               f_.envelope_file("c", "unrelated"));
+  ASSERT_EQ(r.code, 0) << r.out;
+
+  json fine = prov_json("ledger query " + f_.db + " --relation finetune");
+  ASSERT_EQ(fine.size(), 1u);
+  EXPECT_EQ(fine[0]["subject_digest"], ft);
+  EXPECT_EQ(fine[0]["parent_digest"], base);
+
+  json by_parent = prov_json("ledger query " + f_.db + " --parent " + model_digest("ft"));
+  ASSERT_EQ(by_parent.size(), 1u);
+  EXPECT_EQ(by_parent[0]["index"], 1);
+
+  json by_model = prov_json("ledger query " + f_.db + " --model " + ds);
+  ASSERT_EQ(by_model.size(), 1u);
+  EXPECT_EQ(by_model[0]["relation"], "distillation");
+
+  json anc = prov_json("ledger query " + f_.db + " --ancestors " + ds);
+  ASSERT_EQ(anc.size(), 2u);
+  EXPECT_EQ(anc[0]["index"], 1);
+  EXPECT_EQ(anc[1]["index"], 0);
+
+  json desc = prov_json("ledger query " + f_.db + " --descendants " + base);
+  ASSERT_EQ(desc.size(), 2u);
+  EXPECT_EQ(desc[0]["subject_digest"], ft);
+  EXPECT_EQ(desc[1]["subject_digest"], ds);
+  json desc_ft =
+      prov_json("ledger query " + f_.db + " --descendants " + base + " --relation distillation");
+  ASSERT_EQ(desc_ft.size(), 1u);
+
+  EXPECT_EQ(prov_json("ledger query " + f_.db).size(), 3u);
+  EXPECT_EQ(prov_json("ledger query " + f_.db + " --since 9999-01-01T00:00:00Z").size(), 0u);
+  EXPECT_EQ(
+      run_prov("ledger query " + f_.db + " --ancestors " + ds + " --descendants " + base).code, 2);
+}
+
+TEST_F(LedgerCli, MergeTwoLedgers) {
+  std::string shared = f_.envelope_file("shared", "model-shared");
+  std::string a = f_.envelope_file("a", "model-a");
+  std::string b1 = f_.envelope_file("b1", "model-b1");
+  std::string b2 = f_.envelope_file("b2", "model-b2");
+  std::string other = f_.file("shard.db");
+  ASSERT_EQ(run_prov("ledger init " + other).code, 0);
+  ASSERT_EQ(run_prov("ledger append " + f_.db + " " + shared + " " + a).code, 0);
+  ASSERT_EQ(run_prov("ledger append " + other + " " + shared + " " + b1 + " " + b2).code, 0);
+
+  json m = prov_json("ledger merge " + f_.db + " " + other);
+  EXPECT_EQ(m["added"], 2);
+  EXPECT_EQ(m["already_present"], 1);
+  EXPECT_EQ(m["tree_size"], 4);
+  json again = prov_json("ledger merge " + f_.db + " " + other);
+  EXPECT_EQ(again["added"], 0);
+  EXPECT_EQ(again["already_present"], 3);
+
+  json v = prov_json("ledger verify " + f_.db + " --envelope-key " + f_.pub);
+  EXPECT_EQ(v["tree_size"], 4);
+  json b2q = prov_json("ledger query " + f_.db + " --model " + model_digest("model-b2"));
+  ASSERT_EQ(b2q.size(), 1u);
+  EXPECT_EQ(b2q[0]["index"], 3);
+  EXPECT_EQ(run_prov("ledger merge " + f_.db + " " + f_.file("missing.db")).code, 2);
+}
+
+}  // namespace

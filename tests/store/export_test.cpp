@@ -1,0 +1,367 @@
+#include "store/export.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tests/support/test_support.h"
+
+namespace prov::store {
+namespace {
+
+using nlohmann::json;
+
+std::string digest_of(const std::string& name) {
+  return "sha256:" + to_hex(sha256("weights of " + name));
+}
+
+// A signed in-toto Statement naming model `subject`, derived from `parent` by `relation`.
+std::string make_envelope(const PrivateKey& key, const std::string& subject,
+                          const std::string& parent = "", const std::string& relation = "") {
+  json st;
+  st["_type"] = "https://in-toto.io/Statement/v1";
+  st["subject"] = {{{"name", subject}, {"digest", {{"sha256", digest_of(subject).substr(7)}}}}};
+  st["predicateType"] = "https://prov.dev/verdict/v1";
+  st["predicate"]["tool"] = "test";
+  if (!parent.empty()) {
+    st["predicate"]["verdict"]["relation"] = relation;
+    st["predicate"]["verdict"]["parent_digest"] = digest_of(parent);
+  }
+  auto env = dsse_sign(kInTotoPayloadType, st.dump(), key);
+  EXPECT_TRUE(env.is_ok()) << env.status().to_string();
+  return env.is_ok() ? *env : std::string();
+}
+
+PrivateKey new_key() {
+  auto k = PrivateKey::generate(KeyType::kEd25519);
+  EXPECT_TRUE(k.is_ok());
+  return std::move(k).value();
+}
+
+constexpr char kOrigin[] = "ledger.test/export";
+
+// base → tuned (finetuned) → tuned-q4 (quantized); base → student (distilled_logits);
+// an unrelated model; a checkpoint over all of it.
+class ExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto l = Ledger::init(dir_.file("l.db"));
+    ASSERT_TRUE(l.is_ok()) << l.status().to_string();
+    ledger_ = std::move(*l);
+    envs_ = {make_envelope(key_, "org/base"), make_envelope(key_, "org/unrelated"),
+             make_envelope(key_, "org/tuned", "org/base", "finetuned"),
+             make_envelope(key_, "org/tuned-q4", "org/tuned", "quantized"),
+             make_envelope(key_, "org/student", "org/base", "distilled_logits")};
+    auto idx = ledger_->append_batch(envs_);
+    ASSERT_TRUE(idx.is_ok()) << idx.status().to_string();
+    auto cp = ledger_->checkpoint(key_, kOrigin);
+    ASSERT_TRUE(cp.is_ok()) << cp.status().to_string();
+    note_ = *cp;
+  }
+
+  std::string export_of(const std::string& name, ExportFormat f) {
+    ExportOptions opt;
+    opt.created = "2026-01-02T03:04:05Z";
+    auto out = export_model(*ledger_, digest_of(name), f, opt);
+    EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+    return out.is_ok() ? *out : std::string();
+  }
+
+  testing::TempDir dir_;
+  PrivateKey key_ = new_key();
+  PublicKey pub_ = key_.public_key();
+  std::unique_ptr<Ledger> ledger_;
+  std::vector<std::string> envs_;
+  std::string note_;
+};
+
+TEST(ExportFormatNames, ParseAndName) {
+  for (const char* n : {"disclosure", "spdx3", "cyclonedx", "hf-card"}) {
+    auto f = parse_export_format(n);
+    ASSERT_TRUE(f.is_ok());
+    EXPECT_STREQ(export_format_name(*f), n);
+  }
+  auto bad = parse_export_format("spdx");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("hf-card"), std::string::npos);
+}
+
+TEST_F(ExportTest, DisclosureCarriesEnvelopesProofsAndCheckpoint) {
+  std::string text = export_of("org/tuned", ExportFormat::kDisclosure);
+  json doc = json::parse(text);
+  EXPECT_EQ(doc["schema"], kDisclosureSchema);
+  EXPECT_EQ(doc["model"], digest_of("org/tuned"));
+  EXPECT_EQ(doc["checkpoint"]["note"], note_);
+  EXPECT_EQ(doc["checkpoint"]["tree_size"], 5u);
+  // The tuned model's own entry (2: subject + ancestor) and its child's (3: descendant).
+  ASSERT_EQ(doc["entries"].size(), 2u);
+  EXPECT_EQ(doc["entries"][0]["index"], 2u);
+  EXPECT_EQ(doc["entries"][0]["roles"], json({"ancestor", "subject"}));
+  EXPECT_EQ(doc["entries"][1]["index"], 3u);
+  EXPECT_EQ(doc["entries"][1]["roles"], json({"descendant"}));
+  // Envelopes round-trip byte for byte.
+  auto env2 = base64_decode(doc["entries"][0]["envelope"].get<std::string>());
+  ASSERT_TRUE(env2.is_ok());
+  EXPECT_EQ(*env2, envs_[2]);
+  EXPECT_EQ(doc["lineage"]["parents"][0]["digest"], digest_of("org/base"));
+  EXPECT_EQ(doc["lineage"]["parents"][0]["relation"], "finetuned");
+  EXPECT_EQ(doc["lineage"]["children"][0]["digest"], digest_of("org/tuned-q4"));
+
+  ExportVerifyOptions vopt;
+  vopt.envelope_keys = {&pub_};
+  auto rep = verify_export(text, pub_, vopt);
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_EQ(rep->model_digest, digest_of("org/tuned"));
+  EXPECT_EQ(rep->origin, kOrigin);
+  EXPECT_EQ(rep->tree_size, 5u);
+  EXPECT_EQ(rep->root, *ledger_->root());
+  EXPECT_EQ(rep->entries_verified, 2u);
+  EXPECT_EQ(rep->envelope_signatures_checked, 2u);
+  EXPECT_EQ(rep->parents, std::vector<std::string>{digest_of("org/base")});
+  EXPECT_EQ(rep->children, std::vector<std::string>{digest_of("org/tuned-q4")});
+}
+
+TEST_F(ExportTest, BaseModelDisclosureListsAllDescendants) {
+  std::string text = export_of("org/base", ExportFormat::kDisclosure);
+  json doc = json::parse(text);
+  std::vector<uint64_t> idx;
+  for (const auto& e : doc["entries"]) idx.push_back(e["index"]);
+  EXPECT_EQ(idx, (std::vector<uint64_t>{0, 2, 3, 4}));  // not the unrelated entry 1
+  EXPECT_EQ(doc["lineage"]["children"].size(), 2u);
+  EXPECT_TRUE(verify_export(text, pub_).is_ok());
+}
+
+TEST_F(ExportTest, WrongKeysFail) {
+  std::string text = export_of("org/tuned-q4", ExportFormat::kDisclosure);
+  PrivateKey other = new_key();
+  PublicKey other_pub = other.public_key();
+  auto bad_cp = verify_export(text, other_pub);
+  EXPECT_EQ(bad_cp.status().code(), StatusCode::kInvalidArgument) << bad_cp.status().to_string();
+  ExportVerifyOptions vopt;
+  vopt.envelope_keys = {&other_pub};
+  auto bad_env = verify_export(text, pub_, vopt);
+  EXPECT_EQ(bad_env.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_env.status().message().find("envelope"), std::string::npos);
+}
+
+TEST_F(ExportTest, NoCheckpointOrNewerEntriesAreRefused) {
+  auto l = Ledger::init(dir_.file("fresh.db"));
+  ASSERT_TRUE(l.is_ok());
+  ASSERT_TRUE((*l)->append(make_envelope(key_, "org/x")).is_ok());
+  auto none = export_model(**l, digest_of("org/x"), ExportFormat::kDisclosure);
+  EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(none.status().message().find("sign a checkpoint first: prov ledger checkpoint"),
+            std::string::npos);
+  // An entry appended after the latest checkpoint cannot be proven against it.
+  ASSERT_TRUE(
+      ledger_->append(make_envelope(key_, "org/tuned-v2", "org/tuned", "finetuned")).is_ok());
+  auto newer = export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kDisclosure);
+  EXPECT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(newer.status().message().find("entry 5"), std::string::npos);
+  // Unknown model.
+  auto unknown = export_model(*ledger_, digest_of("org/nothing"), ExportFormat::kDisclosure);
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  // A checkpoint that is not this ledger's.
+  ExportOptions opt;
+  opt.checkpoint_note = *sign_checkpoint({kOrigin, 5, Hash{}, {}}, kOrigin, key_);
+  auto forged = export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kDisclosure, opt);
+  EXPECT_EQ(forged.status().code(), StatusCode::kCorrupt);
+}
+
+// Each targeted change to a verified document must fail verification.
+TEST_F(ExportTest, TargetedMutationsFail) {
+  std::string text = export_of("org/tuned", ExportFormat::kDisclosure);
+  const json orig = json::parse(text);
+  ASSERT_TRUE(verify_export(text, pub_).is_ok());
+  std::vector<std::pair<std::string, std::function<void(json&)>>> mutations = {
+      {"schema", [](json& d) { d["schema"] = "prov-disclosure/v2"; }},
+      {"model", [](json& d) { d["model"] = digest_of("org/base"); }},
+      {"extra member", [](json& d) { d["comment"] = "x"; }},
+      {"missing lineage", [](json& d) { d.erase("lineage"); }},
+      {"envelope byte",
+       [](json& d) {
+         std::string env = *base64_decode(d["entries"][0]["envelope"].get<std::string>());
+         env[env.size() / 2] ^= 1;
+         d["entries"][0]["envelope"] = base64_encode(env);
+       }},
+      {"envelope swapped", [&](json& d) { d["entries"][0]["envelope"] = base64_encode(envs_[4]); }},
+      {"created_at",
+       [](json& d) { d["entries"][0]["created_at"] = "2020-01-01T00:00:00.000000Z"; }},
+      {"leaf hash", [](json& d) { d["entries"][0]["leaf_hash"] = std::string(64, 'a'); }},
+      {"index", [](json& d) { d["entries"][1]["index"] = 4; }},
+      {"proof hash",
+       [](json& d) {
+         std::string h = d["entries"][0]["inclusion_proof"][0];
+         h[0] = h[0] == '0' ? '1' : '0';
+         d["entries"][0]["inclusion_proof"][0] = h;
+       }},
+      {"proof truncated", [](json& d) { d["entries"][0]["inclusion_proof"].erase(0); }},
+      {"proof extended",
+       [](json& d) { d["entries"][0]["inclusion_proof"].push_back(std::string(64, '0')); }},
+      {"roles", [](json& d) { d["entries"][1]["roles"] = {"subject"}; }},
+      {"statement relation", [](json& d) { d["entries"][0]["statement"]["relation"] = "merged"; }},
+      {"entry dropped", [](json& d) { d["entries"].erase(1); }},
+      {"entry duplicated", [](json& d) { d["entries"].push_back(d["entries"][1]); }},
+      {"entries reordered", [](json& d) { std::swap(d["entries"][0], d["entries"][1]); }},
+      {"lineage relation", [](json& d) { d["lineage"]["parents"][0]["relation"] = "merged"; }},
+      {"checkpoint root", [](json& d) { d["checkpoint"]["root"] = std::string(64, 'b'); }},
+      {"checkpoint size", [](json& d) { d["checkpoint"]["tree_size"] = 6; }},
+      {"checkpoint note",
+       [](json& d) {
+         std::string n = d["checkpoint"]["note"];
+         n[n.find('\n') + 1] = '4';  // tree size line
+         d["checkpoint"]["note"] = n;
+       }},
+      {"checkpoint note signature stripped",
+       [](json& d) {
+         std::string n = d["checkpoint"]["note"];
+         d["checkpoint"]["note"] = n.substr(0, n.find("\n\n") + 2);
+       }},
+  };
+  for (auto& [name, mutate] : mutations) {
+    json d = orig;
+    mutate(d);
+    ASSERT_NE(d, orig) << name;
+    auto r = verify_export(d.dump(2), pub_);
+    EXPECT_FALSE(r.is_ok()) << name << " passed verification";
+  }
+  // Non-canonical base64 of the same envelope bytes is refused too.
+  json d = orig;
+  std::string b = d["entries"][0]["envelope"];
+  d["entries"][0]["envelope"] = b + " ";
+  EXPECT_FALSE(verify_export(d.dump(), pub_).is_ok());
+  // Whitespace-only changes keep it valid.
+  EXPECT_TRUE(verify_export(orig.dump(), pub_).is_ok());
+  EXPECT_EQ(verify_export("{", pub_).status().code(), StatusCode::kCorrupt);
+  EXPECT_EQ(verify_export("", pub_).status().code(), StatusCode::kCorrupt);
+}
+
+// 200 random single-byte changes: each fails to parse, fails verification, or (whitespace
+// only) leaves the document's content unchanged.
+TEST_F(ExportTest, RandomByteFlipsNeverPassWithChangedContent) {
+  std::string text = export_of("org/tuned", ExportFormat::kDisclosure);
+  const json orig = json::parse(text);
+  std::mt19937_64 rng(8);
+  int passed = 0, rejected = 0;
+  for (int t = 0; t < 200; ++t) {
+    std::string m = text;
+    size_t pos = rng() % m.size();
+    m[pos] = static_cast<char>(m[pos] ^ static_cast<char>(1 + rng() % 255));
+    auto r = verify_export(m, pub_);
+    if (!r.is_ok()) {
+      ++rejected;
+      continue;
+    }
+    ++passed;
+    json parsed = json::parse(m, nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded());
+    EXPECT_EQ(parsed, orig) << "flip at " << pos << " passed with changed content";
+  }
+  EXPECT_GT(rejected, 150);
+}
+
+TEST_F(ExportTest, HfCardMapsRelations) {
+  std::string tuned = export_of("org/tuned", ExportFormat::kHfCard);
+  EXPECT_EQ(tuned.rfind("---\n", 0), 0u);
+  EXPECT_NE(tuned.find("base_model: \"org/base\"\n"), std::string::npos) << tuned;
+  EXPECT_NE(tuned.find("base_model_relation: finetune\n"), std::string::npos);
+  EXPECT_NE(tuned.find(to_hex(*ledger_->root())), std::string::npos);
+
+  std::string q4 = export_of("org/tuned-q4", ExportFormat::kHfCard);
+  EXPECT_NE(q4.find("base_model: \"org/tuned\"\n"), std::string::npos) << q4;
+  EXPECT_NE(q4.find("base_model_relation: quantized\n"), std::string::npos);
+
+  std::string student = export_of("org/student", ExportFormat::kHfCard);
+  EXPECT_NE(student.find("base_model: \"org/base\"\n"), std::string::npos);
+  EXPECT_EQ(student.find("base_model_relation:"), std::string::npos) << student;
+  EXPECT_NE(student.find("\"distilled_logits\""), std::string::npos);
+
+  std::string base = export_of("org/base", ExportFormat::kHfCard);
+  EXPECT_EQ(base.find("base_model:"), std::string::npos);
+  // The front matter closes.
+  EXPECT_NE(base.find("\n---\n"), std::string::npos);
+}
+
+TEST_F(ExportTest, CycloneDxComponentPedigreeAndDeclarations) {
+  json bom = json::parse(export_of("org/tuned-q4", ExportFormat::kCycloneDx));
+  EXPECT_EQ(bom["bomFormat"], "CycloneDX");
+  EXPECT_EQ(bom["specVersion"], "1.6");
+  EXPECT_EQ(bom["serialNumber"].get<std::string>().rfind("urn:uuid:", 0), 0u);
+  const json& c = bom["components"][0];
+  EXPECT_EQ(c["type"], "machine-learning-model");
+  EXPECT_EQ(c["name"], "org/tuned-q4");
+  EXPECT_EQ(c["hashes"][0]["alg"], "SHA-256");
+  EXPECT_EQ("sha256:" + c["hashes"][0]["content"].get<std::string>(), digest_of("org/tuned-q4"));
+  ASSERT_EQ(c["pedigree"]["ancestors"].size(), 2u);
+  EXPECT_EQ(c["pedigree"]["ancestors"][0]["name"], "org/tuned");  // direct parent first
+  EXPECT_EQ(c["pedigree"]["ancestors"][1]["name"], "org/base");
+  bool dependency = false;
+  for (const auto& p : c["properties"]) {
+    if (p["name"] == "prov:euaiact:model_dependency") {
+      dependency = p["value"].get<std::string>().find(digest_of("org/tuned")) == 0;
+    }
+  }
+  EXPECT_TRUE(dependency);
+  ASSERT_EQ(bom["declarations"]["evidence"].size(), 2u);
+  std::string att =
+      bom["declarations"]["evidence"][1]["data"][0]["contents"]["attachment"]["content"];
+  EXPECT_EQ(*base64_decode(att), envs_[3]);
+
+  json student = json::parse(export_of("org/student", ExportFormat::kCycloneDx));
+  bool synthetic = false;
+  for (const auto& p : student["components"][0]["properties"]) {
+    if (p["name"] == "prov:euaiact:synthetic_data_from_model") synthetic = true;
+    EXPECT_NE(p["name"], "prov:euaiact:model_dependency");
+  }
+  EXPECT_TRUE(synthetic);
+}
+
+TEST_F(ExportTest, Spdx3GraphHasPackageAndLineageRelationships) {
+  json doc = json::parse(export_of("org/tuned", ExportFormat::kSpdx3));
+  EXPECT_EQ(doc["@context"], "https://spdx.org/rdf/3.0.1/spdx-context.jsonld");
+  std::map<std::string, json> by_id;
+  std::vector<json> rels;
+  for (const auto& el : doc["@graph"]) {
+    if (el.contains("spdxId")) {
+      EXPECT_EQ(by_id.count(el["spdxId"]), 0u) << "duplicate " << el["spdxId"];
+      by_id[el["spdxId"]] = el;
+    }
+    if (el["type"] == "Relationship") rels.push_back(el);
+  }
+  std::string me = "urn:prov:model:" + digest_of("org/tuned");
+  ASSERT_TRUE(by_id.count(me));
+  EXPECT_EQ(by_id[me]["type"], "ai_AIPackage");
+  EXPECT_EQ(by_id[me]["verifiedUsing"][0]["algorithm"], "sha256");
+  EXPECT_EQ("sha256:" + by_id[me]["verifiedUsing"][0]["hashValue"].get<std::string>(),
+            digest_of("org/tuned"));
+  bool up = false, down = false, evidence = false;
+  for (const auto& r : rels) {
+    if (r["relationshipType"] == "descendantOf" && r["from"] == me &&
+        r["to"][0] == "urn:prov:model:" + digest_of("org/base")) {
+      up = true;
+    }
+    if (r["relationshipType"] == "ancestorOf" && r["from"] == me &&
+        r["to"][0] == "urn:prov:model:" + digest_of("org/tuned-q4")) {
+      down = true;
+    }
+    if (r["relationshipType"] == "hasEvidence") evidence = true;
+    // Every referenced element exists in the graph.
+    EXPECT_TRUE(by_id.count(r["from"])) << r.dump();
+    for (const auto& t : r["to"]) EXPECT_TRUE(by_id.count(t)) << r.dump();
+  }
+  EXPECT_TRUE(up);
+  EXPECT_TRUE(down);
+  EXPECT_TRUE(evidence);
+  int documents = 0;
+  for (const auto& [id, el] : by_id) {
+    if (el["type"] != "SpdxDocument") continue;
+    ++documents;
+    EXPECT_EQ(el["rootElement"][0], me);
+    for (const auto& e : el["element"]) EXPECT_TRUE(by_id.count(e)) << e;
+  }
+  EXPECT_EQ(documents, 1);
+}
+
+}  // namespace
+}  // namespace prov::store
