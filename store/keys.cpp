@@ -351,6 +351,10 @@ Result<std::string> base64_decode(const std::string& text) {
                           static_cast<int>(text.size()));
   if (n < 0 || static_cast<size_t>(n) < pad) return corrupt("base64: cannot decode");
   out.resize(static_cast<size_t>(n) - pad);
+  // Only the canonical encoding is accepted: unused bits before the padding must be zero, or
+  // one byte string would have several encodings (and a signed envelope several byte forms).
+  if (base64_encode(out) != text)
+    return corrupt("base64: non-canonical encoding (padding bits set)");
   return out;
 }
 

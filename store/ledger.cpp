@@ -7,10 +7,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <system_error>
 #include <thread>
 
 namespace prov::store {
@@ -151,8 +155,10 @@ std::string normalize_digest(const std::string& digest) {
   return d;
 }
 
-Result<StatementFields> parse_statement_envelope(const std::string& envelope) {
-  PROV_ASSIGN_OR_RETURN(DsseEnvelope env, dsse_parse(envelope));
+namespace {
+
+// The Statement fields of an already parsed envelope (see parse_statement_envelope).
+Result<StatementFields> statement_fields(const DsseEnvelope& env) {
   if (env.payload_type != kInTotoPayloadType) {
     return corrupt("envelope payloadType is '" + env.payload_type + "', expected '" +
                    kInTotoPayloadType + "'");
@@ -195,6 +201,319 @@ Result<StatementFields> parse_statement_envelope(const std::string& envelope) {
   }
   if (!f.parent_digest.empty()) f.parent_digest = normalize_digest(f.parent_digest);
   return f;
+}
+
+// What dsse_verify checks, with the key id computed once by the caller (deriving it from the key
+// costs more than the signature check): some signature whose keyid is empty or `key_id` verifies
+// under `key` over PAE(type, payload).
+Status check_envelope_signature(const DsseEnvelope& env, const PublicKey& key,
+                                const std::string& key_id) {
+  std::string pae = dsse_pae(env.payload_type, env.payload);
+  for (const auto& s : env.signatures) {
+    if (!s.keyid.empty() && s.keyid != key_id) continue;
+    if (key.verify(pae, s.sig).is_ok()) return Status::ok();
+  }
+  return invalid_argument("DSSE: no signature verifies under key " + key_id.substr(0, 16) + " (" +
+                          std::to_string(env.signatures.size()) + " signature(s) present)");
+}
+
+// Parses (and, with a signer, signature-checks) one envelope for appending.
+Result<StatementFields> admit_envelope(const std::string& envelope, const PublicKey* signer,
+                                       const std::string& signer_id) {
+  PROV_ASSIGN_OR_RETURN(DsseEnvelope env, dsse_parse(envelope));
+  if (signer != nullptr) PROV_RETURN_IF_ERROR(check_envelope_signature(env, *signer, signer_id));
+  return statement_fields(env);
+}
+
+// The right edge of the tree while one transaction appends consecutive entries: per level, the
+// last node stored (level 0: leaves), so that completing a parent needs no read-back. Valid only
+// inside the transaction that computed it (a rolled-back batch leaves nothing behind), hence
+// scoped to one append_batch / merge call on the calling thread (a Ledger is used by one thread
+// at a time).
+struct EdgeNode {
+  bool valid = false;
+  uint64_t idx = 0;
+  Hash hash{};
+};
+struct EdgeScope {
+  const void* owner;
+  std::vector<EdgeNode> nodes;
+  EdgeScope* saved;
+};
+thread_local EdgeScope* tl_edge = nullptr;
+class ScopedEdge {
+ public:
+  explicit ScopedEdge(const void* owner) : scope_{owner, {}, tl_edge} { tl_edge = &scope_; }
+  ~ScopedEdge() { tl_edge = scope_.saved; }
+  ScopedEdge(const ScopedEdge&) = delete;
+  ScopedEdge& operator=(const ScopedEdge&) = delete;
+
+ private:
+  EdgeScope scope_;
+};
+
+// PRAGMA integrity_check(20) on `db`: OK, or kCorrupt listing the problems.
+Status run_integrity_check(sqlite3* db, const std::string& path) {
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check(20)", -1, &st, nullptr);
+  auto fail = [&](int code) {
+    std::string msg = path + ": integrity check: " + sqlite3_errmsg(db);
+    switch (code & 0xff) {
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+      case SQLITE_FORMAT:
+      case SQLITE_SCHEMA:
+        return corrupt(msg);
+      case SQLITE_IOERR:
+      case SQLITE_CANTOPEN:
+      case SQLITE_FULL:
+      case SQLITE_READONLY:
+      case SQLITE_PERM:
+        return io_error(msg);
+      default:
+        return internal_error(msg + " (SQLite code " + std::to_string(code) + ")");
+    }
+  };
+  if (rc != SQLITE_OK) return fail(rc);
+  std::string problems;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    std::string line = column_text(st, 0);
+    if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return fail(rc);
+  if (!problems.empty()) return corrupt(path + ": SQLite integrity check failed: " + problems);
+  return Status::ok();
+}
+
+// Runs run_integrity_check on a read-only connection of its own in a background thread. When the
+// connection or the thread cannot be had, started() is false and the caller checks inline.
+class IntegrityCheck {
+ public:
+  IntegrityCheck() = default;
+  IntegrityCheck(const IntegrityCheck&) = delete;
+  IntegrityCheck& operator=(const IntegrityCheck&) = delete;
+  ~IntegrityCheck() { finish(); }
+
+  void start(const std::string& path) {
+    if (sqlite3_threadsafe() == 0 || std::thread::hardware_concurrency() < 2) return;
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      return;
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    try {
+      thread_ = std::thread([this, path] { result_ = run_integrity_check(db_, path); });
+    } catch (const std::system_error&) {
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+    }
+  }
+  bool started() const { return db_ != nullptr; }
+  Status finish() {
+    if (thread_.joinable()) thread_.join();
+    if (db_ != nullptr) {
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      done_ = true;
+    }
+    return done_ ? result_ : Status::ok();
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::thread thread_;
+  Status result_ = Status::ok();
+  bool done_ = false;
+};
+
+// Rows read for verification, checked away from the SQLite connection.
+struct EntryRow {
+  LedgerEntry entry;
+  std::string envelope_sha256;       // the stored digest column
+  Status read_error = Status::ok();  // the row could not be read into an entry
+};
+struct EntryBatch {
+  uint64_t first = 0;  // the index the first row must have
+  std::vector<EntryRow> rows;
+  std::vector<Hash> leaves;       // filled by the check, in order
+  Status problem = Status::ok();  // the first problem in the batch
+  uint64_t signatures_checked = 0;
+  bool done = false;
+};
+constexpr size_t kVerifyBatch = 1024;
+
+// The per-entry checks of Ledger::verify: contiguous index, leaf hash recomputed from the stored
+// bytes, envelope digest column, envelope signatures (when keys are given), and the indexed
+// columns re-derived from the Statement. Stops at the first problem.
+void check_batch(EntryBatch& b, const std::string& path, const VerifyOptions& options) {
+  b.leaves.reserve(b.rows.size());
+  for (size_t i = 0; i < b.rows.size(); ++i) {
+    const EntryRow& row = b.rows[i];
+    if (!row.read_error.is_ok()) {
+      b.problem = row.read_error;
+      return;
+    }
+    const LedgerEntry& e = row.entry;
+    uint64_t expect = b.first + i;
+    std::string where = path + ": entry " + std::to_string(e.index);
+    if (e.index != expect) {
+      b.problem = corrupt(where + ": expected index " + std::to_string(expect));
+      return;
+    }
+    Hash leaf = leaf_hash(entry_leaf_data(e.created_at, e.envelope));
+    if (leaf != e.leaf_hash) {
+      b.problem = corrupt(where + ": the stored envelope or time does not match its leaf hash");
+      return;
+    }
+    Digest ed = sha256(e.envelope);
+    if (row.envelope_sha256.size() != 32 ||
+        std::memcmp(row.envelope_sha256.data(), ed.data(), 32) != 0) {
+      b.problem = corrupt(where + ": envelope digest column does not match the envelope");
+      return;
+    }
+    if (!options.envelope_keys.empty()) {
+      bool ok = false;
+      for (const PublicKey* k : options.envelope_keys) {
+        if (k != nullptr && dsse_verify(e.envelope, *k).is_ok()) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) {
+        b.problem =
+            invalid_argument(where + ": no envelope signature verifies under the given keys");
+        return;
+      }
+      ++b.signatures_checked;
+    }
+    auto f = parse_statement_envelope(e.envelope);
+    if (!f.is_ok()) {
+      b.problem = f.status().with_context(where);
+      return;
+    }
+    std::vector<std::string> subjects(f->subjects.begin(), f->subjects.end());
+    std::sort(subjects.begin(), subjects.end());
+    subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
+    if (e.subject_digest != f->subjects[0] || e.subjects != subjects || e.relation != f->relation ||
+        e.parent_digest != f->parent_digest) {
+      b.problem = corrupt(where + ": indexed columns do not match the envelope");
+      return;
+    }
+    b.leaves.push_back(leaf);
+  }
+}
+
+// Checks batches on worker threads (or inline when none can be started) and hands the results
+// back in submission order.
+class EntryChecker {
+ public:
+  EntryChecker(const std::string& path, const VerifyOptions& options)
+      : path_(path), options_(options) {
+    size_t n = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
+    for (size_t t = 0; t < n && n > 1; ++t) {
+      try {
+        workers_.emplace_back([this] { work(); });
+      } catch (const std::system_error&) {
+        break;
+      }
+    }
+  }
+  ~EntryChecker() { stop(); }
+  EntryChecker(const EntryChecker&) = delete;
+  EntryChecker& operator=(const EntryChecker&) = delete;
+
+  // Queues a batch; consumes finished batches in order while too many are outstanding. Returns
+  // the first problem of a consumed batch.
+  Status submit(std::shared_ptr<EntryBatch> b, MemoryTree* tree, VerifyReport* report) {
+    if (b->rows.empty()) return Status::ok();
+    if (workers_.empty()) {
+      check_batch(*b, path_, options_);
+      return consume(*b, tree, report);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(b);
+      pending_.push_back(b);
+    }
+    work_cv_.notify_one();
+    while (pending_.size() > 2 * workers_.size()) {
+      PROV_RETURN_IF_ERROR(consume_oldest(tree, report));
+    }
+    return Status::ok();
+  }
+  Status drain(MemoryTree* tree, VerifyReport* report) {
+    while (!pending_.empty()) PROV_RETURN_IF_ERROR(consume_oldest(tree, report));
+    return Status::ok();
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      queue_.clear();
+    }
+    work_cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::shared_ptr<EntryBatch> b;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        b = queue_.front();
+        queue_.pop_front();
+      }
+      check_batch(*b, path_, options_);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        b->done = true;
+      }
+      done_cv_.notify_all();
+    }
+  }
+  Status consume_oldest(MemoryTree* tree, VerifyReport* report) {
+    std::shared_ptr<EntryBatch> b = pending_.front();
+    pending_.pop_front();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_cv_.wait(lock, [&] { return b->done; });
+    }
+    return consume(*b, tree, report);
+  }
+  static Status consume(EntryBatch& b, MemoryTree* tree, VerifyReport* report) {
+    for (const Hash& h : b.leaves) tree->append_leaf_hash(h);
+    report->envelope_signatures_checked += b.signatures_checked;
+    return b.problem;
+  }
+
+  const std::string& path_;
+  const VerifyOptions& options_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  std::deque<std::shared_ptr<EntryBatch>> queue_;    // waiting for a worker
+  std::deque<std::shared_ptr<EntryBatch>> pending_;  // submitted, not yet consumed (main thread)
+  bool stop_ = false;
+};
+
+// Envelopes per worker thread below which a batch is admitted on the calling thread alone.
+constexpr size_t kEnvelopesPerThread = 64;
+
+}  // namespace
+
+Result<StatementFields> parse_statement_envelope(const std::string& envelope) {
+  PROV_ASSIGN_OR_RETURN(DsseEnvelope env, dsse_parse(envelope));
+  return statement_fields(env);
 }
 
 // Serves perfect-subtree hashes from the ledger: leaves from entries, the rest from merkle_nodes.
@@ -447,20 +766,37 @@ Status Ledger::insert_entry(uint64_t index, const std::string& envelope,
     int rc = sqlite3_step(sub);
     if (rc != SQLITE_DONE) return sqlite_status(rc, "inserting a subject");
   }
-  // Store every perfect subtree the new leaf completes.
+  // Store every perfect subtree the new leaf completes. Node (level, i) with i odd completes its
+  // parent, whose left child (level, i - 1) is the node last seen at that level when the appends
+  // are consecutive (kept in `edge`, the right edge of the tree), else read from the store.
   PROV_ASSIGN_OR_RETURN(sqlite3_stmt * node,
                         stmt("INSERT INTO merkle_nodes(level, idx, hash) VALUES(?1, ?2, ?3)"));
+  std::vector<EdgeNode> local_edge;
+  std::vector<EdgeNode>& edge =
+      (tl_edge != nullptr && tl_edge->owner == this) ? tl_edge->nodes : local_edge;
   Source source(this);
-  Hash right = leaf;
-  uint64_t count = index + 1;
-  for (int level = 1; level < 64 && count % (uint64_t{1} << level) == 0; ++level) {
-    uint64_t j = (count >> level) - 1;
-    PROV_ASSIGN_OR_RETURN(Hash left, source.perfect_subtree(level - 1, 2 * j));
-    right = node_hash(left, right);
+  Hash cur = leaf;
+  uint64_t cur_idx = index;
+  for (int level = 0; level < 63; ++level) {
+    if (edge.size() <= static_cast<size_t>(level)) edge.resize(level + 1);
+    EdgeNode& e = edge[level];
+    if ((cur_idx & 1) == 0) {
+      e = EdgeNode{true, cur_idx, cur};
+      break;
+    }
+    Hash left;
+    if (e.valid && e.idx == cur_idx - 1) {
+      left = e.hash;
+    } else {
+      PROV_ASSIGN_OR_RETURN(left, source.perfect_subtree(level, cur_idx - 1));
+    }
+    e = EdgeNode{true, cur_idx, cur};
+    cur = node_hash(left, cur);
+    cur_idx >>= 1;
     Reset r{node};
-    sqlite3_bind_int(node, 1, level);
-    sqlite3_bind_int64(node, 2, static_cast<sqlite3_int64>(j));
-    sqlite3_bind_blob(node, 3, right.data(), 32, SQLITE_STATIC);
+    sqlite3_bind_int(node, 1, level + 1);
+    sqlite3_bind_int64(node, 2, static_cast<sqlite3_int64>(cur_idx));
+    sqlite3_bind_blob(node, 3, cur.data(), 32, SQLITE_STATIC);
     int rc = sqlite3_step(node);
     if (rc != SQLITE_DONE) return sqlite_status(rc, "inserting a tree node");
   }
@@ -474,18 +810,45 @@ Result<uint64_t> Ledger::append(const std::string& envelope, const PublicKey* si
 
 Result<std::vector<uint64_t>> Ledger::append_batch(const std::vector<std::string>& envelopes,
                                                    const PublicKey* signer) {
+  // Parse (and signature-check) every envelope before taking the write lock; large batches are
+  // spread over worker threads. The first failing envelope in order is reported.
+  const std::string signer_id = signer != nullptr ? signer->key_id() : std::string();
+  std::vector<Result<StatementFields>> admitted(envelopes.size(), StatementFields{});
+  auto admit_range = [&](size_t begin, size_t step) {
+    for (size_t i = begin; i < envelopes.size(); i += step) {
+      admitted[i] = admit_envelope(envelopes[i], signer, signer_id);
+    }
+  };
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
+  threads = std::max<size_t>(1, std::min(threads, envelopes.size() / kEnvelopesPerThread));
+  if (threads <= 1) {
+    admit_range(0, 1);
+  } else {
+    // Worker t admits envelopes t, t + threads, ...; a worker that cannot be started leaves its
+    // share to the calling thread.
+    std::vector<std::thread> workers;
+    std::vector<size_t> own{0};
+    for (size_t t = 1; t < threads; ++t) {
+      try {
+        workers.emplace_back(admit_range, t, threads);
+      } catch (const std::system_error&) {
+        own.push_back(t);
+      }
+    }
+    for (size_t t : own) admit_range(t, threads);
+    for (auto& w : workers) w.join();
+  }
   std::vector<StatementFields> fields;
   fields.reserve(envelopes.size());
   for (size_t i = 0; i < envelopes.size(); ++i) {
-    if (signer != nullptr) {
-      auto v = dsse_verify(envelopes[i], *signer);
-      if (!v.is_ok()) return v.status().with_context("envelope " + std::to_string(i));
+    if (!admitted[i].is_ok()) {
+      return admitted[i].status().with_context("envelope " + std::to_string(i));
     }
-    auto f = parse_statement_envelope(envelopes[i]);
-    if (!f.is_ok()) return f.status().with_context("envelope " + std::to_string(i));
-    fields.push_back(std::move(f).value());
+    fields.push_back(std::move(admitted[i]).value());
   }
+  admitted.clear();
   PROV_RETURN_IF_ERROR(begin_immediate());
+  ScopedEdge edge(this);
   std::vector<uint64_t> out;
   auto n = size_in_txn();
   if (!n.is_ok()) {
@@ -651,6 +1014,15 @@ Result<std::vector<Hash>> Ledger::consistency_proof(uint64_t old_size, uint64_t 
 }
 
 Result<VerifyReport> Ledger::verify(const VerifyOptions& options) {
+  // The structural check runs on a second, read-only connection in a thread of its own while this
+  // connection checks the content; its verdict comes first, as if it had run first.
+  IntegrityCheck integrity;
+  if (options.integrity_check) integrity.start(path_);
+  auto integrity_verdict = [&]() -> Status {
+    if (!options.integrity_check) return Status::ok();
+    if (!integrity.started()) return run_integrity_check(db_, path_);
+    return integrity.finish();
+  };
   // One read transaction: a consistent snapshot even while others append.
   PROV_RETURN_IF_ERROR(exec("BEGIN"));
   struct End {
@@ -658,65 +1030,43 @@ Result<VerifyReport> Ledger::verify(const VerifyOptions& options) {
     ~End() { l->exec("COMMIT"); }
   } end{this};
   VerifyReport report;
-  if (options.integrity_check) {
-    sqlite3_stmt* st = nullptr;
-    int rc = sqlite3_prepare_v2(db_, "PRAGMA integrity_check(20)", -1, &st, nullptr);
-    if (rc != SQLITE_OK) return sqlite_status(rc, "integrity check");
-    std::string problems;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      std::string line = column_text(st, 0);
-      if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return sqlite_status(rc, "integrity check");
-    if (!problems.empty()) return corrupt(path_ + ": SQLite integrity check failed: " + problems);
-  }
   // 1. Every entry: contiguous indexes, leaf recomputed from the stored bytes, derived columns.
+  // This connection reads the rows in batches; worker threads check them; the leaves enter the
+  // tree in order and the first problem in index order is reported.
   MemoryTree tree;
   {
     PROV_ASSIGN_OR_RETURN(sqlite3_stmt * st, stmt("SELECT " PROV_ENTRY_COLUMNS
                                                   ", envelope_sha256 FROM entries ORDER BY idx"));
     Reset r{st};
+    EntryChecker checker(path_, options);
     uint64_t expect = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      PROV_ASSIGN_OR_RETURN(LedgerEntry e, read_entry(st));
-      std::string where = path_ + ": entry " + std::to_string(e.index);
-      if (e.index != expect) return corrupt(where + ": expected index " + std::to_string(expect));
-      ++expect;
-      Hash leaf = leaf_hash(entry_leaf_data(e.created_at, e.envelope));
-      if (leaf != e.leaf_hash) {
-        return corrupt(where + ": the stored envelope or time does not match its leaf hash");
-      }
-      Digest ed = sha256(e.envelope);
-      if (sqlite3_column_bytes(st, 7) != 32 ||
-          std::memcmp(sqlite3_column_blob(st, 7), ed.data(), 32) != 0) {
-        return corrupt(where + ": envelope digest column does not match the envelope");
-      }
-      if (!options.envelope_keys.empty()) {
-        bool ok = false;
-        for (const PublicKey* k : options.envelope_keys) {
-          if (k != nullptr && dsse_verify(e.envelope, *k).is_ok()) {
-            ok = true;
-            break;
-          }
+    int rc = SQLITE_ROW;
+    Status problem = Status::ok(), read_problem = Status::ok();
+    while (problem.is_ok() && rc == SQLITE_ROW) {
+      auto batch = std::make_shared<EntryBatch>();
+      batch->first = expect;
+      while (batch->rows.size() < kVerifyBatch && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        EntryRow row;
+        auto e = read_entry(st);
+        if (e.is_ok()) {
+          row.entry = std::move(e).value();
+          row.envelope_sha256 = column_blob(st, 7);
+        } else {
+          row.read_error = e.status();
         }
-        if (!ok)
-          return invalid_argument(where + ": no envelope signature verifies under the given keys");
-        ++report.envelope_signatures_checked;
+        batch->rows.push_back(std::move(row));
       }
-      auto f = parse_statement_envelope(e.envelope);
-      if (!f.is_ok()) return f.status().with_context(where);
-      std::vector<std::string> subjects(f->subjects.begin(), f->subjects.end());
-      std::sort(subjects.begin(), subjects.end());
-      subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
-      if (e.subject_digest != f->subjects[0] || e.subjects != subjects ||
-          e.relation != f->relation || e.parent_digest != f->parent_digest) {
-        return corrupt(where + ": indexed columns do not match the envelope");
+      expect += batch->rows.size();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        read_problem = sqlite_status(rc, "reading entries");
       }
-      tree.append_leaf_hash(leaf);
+      problem = checker.submit(std::move(batch), &tree, &report);
     }
-    if (rc != SQLITE_DONE) return sqlite_status(rc, "reading entries");
+    if (problem.is_ok()) problem = checker.drain(&tree, &report);
+    if (problem.is_ok()) problem = read_problem;
+    checker.stop();
+    PROV_RETURN_IF_ERROR(integrity_verdict());
+    PROV_RETURN_IF_ERROR(problem);
     // No subject row may point past the entries.
     PROV_ASSIGN_OR_RETURN(
         sqlite3_stmt * cs,
@@ -910,6 +1260,7 @@ Result<MergeReport> Ledger::merge(Ledger& other) {
   auto exists = stmt("SELECT 1 FROM entries WHERE envelope_sha256 = ?1");
   if (!exists.is_ok()) return fail(exists.status());
   uint64_t next = *n;
+  ScopedEdge edge(this);
   for (uint64_t i = 0; i < other_size; ++i) {
     auto e = other.get(i);
     if (!e.is_ok()) return fail(e.status().with_context("merging " + other.path()));

@@ -190,3 +190,18 @@ TEST(Keys, MalformedAndWrongTypeKeysRejected) {
 
 }  // namespace
 }  // namespace prov::store
+
+namespace prov::store {
+namespace {
+
+TEST(Base64, NonCanonicalPaddingBitsAreRefused) {
+  // "QQ==" is the canonical encoding of "A"; "QR==" decodes to the same byte with stray bits.
+  ASSERT_TRUE(base64_decode("QQ==").is_ok());
+  EXPECT_EQ(*base64_decode("QQ=="), "A");
+  EXPECT_FALSE(base64_decode("QR==").is_ok());
+  EXPECT_TRUE(base64_decode("QUI=").is_ok());
+  EXPECT_FALSE(base64_decode("QUJ=").is_ok());
+}
+
+}  // namespace
+}  // namespace prov::store
