@@ -175,8 +175,12 @@ std::string PublicKey::der() const {
   return out;
 }
 
+PublicKey::PublicKey(PkeyPtr k, KeyType t) : key_(std::move(k)), type_(t) {
+  if (key_) key_id_ = to_hex(sha256(der()));
+}
+
 std::string PublicKey::key_id() const {
-  return to_hex(sha256(der()));
+  return key_id_;
 }
 
 Result<std::string> PublicKey::raw_ed25519() const {
@@ -245,6 +249,10 @@ Result<PrivateKey> PrivateKey::load(const std::string& path) {
   auto k = from_pem(pem);
   if (!k.is_ok()) return k.status().with_context(path);
   return k;
+}
+
+PrivateKey::PrivateKey(PkeyPtr k, KeyType t) : key_(std::move(k)), type_(t) {
+  if (key_) key_id_ = public_key().key_id();
 }
 
 PublicKey PrivateKey::public_key() const {
@@ -378,8 +386,8 @@ Result<std::string> dsse_sign(const std::string& payload_type, const std::string
   nlohmann::ordered_json j;
   j["payload"] = base64_encode(payload);
   j["payloadType"] = payload_type;
-  j["signatures"] = nlohmann::ordered_json::array(
-      {{{"keyid", key.public_key().key_id()}, {"sig", base64_encode(sig)}}});
+  j["signatures"] =
+      nlohmann::ordered_json::array({{{"keyid", key.key_id()}, {"sig", base64_encode(sig)}}});
   try {
     return j.dump();
   } catch (const std::exception& e) {  // invalid UTF-8 in payload_type

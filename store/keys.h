@@ -60,9 +60,10 @@ class PublicKey {
   Status verify(const std::string& message, const std::string& sig) const;
 
  private:
-  PublicKey(PkeyPtr k, KeyType t) : key_(std::move(k)), type_(t) {}
+  PublicKey(PkeyPtr k, KeyType t);
   PkeyPtr key_;
   KeyType type_;
+  std::string key_id_;  // derived once: it costs more than a signature check
   friend class PrivateKey;
 };
 
@@ -81,11 +82,14 @@ class PrivateKey {
   // kInvalidArgument (the private key file already exists) on failure.
   Status write(const std::string& private_path, const std::string& public_path) const;
   Result<std::string> sign(const std::string& message) const;
+  // The key id of the public half (hex SHA-256 of its DER), derived once at construction.
+  const std::string& key_id() const { return key_id_; }
 
  private:
-  PrivateKey(PkeyPtr k, KeyType t) : key_(std::move(k)), type_(t) {}
+  PrivateKey(PkeyPtr k, KeyType t);
   PkeyPtr key_;
   KeyType type_;
+  std::string key_id_;
 };
 
 // Standard padded base64. decode fails with kCorrupt on any character outside the alphabet,
