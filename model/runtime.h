@@ -76,8 +76,9 @@ class KVCache {
   int64_t batch_ = 0;
 };
 
-// Sets LibTorch's intra-op threads to the number of logical CPUs (once per process) unless
-// OMP_NUM_THREADS is set; returns the thread count in effect. Transformer::load calls it.
+// Chooses LibTorch's intra-op thread count once per process, unless OMP_NUM_THREADS is set:
+// 1 with a system BLAS such as OpenBLAS (which threads every GEMM over all cores itself), the
+// number of logical CPUs with MKL. Returns the count in effect. Transformer::load calls it.
 int configure_cpu_threads();
 
 class Transformer {
