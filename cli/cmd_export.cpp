@@ -16,37 +16,6 @@ namespace prov::cli {
 
 namespace {
 
-// Disclosure documents larger than this are refused before they are read.
-constexpr uint64_t kMaxExportBytes = uint64_t{64} << 20;
-
-Result<std::string> read_export_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return not_found(path + ": no such file");
-    return io_error(path + ": cannot open: " + std::strerror(errno));
-  }
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  if (size < 0) return io_error(path + ": cannot read");
-  if (static_cast<uint64_t>(size) > kMaxExportBytes) {
-    return invalid_argument(path + ": " + std::to_string(size) +
-                            " bytes; a disclosure larger than 64 MiB is refused");
-  }
-  in.seekg(0, std::ios::beg);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  if (size > 0 && !in.read(&bytes[0], size)) return io_error(path + ": short read");
-  return bytes;
-}
-
-Status write_export_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return io_error(path + ": cannot create: " + std::strerror(errno));
-  out << text;
-  out.flush();
-  if (!out) return io_error(path + ": write failed");
-  return Status::ok();
-}
-
 struct ExportCmdOptions {
   std::string db;
   std::string model;
@@ -61,7 +30,7 @@ int run_export(const ExportCmdOptions& o) {
   if (!format.is_ok()) return report_error(cmd, format.status());
   store::ExportOptions eopt;
   if (!o.checkpoint.empty()) {
-    auto note = read_export_file(o.checkpoint);
+    auto note = read_small_file(o.checkpoint, "checkpoint note");
     if (!note.is_ok()) return report_error(cmd, note.status());
     eopt.checkpoint_note = std::move(*note);
   }
@@ -74,7 +43,7 @@ int run_export(const ExportCmdOptions& o) {
     std::cout.flush();
     return std::cout ? kExitOk : report_error(cmd, io_error("stdout: write failed"));
   }
-  Status s = write_export_file(o.out, *text);
+  Status s = write_text_file(o.out, *text);
   if (!s.is_ok()) return report_error(cmd, s);
   return kExitOk;
 }
@@ -88,7 +57,7 @@ struct VerifyExportCmdOptions {
 
 int run_verify_export(const VerifyExportCmdOptions& o) {
   const char* cmd = "verify-export";
-  auto content = read_export_file(o.file);
+  auto content = read_small_file(o.file, "disclosure");
   if (!content.is_ok()) return report_error(cmd, content.status());
   auto key = store::PublicKey::load(o.key);
   if (!key.is_ok()) return report_error(cmd, key.status().with_context(o.key));

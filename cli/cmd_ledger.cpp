@@ -25,38 +25,6 @@ using store::Hash;
 using store::Ledger;
 using store::LedgerEntry;
 
-// Envelopes and checkpoint notes larger than this are refused before they are read.
-constexpr uint64_t kMaxInputBytes = uint64_t{64} << 20;
-
-Result<std::string> read_small_file(const std::string& path, const std::string& what) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return not_found(path + ": no such file");
-    return io_error(path + ": cannot read " + what + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return invalid_argument(path + ": not a regular file (" + what + ")");
-  if (static_cast<uint64_t>(st.st_size) > kMaxInputBytes) {
-    return invalid_argument(path + ": " + std::to_string(st.st_size) +
-                            " bytes, over the 64 MiB limit for a " + what);
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open " + what + ": " + std::strerror(errno));
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  if (!bytes.empty() && !in.read(&bytes[0], static_cast<std::streamsize>(bytes.size()))) {
-    return io_error(path + ": short read of " + what);
-  }
-  return bytes;
-}
-
-Status write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return io_error(path + ": cannot create: " + std::strerror(errno));
-  out << text;
-  out.flush();
-  if (!out) return io_error(path + ": write failed");
-  return Status::ok();
-}
-
 std::string hex(const Hash& h) {
   return to_hex(h);
 }

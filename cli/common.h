@@ -34,4 +34,10 @@ void register_verify_export(CLI::App& app, Action* run);
 
 const char* tool_version();
 
+// Reads a regular file of at most 64 MiB whole (`what` names it in messages: "envelope").
+// kNotFound, kInvalidArgument (not a regular file, too large) or kIo.
+Result<std::string> read_small_file(const std::string& path, const std::string& what);
+// Writes `text` to `path` (created or truncated); kIo on failure.
+Status write_text_file(const std::string& path, const std::string& text);
+
 }  // namespace prov::cli

@@ -371,9 +371,7 @@ Result<ModelConfig> config_from_llama2c(const Checkpoint& c) {
   return cfg;
 }
 
-namespace {
-
-std::vector<int64_t> expected_shape(const ModelConfig& c, const TensorRole& r) {
+std::vector<int64_t> role_shape(const ModelConfig& c, const TensorRole& r) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q = c.num_heads * hd, kv = c.num_kv_heads * hd;
   std::vector<int64_t> w;  // weight shape; bias = first dim
@@ -422,6 +420,8 @@ std::vector<int64_t> expected_shape(const ModelConfig& c, const TensorRole& r) {
   if (r.expert == TensorRole::kAllExperts) w.insert(w.begin(), c.num_experts);
   return w;
 }
+
+namespace {
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string out = "[";
@@ -472,7 +472,7 @@ Status check_model(const Model& m) {
                      std::to_string(r.layer) + " but the model has " +
                      std::to_string(c.num_layers) + " layers");
     }
-    std::vector<int64_t> want = expected_shape(c, r);
+    std::vector<int64_t> want = role_shape(c, r);
     if (t.shape != want) {
       return corrupt(t.file + ": tensor " + t.name + " (" + r.to_string() + ") has shape " +
                      shape_str(t.shape) + ", expected " + shape_str(want) + " from the config");

@@ -97,6 +97,10 @@ Result<Model> open_model(const std::string& path, const OpenOptions& options = {
 Result<ModelConfig> config_from_gguf(const Checkpoint& ckpt);
 Result<ModelConfig> config_from_llama2c(const Checkpoint& ckpt);
 
+// The canonical shape the config implies for a role's tensor: [rows] for a bias, one expert's
+// shape for an expert tensor, [experts, rows, cols] for TensorRole::kAllExperts.
+std::vector<int64_t> role_shape(const ModelConfig& config, const TensorRole& role);
+
 // Maps a tensor name of the given format to its role; nullopt when it has none.
 std::optional<TensorRole> role_from_hf_name(const std::string& name);
 std::optional<TensorRole> role_from_gguf_name(const std::string& name);

@@ -106,54 +106,6 @@ std::string hf_name(const ModelConfig& c, const TensorRole& r) {
   return r.to_string();
 }
 
-// Canonical shape of a role's tensor (one expert's slice for expert tensors).
-std::vector<int64_t> role_shape(const ModelConfig& c, const TensorRole& r) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const int64_t q = c.num_heads * hd, kv = c.num_kv_heads * hd;
-  std::vector<int64_t> w;
-  switch (r.role) {
-    case Role::kTokenEmbedding:
-    case Role::kLmHead:
-      w = {c.vocab_size, H};
-      break;
-    case Role::kPositionEmbedding:
-      w = {c.max_position_embeddings, H};
-      break;
-    case Role::kAttnNorm:
-    case Role::kMlpNorm:
-    case Role::kFinalNorm:
-      return {H};
-    case Role::kQNorm:
-    case Role::kKNorm:
-      return {hd};
-    case Role::kAttnQ:
-      w = {q, H};
-      break;
-    case Role::kAttnK:
-    case Role::kAttnV:
-      w = {kv, H};
-      break;
-    case Role::kAttnQKV:
-      w = {q + 2 * kv, H};
-      break;
-    case Role::kAttnO:
-      w = {H, q};
-      break;
-    case Role::kMlpGate:
-    case Role::kMlpUp:
-      w = {I, H};
-      break;
-    case Role::kMlpDown:
-      w = {H, I};
-      break;
-    case Role::kRouter:
-      w = {c.num_experts, H};
-      break;
-  }
-  if (r.bias) return {w[0]};
-  return w;
-}
-
 struct Expert {
   torch::Tensor gate_up;  // [2I, H]: gate rows then up rows
   torch::Tensor down;     // [H, I]
@@ -364,8 +316,7 @@ class Loader {
       TensorRole all = r;
       all.expert = TensorRole::kAllExperts;
       if (const TensorRef* s = m_.find(all)) {
-        std::vector<int64_t> stacked = want;
-        stacked.insert(stacked.begin(), m_.config.num_experts);
+        const std::vector<int64_t> stacked = role_shape(m_.config, all);
         if (s->shape != stacked) return bad_shape(*s, all, stacked);
         auto it = stacked_.find(s);
         if (it == stacked_.end()) {
