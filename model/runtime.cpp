@@ -1,5 +1,7 @@
 #include "model/runtime.h"
 
+#include "model/fused_ops.h"
+
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -19,6 +21,12 @@
 #define PROV_HAVE_SDPA 1
 #else
 #define PROV_HAVE_SDPA 0
+#endif
+// scaled_dot_product_attention takes grouped key/value heads directly (enable_gqa) from 2.5 on.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define PROV_HAVE_SDPA_GQA 1
+#else
+#define PROV_HAVE_SDPA_GQA 0
 #endif
 
 namespace prov::model {
@@ -124,13 +132,6 @@ struct Layer {
   std::vector<Expert> experts;
 };
 
-// HF LlamaRMSNorm: normalise in fp32, cast back, then scale by the weight in the compute dtype.
-torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
-  torch::Tensor xf = x.to(torch::kFloat32);
-  torch::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
-  xf = xf * torch::rsqrt(var + eps);
-  return w * xf.to(x.scalar_type());
-}
 
 torch::Tensor activate(const torch::Tensor& x, Activation a) {
   switch (a) {
@@ -245,8 +246,9 @@ struct Transformer::Impl {
   std::vector<Layer> layers;
   int64_t params = 0;
 
+  // hidden_only: return the final-normed hidden states in the compute dtype instead of logits.
   Result<torch::Tensor> forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                                KVCache* cache, bool last_only) const;
+                                KVCache* cache, bool last_only, bool hidden_only = false) const;
   torch::Tensor norm_apply(const torch::Tensor& x, const torch::Tensor& w,
                            const torch::Tensor& b) const {
     if (norm == NormKind::kLayer) {
@@ -254,6 +256,18 @@ struct Transformer::Impl {
     }
     return rms_norm(x, w, config.norm_eps);
   }
+  // The residual update h + pending (skipped when pending is undefined) and the normalisation
+  // of the result; one fused pass for RMSNorm on CUDA. Returns {h, normed}.
+  std::pair<torch::Tensor, torch::Tensor> add_norm(const torch::Tensor& h,
+                                                   const torch::Tensor& pending,
+                                                   const torch::Tensor& w,
+                                                   const torch::Tensor& b) const {
+    if (!pending.defined()) return {h, norm_apply(h, w, b)};
+    if (norm == NormKind::kRms) return add_rms_norm(h, pending, w, config.norm_eps);
+    torch::Tensor sum = h + pending;
+    return {sum, norm_apply(sum, w, b)};
+  }
+  // allowed undefined: plain causal attention (no padding, no cache, no sliding window).
   torch::Tensor attention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v,
                           const torch::Tensor& allowed) const;
   torch::Tensor mlp(const Layer& l, const torch::Tensor& x) const;
@@ -554,10 +568,45 @@ Result<torch::Tensor> Transformer::forward(const torch::Tensor& input_ids,
   }
 }
 
+Result<torch::Tensor> Transformer::forward_hidden(const torch::Tensor& input_ids,
+                                                  const torch::Tensor& attention_mask,
+                                                  KVCache* cache) const {
+  try {
+    torch::NoGradGuard no_grad;
+    return impl_->forward(input_ids, attention_mask, cache, false, /*hidden_only=*/true);
+  } catch (const c10::Error& e) {
+    return internal_error(std::string("LibTorch failed in the forward pass: ") +
+                          e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return internal_error(std::string("forward pass failed: ") + e.what());
+  }
+}
+
+Result<torch::Tensor> Transformer::logits_from_hidden(const torch::Tensor& hidden) const {
+  const int64_t H = impl_->config.hidden_size;
+  if (!hidden.defined() || hidden.dim() < 1 || hidden.size(-1) != H) {
+    return invalid_argument("hidden states must end in the model's hidden size " +
+                            std::to_string(H));
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    return torch::linear(hidden.to(impl_->options.device, impl_->options.dtype), impl_->lm_head);
+  } catch (const c10::Error& e) {
+    return internal_error(std::string("LibTorch failed in the output head: ") +
+                          e.what_without_backtrace());
+  }
+}
+
 torch::Tensor Transformer::Impl::attention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v,
                                            const torch::Tensor& allowed) const {
   // q [B, H, T, d]; k, v [B, KV, S, d]; allowed [B, 1, T, S] bool.
   const int64_t n_rep = config.num_heads / config.num_kv_heads;
+#if PROV_HAVE_SDPA_GQA
+  if (sdpa && !allowed.defined()) {
+    // Plain causal attention with grouped heads: no copies of the key/value heads.
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, n_rep > 1);
+  }
+#endif
   if (n_rep > 1) {
     // Query head h uses key/value head h / n_rep (the reference's repeat_kv).
     auto rep = [&](const torch::Tensor& x) {
@@ -570,14 +619,22 @@ torch::Tensor Transformer::Impl::attention(const torch::Tensor& q, torch::Tensor
   }
 #if PROV_HAVE_SDPA
   if (sdpa) {
-    // Default scale 1/sqrt(head_dim), which every supported architecture uses.
+    // Default scale 1/sqrt(head_dim), which every supported architecture uses. Without a mask the
+    // is_causal form lets LibTorch pick its fused (flash) kernels.
+    if (!allowed.defined()) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true);
     return at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false);
   }
 #endif
+  torch::Tensor mask = allowed;
+  if (!mask.defined()) {
+    const int64_t T = q.size(2);
+    auto o = torch::TensorOptions().dtype(torch::kBool).device(q.device());
+    mask = torch::ones({T, T}, o).tril().view({1, 1, T, T});
+  }
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
   scores = scores.to(torch::kFloat32)
-               .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+               .masked_fill(mask.logical_not(), std::numeric_limits<float>::lowest());
   torch::Tensor probs = torch::softmax(scores, -1).to(q.scalar_type());
   return torch::matmul(probs, v);
 }
@@ -589,7 +646,9 @@ torch::Tensor Transformer::Impl::mlp(const Layer& l, const torch::Tensor& x) con
   if (config.arch != Arch::kMixtral) {
     torch::Tensor gu = linear(x, l.gate_up_w, l.gate_up_b);
     const int64_t I = config.intermediate_size;
-    torch::Tensor h = activate(gu.narrow(-1, 0, I), act) * gu.narrow(-1, I, I);
+    torch::Tensor h = act == Activation::kSilu
+                          ? silu_mul(gu, I)
+                          : activate(gu.narrow(-1, 0, I), act) * gu.narrow(-1, I, I);
     return linear(h, l.down_w, l.down_b);
   }
   // Mixtral: router softmax in fp32, top-k, renormalise, weight each chosen expert's output.
@@ -619,7 +678,8 @@ torch::Tensor Transformer::Impl::mlp(const Layer& l, const torch::Tensor& x) con
 
 Result<torch::Tensor> Transformer::Impl::forward(const torch::Tensor& input_ids,
                                                  const torch::Tensor& attention_mask,
-                                                 KVCache* cache, bool last_only) const {
+                                                 KVCache* cache, bool last_only,
+                                                 bool hidden_only) const {
   const ModelConfig& c = config;
   const torch::Device dev = options.device;
   if (!input_ids.defined() || input_ids.dim() != 2) {
@@ -692,6 +752,9 @@ Result<torch::Tensor> Transformer::Impl::forward(const torch::Tensor& input_ids,
   torch::Tensor key_ok = full_mask.to(torch::kBool).view({B, 1, 1, N});
   torch::Tensor allowed =
       causal.view({1, 1, T, N}).logical_and(key_ok.logical_or((k_col == q_col).view({1, 1, T, N})));
+  // No mask given, nothing cached and no sliding window: the attention is plainly causal.
+  const bool plain_causal = !attention_mask.defined() && S == 0 && !c.sliding_window;
+  if (plain_causal) allowed = torch::Tensor();
 
   const torch::ScalarType dt = options.dtype;
   torch::Tensor h = torch::embedding(embed, ids);  // [B, T, H]
@@ -722,9 +785,13 @@ Result<torch::Tensor> Transformer::Impl::forward(const torch::Tensor& input_ids,
     new_v.resize(layers.size());
   }
 
+  // `pending` is the last sublayer's output, added to the residual stream together with the
+  // next normalisation (add_norm).
+  torch::Tensor pending;
   for (size_t li = 0; li < layers.size(); ++li) {
     const Layer& l = layers[li];
-    torch::Tensor x = norm_apply(h, l.attn_norm_w, l.attn_norm_b);
+    torch::Tensor x;
+    std::tie(h, x) = add_norm(h, pending, l.attn_norm_w, l.attn_norm_b);
     torch::Tensor qkv = linear(x, l.qkv_w, l.qkv_b);
     torch::Tensor q = qkv.narrow(-1, 0, Hh * d).view({B, T, Hh, d});
     torch::Tensor k = qkv.narrow(-1, Hh * d, KV * d).view({B, T, KV, d});
@@ -766,12 +833,16 @@ Result<torch::Tensor> Transformer::Impl::forward(const torch::Tensor& input_ids,
     }
     torch::Tensor attn = attention(q, k_all, v_all, allowed);
     attn = attn.transpose(1, 2).reshape({B, T, Hh * d});
-    h = h + linear(attn, l.o_w, l.o_b);
-    h = h + mlp(l, norm_apply(h, l.mlp_norm_w, l.mlp_norm_b));
+    pending = linear(attn, l.o_w, l.o_b);
+    std::tie(h, x) = add_norm(h, pending, l.mlp_norm_w, l.mlp_norm_b);
+    pending = mlp(l, x);
   }
-  if (last_only) h = h.narrow(1, T - 1, 1);
-  h = norm_apply(h, final_norm_w, final_norm_b);
-  torch::Tensor logits = torch::linear(h, lm_head).to(torch::kFloat32);
+  if (last_only) {
+    h = h.narrow(1, T - 1, 1);
+    if (pending.defined()) pending = pending.narrow(1, T - 1, 1);
+  }
+  h = add_norm(h, pending, final_norm_w, final_norm_b).second;
+  torch::Tensor logits = hidden_only ? h : torch::linear(h, lm_head).to(torch::kFloat32);
   if (cache != nullptr) {
     cache->k_ = std::move(new_k);
     cache->v_ = std::move(new_v);

@@ -117,6 +117,16 @@ class Transformer {
   Result<torch::Tensor> forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                 KVCache* cache, bool last_position_only = false) const;
 
+  // forward() up to the output head: the final-normed hidden states [B, T, hidden_size] in the
+  // compute dtype. With logits_from_hidden() a caller computes logits only at the positions it
+  // needs, in the compute dtype (no fp32 copy of the full [B, T, V] logits). Same errors and
+  // thread safety as forward().
+  Result<torch::Tensor> forward_hidden(const torch::Tensor& input_ids,
+                                       const torch::Tensor& attention_mask, KVCache* cache) const;
+  // Logits [..., V] in the compute dtype for hidden states [..., hidden_size] (moved to the
+  // runtime's device and dtype). kInvalidArgument for another last dimension.
+  Result<torch::Tensor> logits_from_hidden(const torch::Tensor& hidden) const;
+
   const ModelConfig& config() const;
   const RuntimeOptions& options() const;
   // True when attention goes through at::scaled_dot_product_attention.

@@ -1,8 +1,10 @@
 #include "tests/support/test_support.h"
 
+#include <ftw.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,10 +29,16 @@ TempDir::TempDir() {
   path_ = tmpl;
 }
 
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  ::remove(path);
+  return 0;
 }
+}  // namespace
+
+// Removed with nftw rather than std::filesystem::remove_all: the pip LibTorch wheels export a
+// broken copy of remove_all that binaries linked against them pick up (it crashes).
+TempDir::~TempDir() { ::nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
