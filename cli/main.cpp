@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   prov::cli::register_example(app, &run);
   prov::cli::register_tokenize(app, &run);
   prov::cli::register_generate(app, &run);
+  prov::cli::register_probe(app, &run);
+  prov::cli::register_suite(app, &run);
+  prov::cli::register_signature(app, &run);
+  prov::cli::register_serve(app, &run);
   prov::cli::register_key(app, &run);
   prov::cli::register_ledger(app, &run);
   prov::cli::register_verify_export(app, &run);

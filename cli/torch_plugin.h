@@ -7,8 +7,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "core/status.h"
+#include "probes/signature.h"
 
 namespace prov::cli {
 
@@ -27,6 +31,46 @@ struct GenerateOptions {
   std::string dtype = "float32";
   bool ignore_eos = false;
   bool json = false;
+};
+
+struct ProbeOptions {
+  std::string path;        // local model
+  std::string tokenizer;
+  std::string suite;       // built-in name or JSONL path
+  std::string output;      // signature file
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  int batch = 16;
+  bool resume = true;
+  bool quiet = false;
+  // Set by the executable, which owns the signature file (the plugin never links the protobuf
+  // code, so the two cannot register the same descriptors twice): the plugin reports the header
+  // once the model is loaded (and gets back the probes already collected), then each record.
+  std::function<Status(const probes::SignatureHeader&, std::vector<bool>* skip)> begin;
+  std::function<Status(const probes::ProbeRecord&)> record;
+  std::function<void(size_t, size_t)> progress;
+};
+
+struct ServeOptions {
+  std::string path;
+  std::string tokenizer;
+  std::string name;        // model name reported by the API ("" = the directory name)
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  std::string api_key_env;
+  int threads = 4;
+};
+
+struct SuiteBuildOptions {
+  std::vector<std::string> models;
+  std::string output;
+  int pool = 4000;
+  int keep = 500;
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  int batch = 16;
 };
 
 // Loads the plugin, finds `symbol` (an `extern "C" int fn(const void*)`), runs it with `options`.

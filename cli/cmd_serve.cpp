@@ -1,0 +1,34 @@
+// prov serve MODEL [--host 127.0.0.1] [--port 8000] [--device D] [--dtype D] [--api-key-env VAR]
+//
+// Serves a local checkpoint with the OpenAI-compatible API (probes/server.h). Runs in the
+// LibTorch plugin.
+#include "cli/common.h"
+#include "cli/torch_plugin.h"
+
+namespace prov::cli {
+
+void register_serve(CLI::App& app, Action* run) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Serve a local model over an OpenAI-compatible HTTP API (completions, chat)");
+  cmd->add_option("MODEL", o->path, "model: HF directory, .safetensors, .gguf or llama2.c .bin")
+      ->required();
+  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer to use instead of the model's own");
+  cmd->add_option("--name", o->name, "model name the API reports and accepts");
+  cmd->add_option("--host", o->host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->port, "port (0 = any free port; printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->capture_default_str();
+  cmd->add_option("--api-key-env", o->api_key_env,
+                  "environment variable holding the API key clients must send");
+  cmd->add_option("--threads", o->threads, "request worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->callback([o, run] {
+    *run = [o] { return run_torch_command("serve", "prov_torch_serve", o.get()); };
+  });
+}
+
+}  // namespace prov::cli

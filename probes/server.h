@@ -1,0 +1,117 @@
+// An OpenAI-compatible HTTP server for a local model (`prov serve`), on cpp-httplib.
+//
+// Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health.
+// Completions accept `prompt` (a string, or an array of token ids), `max_tokens`, `temperature`
+// (0 = greedy), `seed`, `logprobs` (int, 0..max_top_logprobs), `echo`, `stop` (string or list;
+// matched on the generated text), `return_tokens_as_token_ids` (tokens reported as "token_id:N",
+// as vLLM does), and answer with the usual `choices[0].text` / `logprobs {tokens, token_logprobs,
+// top_logprobs, text_offset}` / `usage` / `finish_reason`. Chat accepts `messages`, `max_tokens`,
+// `temperature`, `seed`, `logprobs` (bool), `top_logprobs` (int), and formats the messages with the
+// backend's chat template. Errors are JSON {"error": {"message", "type", "code"}} with 400 for a
+// malformed request, 401 for a wrong API key, 404 for an unknown path or model, 413 for an
+// oversized body, 500 when the backend fails.
+//
+// The model itself sits behind CompletionBackend, so this file needs no LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "model/tokenizer.h"
+
+namespace prov::probes {
+
+struct TokenChoice {
+  int32_t id = 0;
+  float logprob = 0;
+};
+
+// One token of a completion (or of an echoed prompt): the token, its log-probability given
+// everything before it, and the k most likely tokens at that position (most likely first; ties:
+// lower id first).
+struct StepInfo {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<TokenChoice> top;
+};
+
+struct BackendResult {
+  // With echo: prompt tokens 1..n-1, each scored given the tokens before it (the first prompt
+  // token has no log-probability; servers report null for it).
+  std::vector<StepInfo> prompt_steps;
+  std::vector<StepInfo> generated;
+  bool stopped = false;  // true when generation ended on a stop id ("stop"), else "length"
+};
+
+struct CompletionRequest {
+  std::vector<int32_t> prompt_ids;
+  int max_tokens = 16;        // >= 0
+  int top_k = 0;              // top alternatives to report per step (0 = none)
+  bool echo = false;          // score the prompt tokens too
+  double temperature = 0;     // 0 = greedy
+  uint64_t seed = 0;
+  std::vector<int32_t> stop_ids;
+};
+
+// What the server needs from a model. Implementations must be safe to call from several threads
+// at once (the server handles requests concurrently).
+class CompletionBackend {
+ public:
+  virtual ~CompletionBackend() = default;
+  virtual std::string model_name() const = 0;
+  virtual const model::Tokenizer& tokenizer() const = 0;
+  virtual int32_t context_length() const = 0;
+  // The chat template text (tokenizer_config.json "chat_template"), or "" when there is none.
+  virtual std::string chat_template() const = 0;
+  // kInvalidArgument for a request the model cannot serve (ids out of range, too long a context);
+  // other codes for failures of the model.
+  virtual Result<BackendResult> complete(const CompletionRequest& request) = 0;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                      // 0: pick a free port (Server::port() tells which)
+  int threads = 8;                   // worker threads
+  size_t max_body_bytes = 1 << 20;
+  int max_top_logprobs = 20;
+  int max_tokens_limit = 4096;
+  std::string api_key;               // non-empty: require "Authorization: Bearer <key>"
+};
+
+class Server {
+ public:
+  ~Server();  // stops
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Binds and starts serving on a background thread; returns once the socket is listening.
+  // kIo naming host:port when it cannot bind. `backend` must outlive the server.
+  static Result<std::unique_ptr<Server>> start(CompletionBackend& backend,
+                                               const ServerOptions& options);
+  int port() const;
+  // Stops accepting, finishes requests in flight, joins the thread. Idempotent.
+  void stop();
+  // Blocks until stop() is called from another thread (or a signal handler via stop()).
+  void wait();
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Formats chat messages ({role, content}) with a chat template: the families recognised in the
+// template text are ChatML (<|im_start|>, Qwen), Llama 3 (<|start_header_id|>), Llama 2 / Mistral
+// ([INST]) and Zephyr (<|user|>); `bos`/`eos` are the tokenizer's strings. An empty template gives
+// the plain fallback "User: ...\nAssistant:" lines. kUnsupported for a template of another family.
+// The result ends with the assistant's turn opened (add_generation_prompt).
+Result<std::string> apply_chat_template(
+    const std::string& template_text,
+    const std::vector<std::pair<std::string, std::string>>& messages, const std::string& bos,
+    const std::string& eos);
+
+}  // namespace prov::probes

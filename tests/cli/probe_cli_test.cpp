@@ -1,0 +1,170 @@
+// End-to-end tests of prov probe / serve / suite / signature: real checkpoints, real processes,
+// a real HTTP server on a loopback port.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "probes/signature.h"
+#include "tests/support/test_support.h"
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome prov(const std::string& args) {
+  std::string cmd = std::string(PROV_EXE) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string model_dir() { return prov::testing::fixtures_dir() + "/zoo-dev/B"; }
+
+// `prov serve` as a child process on a free loopback port; stopped with SIGTERM.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& model) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      execl(PROV_EXE, PROV_EXE, "serve", model.c_str(), "--port", "0", "--name", "B",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    // The first stdout line names the address: "prov serve: B on http://127.0.0.1:PORT/v1 ...".
+    FILE* f = fdopen(fds[0], "r");
+    char line[512];
+    if (f != nullptr && fgets(line, sizeof line, f) != nullptr) {
+      std::string s(line);
+      auto a = s.find("http://");
+      auto b = s.find("/v1");
+      if (a != std::string::npos && b != std::string::npos) url_ = s.substr(a, b - a);
+    }
+    if (f != nullptr) fclose(f);
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st = 0;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+};
+
+TEST(ProbeCli, SuitesListShowAndExport) {
+  Outcome l = prov("suite list --json");
+  ASSERT_EQ(l.code, 0) << l.out;
+  auto j = nlohmann::json::parse(l.out);
+  ASSERT_GE(j.size(), 2u);
+  EXPECT_EQ(j[0]["name"], "natural-v1");
+  prov::testing::TempDir dir;
+  Outcome e = prov("suite export natural-v1:50 -o " + dir.file("s.jsonl"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  Outcome s1 = prov("suite show " + dir.file("s.jsonl") + " --json --limit 2");
+  Outcome s2 = prov("suite show natural-v1:50 --json --limit 2");
+  ASSERT_EQ(s1.code, 0) << s1.out;
+  auto a = nlohmann::json::parse(s1.out), b = nlohmann::json::parse(s2.out);
+  EXPECT_EQ(a["num_probes"], 50);
+  EXPECT_EQ(a["digest"], b["digest"]);  // the exported file is the same suite
+  EXPECT_EQ(prov("suite show no-such-suite").code, 2);
+}
+
+TEST(ProbeCli, LocalProbeIsCompleteResumableAndDeterministic) {
+  PROV_REQUIRE_FIXTURES();
+  prov::testing::TempDir dir;
+  const std::string sig = dir.file("b.sig");
+  Outcome r = prov("probe " + model_dir() + " --suite natural-v1:40 -o " + sig + " --batch 8");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto full = prov::probes::read_signature(sig);
+  ASSERT_TRUE(full.is_ok()) << full.status().to_string();
+  ASSERT_TRUE(full->complete());
+  EXPECT_EQ(full->records.size(), 40u);
+  EXPECT_EQ(full->header.suite_name, "natural-v1");
+  EXPECT_EQ(full->header.model_digest.size(), 64u);
+  const std::string original = prov::testing::read_file(sig);
+
+  // Interrupted run: cut the file in the middle of a frame; the rerun completes it to the same
+  // bytes as the uninterrupted run.
+  std::filesystem::resize_file(sig, original.size() * 2 / 3);
+  bool truncated = false;
+  auto part = prov::probes::read_signature(sig, &truncated);
+  ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+  EXPECT_FALSE(part->complete());
+  Outcome again = prov("probe " + model_dir() + " --suite natural-v1:40 -o " + sig + " --batch 8");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("resuming"), std::string::npos) << again.out;
+  EXPECT_EQ(prov::testing::read_file(sig), original);
+
+  // The same file for another suite is refused, and nothing stored is lost.
+  Outcome other = prov("probe " + model_dir() + " --suite natural-v1:41 -o " + sig);
+  EXPECT_EQ(other.code, 2) << other.out;
+  EXPECT_EQ(prov::testing::read_file(sig), original);
+
+  Outcome show = prov("signature show " + sig);
+  ASSERT_EQ(show.code, 0) << show.out;
+  EXPECT_NE(show.out.find("40 of 40"), std::string::npos) << show.out;
+}
+
+TEST(ProbeCli, EndpointSignatureThroughProvServeEqualsTheLocalOne) {
+  PROV_REQUIRE_FIXTURES();
+  prov::testing::TempDir dir;
+  ServeProcess server(model_dir());
+  ASSERT_FALSE(server.url().empty()) << "prov serve did not print its address";
+  Outcome remote = prov("probe --endpoint " + server.url() + " --model-name B --suite natural-v1:12 -o " +
+                        dir.file("remote.sig") + " --concurrency 4");
+  ASSERT_EQ(remote.code, 0) << remote.out;
+  Outcome local = prov("probe " + model_dir() + " --suite natural-v1:12 -o " + dir.file("local.sig") +
+                       " --batch 1");
+  ASSERT_EQ(local.code, 0) << local.out;
+  auto r = prov::probes::read_signature(dir.file("remote.sig"));
+  auto l = prov::probes::read_signature(dir.file("local.sig"));
+  ASSERT_TRUE(r.is_ok() && l.is_ok());
+  ASSERT_EQ(r->records.size(), 12u);
+  EXPECT_EQ(r->header.source, "endpoint");
+  for (size_t i = 0; i < 12; ++i) {
+    const auto& rp = r->records[i].positions.at(0).top;
+    const auto& lp = l->records[i].positions.at(0).top;
+    ASSERT_EQ(rp.tokens.size(), 20u) << "probe " << i;
+    EXPECT_EQ(rp.ids, lp.ids) << "probe " << i;
+    EXPECT_EQ(rp.tokens, lp.tokens) << "probe " << i;
+    for (size_t k = 0; k < 20; ++k) EXPECT_NEAR(rp.logprobs[k], lp.logprobs[k], 1e-5) << i << "/" << k;
+    EXPECT_EQ(r->records[i].continuation_text, l->records[i].continuation_text) << "probe " << i;
+  }
+}
+
+TEST(ProbeCli, BrokenEndpointFailsClearlyAndKeepsWhatItHas) {
+  prov::testing::TempDir dir;
+  // Nothing listens on port 9 of the loopback interface (discard service is not run in tests).
+  Outcome r = prov("probe --endpoint http://127.0.0.1:9 --model-name x --suite natural-v1:3 -o " +
+                   dir.file("x.sig") + " --retries 1 --timeout 2");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("127.0.0.1:9"), std::string::npos) << r.out;
+}
+
+}  // namespace
