@@ -158,6 +158,27 @@ TEST(ProbeCli, EndpointSignatureThroughProvServeEqualsTheLocalOne) {
   }
 }
 
+TEST(ProbeCli, DivergenceSuiteKeepsThePromptsWhereModelsDisagree) {
+  PROV_REQUIRE_FIXTURES();
+  prov::testing::TempDir dir;
+  const std::string z = prov::testing::fixtures_dir() + "/zoo-dev/";
+  Outcome r = prov("suite build --models " + z + "B " + z + "C " + z + "I1 --pool 60 --keep 12 -o " +
+                   dir.file("div.jsonl"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  // "mean disagreement per model pair: X kept vs Y pool": the kept prompts disagree more.
+  double kept = 0, pool = 0;
+  auto at = r.out.find("model pair: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "model pair: %lf kept vs %lf pool", &kept, &pool), 2);
+  EXPECT_GT(kept, pool);
+  Outcome show = prov("suite show " + dir.file("div.jsonl") + " --json --limit 0");
+  ASSERT_EQ(show.code, 0) << show.out;
+  auto j = nlohmann::json::parse(show.out);
+  EXPECT_EQ(j["name"], "divergence");
+  EXPECT_EQ(j["num_probes"], 12);
+  EXPECT_EQ(prov("suite build --models " + z + "B -o " + dir.file("x.jsonl")).code, 2);
+}
+
 TEST(ProbeCli, BrokenEndpointFailsClearlyAndKeepsWhatItHas) {
   prov::testing::TempDir dir;
   // Nothing listens on port 9 of the loopback interface (discard service is not run in tests).
