@@ -49,8 +49,12 @@ TEST(FusedOps, CudaKernelsMatchTheReference) {
       torch::Tensor diff = (y_cpu.to(torch::kFloat32) - y_gpu.cpu().to(torch::kFloat32)).abs();
       torch::Tensor scale = y_cpu.to(torch::kFloat32).abs().clamp_min(1.0);
       EXPECT_LE((diff / scale).max().item<double>(), tol) << "dtype " << dt << " H " << H;
-      // Nearly all elements are bit-identical.
-      EXPECT_GE((y_cpu == y_gpu.cpu()).to(torch::kFloat32).mean().item<double>(), 0.99);
+      // In the 16-bit dtypes the final rounding hides the fp32 summation order: nearly every
+      // element is bit-identical. (In fp32 a one-ulp change of the row's scale shows everywhere.)
+      if (dt != torch::kFloat32) {
+        EXPECT_GE((y_cpu == y_gpu.cpu()).to(torch::kFloat32).mean().item<double>(), 0.99)
+            << "dtype " << dt << " H " << H;
+      }
       torch::Tensor gu = torch::randn({5, 9, 2 * H}).to(dt).cuda();
       torch::Tensor want = torch::silu(gu.narrow(-1, 0, H)) * gu.narrow(-1, H, H);
       torch::Tensor got = silu_mul(gu, H);
