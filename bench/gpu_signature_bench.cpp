@@ -107,6 +107,14 @@ int main(int argc, char** argv) {
   torch::Tensor dst = torch::empty_like(logits);
   const double copy_ms = median_ms(iters, [&] { dst.copy_(logits); });
 
+  // The bf16 matrix-multiply ceiling: an 8192^3 product of random matrices.
+  torch::Tensor ma = torch::randn({8192, 8192}, torch::TensorOptions().device(ro.device)).to(torch::kBFloat16);
+  torch::Tensor mb = torch::randn({8192, 8192}, torch::TensorOptions().device(ro.device)).to(torch::kBFloat16);
+  const double mm_ms = median_ms(iters, [&] { (void)torch::matmul(ma, mb); });
+  const double mm_tflops = 2.0 * 8192.0 * 8192.0 * 8192.0 / (mm_ms / 1000.0) / 1e12;
+  // The work of one signature batch in matrix products: 2 * params * tokens.
+  const double model_tflop = 2.0 * static_cast<double>(model.num_parameters()) * B * T / 1e12;
+
   // The fused result against the LibTorch reference on the same logits.
   auto fused = *prov::probes::extract_signature(logits, K);
   auto ref = *prov::probes::extract_reference(logits, K);
@@ -137,6 +145,8 @@ int main(int argc, char** argv) {
   j["max_logprob_diff"] = max_lp_diff;
   j["max_entropy_diff"] = max_ent_diff;
   j["uses_sdpa"] = model.uses_sdpa();
+  j["bf16_matmul_tflops"] = mm_tflops;
+  j["signature_tflops"] = model_tflop / (sig_ms / 1000.0);
   std::cout << j.dump() << std::endl;
   return 0;
 }

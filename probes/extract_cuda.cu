@@ -21,14 +21,16 @@
 //       * the vector's maximum is compared once with the running maximum (a rescale of (s, t) is
 //         needed only when it rises, about log(V) times per thread), then each element costs one
 //         exp2 (ex2.approx) and a few FMAs;
-//       * the same maximum is compared once with the warp list's k-th entry; only when some lane's
-//         vector may hold a candidate does the warp offer the elements one by one (ballot for the
-//         slot, shuffle to shift), which after the first few vectors is rare;
+//       * the same maximum is compared once with a filter: a lower bound on the row's k-th best,
+//         seeded from a sample of the first chunk, then the best k-th entry any warp of the
+//         block has published (shared memory). Only when some lane's vector may hold a
+//         candidate does the warp offer the elements one by one (ballot for the slot, shuffle to
+//         shift), which after the first few vectors is rare;
 //       * NaN and +inf are not tested per element: they poison the accumulator (s NaN, m +inf),
 //         and a row whose statistics come out non-finite is read again with the exact per-element
 //         code, which sets the row flags (-inf logits need no such care: their exp2 is 0).
 //     Warp 0 then merges the other warps' lists. The block's top k are each in their warp's
-//     top k, so this is exact.
+//     list (see WarpList), so this is exact.
 //   - k > 32 (kernel extract_radix): a block-wide radix select on order-preserving 32-bit keys
 //     (4 passes of 8 bits over the row, shared-memory histograms with warp-aggregated atomics)
 //     finds the k-th largest key T; a last pass collects the keys > T (fewer than k) and, in id
@@ -37,7 +39,8 @@
 //     the slower path.
 //
 // Everything is computed in fp32. Determinism: all reductions run in a fixed order, so the same
-// input on the same GPU gives the same bits.
+// input on the same GPU gives the same bits. (Which candidates the warps' lists hold on the way
+// depends on timing through the shared filter, but the top k they end with is exact and unique.)
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -364,7 +367,9 @@ __device__ __forceinline__ uint4 load_stream(const uint4* p) {
 
 // The fast accumulator starts at m = -FLT_MAX (not -inf) with s = 0, so that -inf logits give
 // exp2(-inf) = 0 instead of a NaN from -inf - (-inf); s == 0 still means "empty" to acc_merge.
-__device__ __forceinline__ Acc fast_acc_empty() { return {-FLT_MAX, 0.f, 0.f}; }
+__device__ __forceinline__ Acc fast_acc_empty() {
+  return {-FLT_MAX, 0.f, 0.f};
+}
 
 // Moves the accumulator's reference point up to m_new (rare: the maximum rose). A NaN m_new (a
 // vector of NaNs only) poisons s, which sends the row to the exact pass.
@@ -612,7 +617,8 @@ __global__ void __launch_bounds__(kThreads, kSmallKMinBlocks)
   }
   const float lse = write_row_stats(total, flags, row, entropy, lse_out, row_flags);
 
-  // Warp 0 merges the other warps' sorted lists into its own.
+  // Warp 0 merges the other warps' sorted lists into its own. (A ranking of every entry against
+  // all others in parallel measured slower: 8k shared-memory reads per entry.)
   __shared__ float s_v[kWarps][kSmallK];
   __shared__ int s_id[kWarps][kSmallK];
   s_v[warp][lane] = list.v;
