@@ -30,6 +30,7 @@ void register_probe(CLI::App& app, Action* run);
 void register_suite(CLI::App& app, Action* run);
 void register_signature(CLI::App& app, Action* run);
 void register_serve(CLI::App& app, Action* run);
+void register_zoo(CLI::App& app, Action* run);
 void register_ledger(CLI::App& app, Action* run);
 void register_key(CLI::App& app, Action* run);
 // Adds `export` under the `ledger` subcommand (cmd_export.cpp).

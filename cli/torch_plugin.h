@@ -73,6 +73,15 @@ struct SuiteBuildOptions {
   int batch = 16;
 };
 
+struct ZooBuildOptions {
+  std::string out;
+  std::string preset = "tiny";
+  std::string corpus_file;
+  std::string corpus_package = "wordnet-base";
+  std::string device = "cpu";
+  bool reuse = true;
+};
+
 // Loads the plugin, finds `symbol` (an `extern "C" int fn(const void*)`), runs it with `options`.
 // Returns its exit code, or reports (as `command`) why the plugin could not be used.
 int run_torch_command(const std::string& command, const char* symbol, const void* options);

@@ -42,6 +42,12 @@ bool fused_dtype(torch::ScalarType t, cuda_detail::FusedDtype* out) {
 bool use_kernel(std::initializer_list<const torch::Tensor*> ts, cuda_detail::FusedDtype* dt) {
   const torch::Tensor& first = **ts.begin();
   if (!first.is_cuda() || !fused_dtype(first.scalar_type(), dt)) return false;
+  // The kernels have no backward: while autograd records, the LibTorch formulas run.
+  if (torch::GradMode::is_enabled()) {
+    for (const torch::Tensor* t : ts) {
+      if (t->requires_grad()) return false;
+    }
+  }
   for (const torch::Tensor* t : ts) {
     if (!t->is_cuda() || t->scalar_type() != first.scalar_type() ||
         t->device() != first.device()) {

@@ -545,7 +545,11 @@ Result<std::unique_ptr<Transformer>> Transformer::load(const Model& model,
       }
     }
     if (!gpt2) impl->inv_freq = rope_inv_freq(c, options.device);
-    return std::unique_ptr<Transformer>(new Transformer(std::move(impl)));
+    auto tf = std::unique_ptr<Transformer>(new Transformer(std::move(impl)));
+    if (options.trainable) {
+      for (torch::Tensor& t : tf->parameters()) t.requires_grad_(true);
+    }
+    return tf;
   } catch (const c10::Error& e) {
     return internal_error(model.checkpoint.path + ": LibTorch failed while loading the weights: " +
                           e.what_without_backtrace());
@@ -566,6 +570,93 @@ Result<torch::Tensor> Transformer::forward(const torch::Tensor& input_ids,
   } catch (const std::exception& e) {
     return internal_error(std::string("forward pass failed: ") + e.what());
   }
+}
+
+Result<torch::Tensor> Transformer::forward_train(const torch::Tensor& input_ids) const {
+  try {
+    return impl_->forward(input_ids, {}, nullptr, false, false);
+  } catch (const c10::Error& e) {
+    return internal_error(std::string("LibTorch failed in the training forward pass: ") +
+                          e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return internal_error(std::string("training forward pass failed: ") + e.what());
+  }
+}
+
+std::vector<torch::Tensor> Transformer::parameters() const {
+  std::vector<torch::Tensor> out;
+  auto add = [&](const torch::Tensor& t) {
+    if (!t.defined()) return;
+    for (const torch::Tensor& o : out) {
+      if (o.unsafeGetTensorImpl() == t.unsafeGetTensorImpl()) return;
+    }
+    out.push_back(t);
+  };
+  const Impl& m = *impl_;
+  add(m.embed);
+  add(m.pos_embed);
+  for (const Layer& l : m.layers) {
+    for (const torch::Tensor* t :
+         {&l.attn_norm_w, &l.attn_norm_b, &l.qkv_w, &l.qkv_b, &l.o_w, &l.o_b, &l.q_norm, &l.k_norm,
+          &l.mlp_norm_w, &l.mlp_norm_b, &l.gate_up_w, &l.gate_up_b, &l.up_w, &l.up_b, &l.down_w,
+          &l.down_b, &l.router}) {
+      add(*t);
+    }
+    for (const Expert& e : l.experts) {
+      add(e.gate_up);
+      add(e.down);
+    }
+  }
+  add(m.final_norm_w);
+  add(m.final_norm_b);
+  add(m.lm_head);
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, torch::Tensor>>> Transformer::export_hf_weights(
+    torch::ScalarType dtype) const {
+  const Impl& m = *impl_;
+  const ModelConfig& c = m.config;
+  if (c.arch != Arch::kLlama && c.arch != Arch::kMistral && c.arch != Arch::kQwen2 &&
+      c.arch != Arch::kQwen3) {
+    return unsupported("exporting weights is implemented for llama, mistral, qwen2 and qwen3");
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto put = [&](const std::string& name, const torch::Tensor& t) {
+    if (t.defined()) out.emplace_back(name, t.detach().to(torch::kCPU, dtype).contiguous());
+  };
+  const int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+  const int64_t I = c.intermediate_size;
+  put("model.embed_tokens.weight", m.embed);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const Layer& l = m.layers[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    put(p + "input_layernorm.weight", l.attn_norm_w);
+    put(p + "self_attn.q_proj.weight", l.qkv_w.narrow(0, 0, qd));
+    put(p + "self_attn.k_proj.weight", l.qkv_w.narrow(0, qd, kvd));
+    put(p + "self_attn.v_proj.weight", l.qkv_w.narrow(0, qd + kvd, kvd));
+    if (l.qkv_b.defined()) {
+      put(p + "self_attn.q_proj.bias", l.qkv_b.narrow(0, 0, qd));
+      put(p + "self_attn.k_proj.bias", l.qkv_b.narrow(0, qd, kvd));
+      put(p + "self_attn.v_proj.bias", l.qkv_b.narrow(0, qd + kvd, kvd));
+    }
+    put(p + "self_attn.o_proj.weight", l.o_w);
+    put(p + "self_attn.o_proj.bias", l.o_b);
+    put(p + "self_attn.q_norm.weight", l.q_norm);
+    put(p + "self_attn.k_norm.weight", l.k_norm);
+    put(p + "post_attention_layernorm.weight", l.mlp_norm_w);
+    put(p + "mlp.gate_proj.weight", l.gate_up_w.narrow(0, 0, I));
+    put(p + "mlp.up_proj.weight", l.gate_up_w.narrow(0, I, I));
+    put(p + "mlp.down_proj.weight", l.down_w);
+    if (l.gate_up_b.defined()) {
+      put(p + "mlp.gate_proj.bias", l.gate_up_b.narrow(0, 0, I));
+      put(p + "mlp.up_proj.bias", l.gate_up_b.narrow(0, I, I));
+      put(p + "mlp.down_proj.bias", l.down_b);
+    }
+  }
+  put("model.norm.weight", m.final_norm_w);
+  if (!c.tie_word_embeddings) put("lm_head.weight", m.lm_head);
+  return out;
 }
 
 Result<torch::Tensor> Transformer::forward_hidden(const torch::Tensor& input_ids,

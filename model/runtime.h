@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -36,6 +37,9 @@ struct RuntimeOptions {
   // false, or on LibTorch 1.x, attention is computed explicitly as softmax(QK^T/sqrt(d) + mask) V
   // with the softmax in fp32.
   bool use_sdpa = true;
+  // Make the weights trainable leaf tensors (requires_grad) for forward_train(); used by the
+  // model zoo to train small models with LibTorch autograd.
+  bool trainable = false;
 };
 
 // True when the linked LibTorch provides at::scaled_dot_product_attention.
@@ -126,6 +130,17 @@ class Transformer {
   // Logits [..., V] in the compute dtype for hidden states [..., hidden_size] (moved to the
   // runtime's device and dtype). kInvalidArgument for another last dimension.
   Result<torch::Tensor> logits_from_hidden(const torch::Tensor& hidden) const;
+
+  // Training (RuntimeOptions::trainable): fp32/bf16 logits [B, T, V] of a plain causal pass
+  // with autograd recording (no mask, no cache). Same input errors as forward().
+  Result<torch::Tensor> forward_train(const torch::Tensor& input_ids) const;
+  // The weight tensors (each once; the tied head is the embedding).
+  std::vector<torch::Tensor> parameters() const;
+  // The weights under their Hugging Face names (fused q/k/v and gate/up split back), detached,
+  // contiguous, on the CPU, in `dtype`. kUnsupported for architectures other than Llama,
+  // Mistral, Qwen2 and Qwen3.
+  Result<std::vector<std::pair<std::string, torch::Tensor>>> export_hf_weights(
+      torch::ScalarType dtype = torch::kFloat32) const;
 
   const ModelConfig& config() const;
   const RuntimeOptions& options() const;

@@ -23,21 +23,10 @@ namespace {
 using nlohmann::json;
 using prov::store::Hash;
 
-struct Outcome {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using prov::testing::Outcome;
 
 Outcome run_prov(const std::string& args, bool merge_stderr = true) {
-  std::string cmd = std::string(PROV_EXE) + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  if (p == nullptr) return {-1, out};
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return prov::testing::run_command(std::string(PROV_EXE) + " " + args, merge_stderr);
 }
 
 // Runs a command that must succeed and parses its stdout as JSON.

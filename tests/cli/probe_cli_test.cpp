@@ -19,20 +19,10 @@
 
 namespace {
 
-struct Outcome {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using prov::testing::Outcome;
 
 Outcome prov(const std::string& args) {
-  std::string cmd = std::string(PROV_EXE) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return prov::testing::run_command(std::string(PROV_EXE) + " " + args);
 }
 
 std::string model_dir() { return prov::testing::fixtures_dir() + "/zoo-dev/B"; }

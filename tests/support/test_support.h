@@ -29,6 +29,14 @@ void write_file(const std::string& path, const std::string& bytes);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 std::string read_file(const std::string& path);
 
+// A finished child process: its exit code (-1 when it did not exit normally) and its output.
+struct Outcome {
+  int code;
+  std::string out;
+};
+// Runs `command` through the shell and collects its stdout (and stderr, when merge_stderr).
+Outcome run_command(const std::string& command, bool merge_stderr = true);
+
 }  // namespace prov::testing
 
 #define PROV_REQUIRE_FIXTURES()                                                           \

@@ -1,0 +1,27 @@
+// prov zoo build OUT --preset tiny|small [--corpus FILE | --corpus-package NAME] [--device cpu|cuda]
+#include "cli/common.h"
+#include "cli/torch_plugin.h"
+
+namespace prov::cli {
+
+void register_zoo(CLI::App& app, Action* run) {
+  CLI::App* cmd = app.add_subcommand("zoo", "Model families with known lineage");
+  cmd->require_subcommand(1);
+  auto o = std::make_shared<ZooBuildOptions>();
+  CLI::App* b = cmd->add_subcommand(
+      "build", "Train a family (bases, weight derivatives, distilled students, controls)");
+  b->add_option("OUT", o->out, "output directory (members, tokenizers, labels.json)")->required();
+  b->add_option("--preset", o->preset, "tiny (2 CPU cores) or small (a GPU)")->capture_default_str();
+  auto* cf = b->add_option("--corpus", o->corpus_file, "a text file as the main corpus");
+  auto* cp = b->add_option("--corpus-package", o->corpus_package,
+                           "a Debian corpus package: wordnet-base or fortunes-min")
+                 ->capture_default_str();
+  cf->excludes(cp);
+  b->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
+  b->add_flag("--no-reuse{false}", o->reuse, "rebuild members already present");
+  b->callback([o, run] {
+    *run = [o] { return run_torch_command("zoo build", "prov_torch_zoo_build", o.get()); };
+  });
+}
+
+}  // namespace prov::cli

@@ -1,0 +1,73 @@
+// prov zoo build end to end with the seconds-long "test" preset (same members and recipes as
+// "tiny", barely trained). Needs the corpus packages (wordnet-base, fortunes-min) that
+// scripts/setup installs; skips without them.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/test_support.h"
+
+namespace {
+
+using prov::testing::Outcome;
+
+Outcome prov(const std::string& args) {
+  return prov::testing::run_command(std::string(PROV_EXE) + " " + args);
+}
+
+bool have_corpora() {
+  return std::filesystem::exists("/usr/share/wordnet/data.noun") &&
+         std::filesystem::exists("/usr/share/games/fortunes/fortunes");
+}
+
+TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
+  if (!have_corpora()) GTEST_SKIP() << "wordnet-base / fortunes-min not installed";
+  prov::testing::TempDir dir;
+  const std::string out = dir.file("zoo");
+  Outcome r = prov("zoo build " + out + " --preset test");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream f(out + "/labels.json");
+  auto labels = nlohmann::json::parse(f);
+  const auto& m = labels["models"];
+  std::map<std::string, int> by_relation;
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    by_relation[it.value()["relation"].get<std::string>()]++;
+    for (const char* file : {"config.json", "model.safetensors", "tokenizer.json"}) {
+      EXPECT_TRUE(std::filesystem::exists(out + "/" + it.key() + "/" + file)) << it.key() << " " << file;
+    }
+    EXPECT_TRUE(it.value()["val_loss"].is_number()) << it.key();
+  }
+  EXPECT_EQ(by_relation["base"], 2);
+  EXPECT_EQ(by_relation["independent"], 3);
+  EXPECT_EQ(by_relation["finetuned"], 2);
+  EXPECT_EQ(by_relation["quantized"], 2);
+  EXPECT_EQ(by_relation["permuted"], 1);
+  EXPECT_EQ(by_relation["noised"], 1);
+  EXPECT_EQ(by_relation["pruned"], 1);
+  EXPECT_EQ(by_relation["merged"], 1);
+  EXPECT_EQ(by_relation["distilled_logit"], 1);
+  EXPECT_EQ(by_relation["distilled_seq"], 4);
+  EXPECT_EQ(m["merged"]["parents"], nlohmann::json::array({"base_llama", "ft_strong"}));
+  EXPECT_EQ(m["distill_seq_alt_tok"]["tokenizer"], "alt");
+  // The members are runnable checkpoints.
+  Outcome g = prov("generate " + out + "/distill_seq_100 --prompt entity --max-tokens 4 --json");
+  ASSERT_EQ(g.code, 0) << g.out;
+
+  // A second build reuses everything: same labels, same weights.
+  const std::string before = prov::testing::read_file(out + "/base_llama/model.safetensors");
+  Outcome again = prov("zoo build " + out + " --preset test");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(prov::testing::read_file(out + "/base_llama/model.safetensors"), before);
+  std::ifstream f2(out + "/labels.json");
+  EXPECT_EQ(nlohmann::json::parse(f2), labels);
+
+  EXPECT_EQ(prov("zoo build " + out + " --preset huge").code, 2);
+}
+
+}  // namespace

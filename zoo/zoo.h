@@ -1,0 +1,34 @@
+// `prov zoo build`: model families with known lineage, trained with the project's own LibTorch
+// training (train.h) from a real text corpus — the ground truth every accuracy figure is
+// measured on (docs/zoo.md lists the members and recipes).
+//
+// One call writes OUT/<member>/{config.json, model.safetensors, tokenizer.json} for every member
+// and OUT/labels.json with each member's relation, parent(s), recipe (architecture, data, seeds,
+// steps, derivative parameters) and validation loss. Members already present with the same
+// recipe are reused, so an interrupted build resumes.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace prov::zoo {
+
+struct ZooOptions {
+  std::string out_dir;
+  std::string preset = "tiny";                  // tiny (2 CPU cores) | small (a GPU)
+  std::string corpus_package = "wordnet-base";  // main corpus
+  std::string corpus_file;                      // overrides corpus_package
+  std::string finetune_package = "fortunes-min";  // the fine-tunes' other domain
+  std::string device = "cpu";
+  bool reuse = true;
+  std::function<void(const std::string&)> log;  // progress lines
+};
+
+// Returns the labels document (also written to OUT/labels.json).
+Result<nlohmann::json> build_zoo(const ZooOptions& options);
+
+}  // namespace prov::zoo
