@@ -42,12 +42,9 @@ int run_endpoint_probe(const ProbeOptions& o, const EndpointArgs& e) {
   eo.max_retries = e.retries;
   eo.rate_limit_rps = e.rate;
   if (!e.api_key_env.empty()) {
-    const char* key = std::getenv(e.api_key_env.c_str());
-    if (key == nullptr || *key == '\0') {
-      return report_error("probe", invalid_argument("environment variable " + e.api_key_env +
-                                                    " (--api-key-env) is not set"));
-    }
-    eo.api_key = key;
+    auto key = api_key_from_env(e.api_key_env);
+    if (!key.is_ok()) return report_error("probe", key.status());
+    eo.api_key = *key;
   }
   auto client = probes::EndpointClient::create(eo);
   if (!client.is_ok()) return report_error("probe", client.status());

@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <cstdlib>
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -67,6 +69,14 @@ Status write_text_file(const std::string& path, const std::string& text) {
   out.flush();
   if (!out) return io_error(path + ": write failed");
   return Status::ok();
+}
+
+Result<std::string> api_key_from_env(const std::string& var) {
+  const char* key = std::getenv(var.c_str());
+  if (key == nullptr || *key == '\0') {
+    return invalid_argument("environment variable " + var + " (--api-key-env) is not set");
+  }
+  return std::string(key);
 }
 
 }  // namespace prov::cli

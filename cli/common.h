@@ -42,6 +42,10 @@ const char* tool_version();
 // Reads a regular file of at most 64 MiB whole (`what` names it in messages: "envelope").
 // kNotFound, kInvalidArgument (not a regular file, too large) or kIo.
 Result<std::string> read_small_file(const std::string& path, const std::string& what);
+// The value of the environment variable `var` (named by an --api-key-env option); kInvalidArgument
+// naming the option when it is unset or empty.
+Result<std::string> api_key_from_env(const std::string& var);
+
 // Writes `text` to `path` (created or truncated); kIo on failure.
 Status write_text_file(const std::string& path, const std::string& text);
 

@@ -137,12 +137,9 @@ int run_serve(const ServeOptions& o) {
   so.port = o.port;
   so.threads = o.threads;
   if (!o.api_key_env.empty()) {
-    const char* key = std::getenv(o.api_key_env.c_str());
-    if (key == nullptr || *key == '\0') {
-      return report_error("serve", invalid_argument("environment variable " + o.api_key_env +
-                                                    " (--api-key-env) is not set"));
-    }
-    so.api_key = key;
+    auto key = api_key_from_env(o.api_key_env);
+    if (!key.is_ok()) return report_error("serve", key.status());
+    so.api_key = *key;
   }
   auto server = probes::Server::start(backend, so);
   if (!server.is_ok()) return report_error("serve", server.status());

@@ -1,5 +1,7 @@
 #include "probes/suite.h"
 
+#include "core/file_io.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -921,44 +923,7 @@ Status write_suite_file(const std::string& path, const Suite& suite) {
   Status valid = validate_suite(suite);
   if (!valid.is_ok()) return valid.with_context("not writing " + path);
   const std::string bytes = canonical_jsonl(suite);
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) {
-    return io_error(path + ": cannot create a temporary file next to it: " + errno_text(errno));
-  }
-  std::string failure;
-  if (::fchmod(fd, 0644) != 0) failure = tmp + ": chmod failed: " + errno_text(errno);
-  size_t done = 0;
-  while (failure.empty() && done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      failure = tmp + ": write failed: " + errno_text(errno);
-    } else {
-      done += static_cast<size_t>(w);
-    }
-  }
-  if (failure.empty() && ::fsync(fd) != 0) failure = tmp + ": fsync failed: " + errno_text(errno);
-  if (::close(fd) != 0 && failure.empty()) {
-    failure = tmp + ": close failed: " + errno_text(errno);
-  }
-  if (failure.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    failure = "cannot rename " + tmp + " to " + path + ": " + errno_text(errno);
-  }
-  if (!failure.empty()) {
-    ::unlink(tmp.c_str());
-    return io_error(failure);
-  }
-  // Make the rename durable (best effort: some file systems refuse fsync on a directory).
-  const size_t slash = path.find_last_of('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::ok();
+  return write_file_atomic(path, bytes);
 }
 
 std::vector<BuiltinInfo> builtin_suites() {

@@ -1,5 +1,7 @@
 #include "zoo/bpe_trainer.h"
 
+#include "core/file_io.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -514,41 +516,7 @@ Status write_tokenizer_json(const std::string& path, const ordered_json& tokeniz
     return invalid_argument("not writing " + path + ": the tokenizer document cannot be " +
                             "serialized: " + e.what());
   }
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) {
-    return io_error(path + ": cannot create a temporary file next to it: " + errno_text(errno));
-  }
-  std::string failure;
-  if (::fchmod(fd, 0644) != 0) failure = tmp + ": chmod failed: " + errno_text(errno);
-  size_t done = 0;
-  while (failure.empty() && done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      failure = tmp + ": write failed: " + errno_text(errno);
-    } else {
-      done += static_cast<size_t>(w);
-    }
-  }
-  if (failure.empty() && ::fsync(fd) != 0) failure = tmp + ": fsync failed: " + errno_text(errno);
-  if (::close(fd) != 0 && failure.empty()) failure = tmp + ": close failed: " + errno_text(errno);
-  if (failure.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    failure = "cannot rename " + tmp + " to " + path + ": " + errno_text(errno);
-  }
-  if (!failure.empty()) {
-    ::unlink(tmp.c_str());
-    return io_error(failure);
-  }
-  const size_t slash = path.find_last_of('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {  // make the rename durable; best effort
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::ok();
+  return write_file_atomic(path, bytes);
 }
 
 }  // namespace prov::zoo

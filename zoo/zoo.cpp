@@ -227,7 +227,7 @@ Status Builder::prepare_tokenizers() {
   return Status::ok();
 }
 
-nlohmann::json config_for(const Preset& p, model::Arch arch, int32_t vocab, int32_t eos) {
+model::SyntheticSpec spec_for(const Preset& p, model::Arch arch, int32_t vocab, uint64_t seed) {
   model::SyntheticSpec s;
   s.arch = arch;
   s.vocab_size = vocab;
@@ -237,6 +237,13 @@ nlohmann::json config_for(const Preset& p, model::Arch arch, int32_t vocab, int3
   s.num_heads = p.heads;
   s.num_kv_heads = p.kv_heads;
   s.max_position_embeddings = p.ctx;
+  s.seed = seed;
+  s.std = 0.02;
+  return s;
+}
+
+nlohmann::json config_for(const Preset& p, model::Arch arch, int32_t vocab, int32_t eos) {
+  const model::SyntheticSpec s = spec_for(p, arch, vocab, 0);
   nlohmann::json j = model::synthetic_config_json(s);
   j["bos_token_id"] = eos;
   j["eos_token_id"] = eos;
@@ -248,17 +255,7 @@ Result<std::unique_ptr<model::Transformer>> Builder::fresh(const std::string& na
                                                            const std::string& tok, uint64_t seed,
                                                            nlohmann::json* config_out) {
   const model::Tokenizer& t = tok == "main" ? *tok_main_ : *tok_alt_;
-  model::SyntheticSpec s;
-  s.arch = arch;
-  s.vocab_size = t.vocab_size();
-  s.hidden_size = p_.hidden;
-  s.intermediate_size = p_.inter;
-  s.num_layers = p_.layers;
-  s.num_heads = p_.heads;
-  s.num_kv_heads = p_.kv_heads;
-  s.max_position_embeddings = p_.ctx;
-  s.seed = seed;
-  s.std = 0.02;
+  const model::SyntheticSpec s = spec_for(p_, arch, t.vocab_size(), seed);
   const std::string d = dir(name);
   PROV_RETURN_IF_ERROR(model::write_synthetic_model(d, s));
   *config_out = config_for(p_, arch, t.vocab_size(), t.eos_id().value_or(0));
