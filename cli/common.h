@@ -31,6 +31,7 @@ void register_suite(CLI::App& app, Action* run);
 void register_signature(CLI::App& app, Action* run);
 void register_serve(CLI::App& app, Action* run);
 void register_zoo(CLI::App& app, Action* run);
+void register_compare(CLI::App& app, Action* run);
 void register_ledger(CLI::App& app, Action* run);
 void register_key(CLI::App& app, Action* run);
 // Adds `export` under the `ledger` subcommand (cmd_export.cpp).

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   prov::cli::register_signature(app, &run);
   prov::cli::register_serve(app, &run);
   prov::cli::register_zoo(app, &run);
+  prov::cli::register_compare(app, &run);
   prov::cli::register_key(app, &run);
   prov::cli::register_ledger(app, &run);
   prov::cli::register_verify_export(app, &run);

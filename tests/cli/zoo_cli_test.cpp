@@ -59,6 +59,20 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   Outcome g = prov("generate " + out + "/distill_seq_100 --prompt entity --max-tokens 4 --json");
   ASSERT_EQ(g.code, 0) << g.out;
 
+  // The identity layer on the zoo's derivatives.
+  auto relation = [&](const std::string& cand, const std::string& ref) {
+    Outcome c = prov("compare " + out + "/" + cand + " " + out + "/" + ref + " --json");
+    EXPECT_EQ(c.code, 0) << c.out;
+    return nlohmann::json::parse(c.out)["relation"].get<std::string>();
+  };
+  EXPECT_EQ(relation("base_llama", "base_llama"), "identical");
+  EXPECT_EQ(relation("quant_q8_0", "base_llama"), "quantized");
+  EXPECT_EQ(relation("quant_int8", "base_llama"), "quantized");
+  EXPECT_EQ(relation("permuted", "base_llama"), "none");
+  EXPECT_EQ(relation("noised", "base_llama"), "none");
+  EXPECT_EQ(relation("pruned", "base_llama"), "incomparable");
+  EXPECT_EQ(relation("ind_llama_seed", "base_llama"), "none");
+
   // A second build reuses everything: same labels, same weights.
   const std::string before = prov::testing::read_file(out + "/base_llama/model.safetensors");
   Outcome again = prov("zoo build " + out + " --preset test");
