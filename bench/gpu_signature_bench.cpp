@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "model/model.h"
 #include "model/runtime.h"
@@ -26,7 +26,9 @@ using prov::model::Transformer;
 
 namespace {
 
-void sync() { torch::cuda::synchronize(); }
+void sync() {
+  torch::cuda::synchronize();
+}
 
 template <typename F>
 double median_ms(int iters, F&& f) {
@@ -37,7 +39,8 @@ double median_ms(int iters, F&& f) {
     auto a = std::chrono::steady_clock::now();
     f();
     sync();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    t.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -47,7 +50,8 @@ double median_ms(int iters, F&& f) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: prov_gpu_signature_bench MODEL_DIR [--batch N] [--tokens T] [--k K] [--iters I]\n";
+    std::cerr << "usage: prov_gpu_signature_bench MODEL_DIR [--batch N] [--tokens T] [--k K] "
+                 "[--iters I]\n";
     return 2;
   }
   std::string dir = argv[1];
@@ -56,10 +60,14 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int64_t v = std::stoll(argv[i + 1]);
-    if (a == "--batch") B = v;
-    else if (a == "--tokens") T = v;
-    else if (a == "--k") K = v;
-    else if (a == "--iters") iters = static_cast<int>(v);
+    if (a == "--batch")
+      B = v;
+    else if (a == "--tokens")
+      T = v;
+    else if (a == "--k")
+      K = v;
+    else if (a == "--iters")
+      iters = static_cast<int>(v);
   }
   if (!torch::cuda::is_available()) {
     std::cerr << "prov_gpu_signature_bench: no CUDA device (this benchmark needs a GPU)\n";
@@ -67,14 +75,21 @@ int main(int argc, char** argv) {
   }
   torch::NoGradGuard no_grad;
   auto m = prov::model::open_model(dir);
-  if (!m.is_ok()) { std::cerr << m.status().to_string() << "\n"; return 2; }
+  if (!m.is_ok()) {
+    std::cerr << m.status().to_string() << "\n";
+    return 2;
+  }
   prov::model::RuntimeOptions ro;
   ro.device = torch::Device(torch::kCUDA);
   ro.dtype = torch::kBFloat16;
   auto load_t0 = std::chrono::steady_clock::now();
   auto tf = Transformer::load(*m, ro);
-  if (!tf.is_ok()) { std::cerr << tf.status().to_string() << "\n"; return 2; }
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_t0).count();
+  if (!tf.is_ok()) {
+    std::cerr << tf.status().to_string() << "\n";
+    return 2;
+  }
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_t0).count();
   const Transformer& model = **tf;
   const int64_t V = model.config().vocab_size;
 
@@ -102,14 +117,17 @@ int main(int argc, char** argv) {
   auto h = model.forward_hidden(input, {}, nullptr);
   torch::Tensor logits = *model.logits_from_hidden(h->reshape({B * T, -1}));
   const double bytes = static_cast<double>(logits.numel()) * logits.element_size();
-  const double kernel_ms = median_ms(iters, [&] { (void)prov::probes::extract_signature(logits, K); });
+  const double kernel_ms =
+      median_ms(iters, [&] { (void)prov::probes::extract_signature(logits, K); });
   const double ref_ms = median_ms(iters, [&] { (void)prov::probes::extract_reference(logits, K); });
   torch::Tensor dst = torch::empty_like(logits);
   const double copy_ms = median_ms(iters, [&] { dst.copy_(logits); });
 
   // The bf16 matrix-multiply ceiling: an 8192^3 product of random matrices.
-  torch::Tensor ma = torch::randn({8192, 8192}, torch::TensorOptions().device(ro.device)).to(torch::kBFloat16);
-  torch::Tensor mb = torch::randn({8192, 8192}, torch::TensorOptions().device(ro.device)).to(torch::kBFloat16);
+  torch::Tensor ma =
+      torch::randn({8192, 8192}, torch::TensorOptions().device(ro.device)).to(torch::kBFloat16);
+  torch::Tensor mb =
+      torch::randn({8192, 8192}, torch::TensorOptions().device(ro.device)).to(torch::kBFloat16);
   const double mm_ms = median_ms(iters, [&] { (void)torch::matmul(ma, mb); });
   const double mm_tflops = 2.0 * 8192.0 * 8192.0 * 8192.0 / (mm_ms / 1000.0) / 1e12;
   // The work of one signature batch in matrix products: 2 * params * tokens.
@@ -118,8 +136,7 @@ int main(int argc, char** argv) {
   // The fused result against the LibTorch reference on the same logits.
   auto fused = *prov::probes::extract_signature(logits, K);
   auto ref = *prov::probes::extract_reference(logits, K);
-  const int64_t id_mismatch_rows =
-      (fused.top_ids != ref.top_ids).any(1).sum().item<int64_t>();
+  const int64_t id_mismatch_rows = (fused.top_ids != ref.top_ids).any(1).sum().item<int64_t>();
   const double max_lp_diff = (fused.top_logprobs - ref.top_logprobs).abs().max().item<double>();
   const double max_ent_diff = (fused.entropy - ref.entropy).abs().max().item<double>();
 

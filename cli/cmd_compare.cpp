@@ -32,8 +32,8 @@ int run_compare(const CompareOptions& o) {
   if (!b.is_ok()) return report_error("compare", b.status().with_context("reference"));
   auto r = fingerprint::compare_identity(*a, *b);
   if (!r.is_ok()) return report_error("compare", r.status());
-  const bool decided = r->relation == "identical" || r->relation == "converted" ||
-                       r->relation == "quantized";
+  const bool decided =
+      r->relation == "identical" || r->relation == "converted" || r->relation == "quantized";
   if (o.json) {
     nlohmann::json j;
     j["candidate"] = o.candidate;
@@ -71,15 +71,16 @@ int run_compare(const CompareOptions& o) {
   }
   std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference << "\n"
             << "relation:  " << r->relation
-            << (r->relation == "quantized" ? " (" + r->scheme + ", " + r->quantized_side + " side)" : "")
+            << (r->relation == "quantized" ? " (" + r->scheme + ", " + r->quantized_side + " side)"
+                                           : "")
             << "\nreason:    " << r->reason << "\n";
   if (!decided) {
     std::cout << "note:      only the identity layer ran; it does not say whether the models are "
                  "related otherwise\n";
   }
   if (o.tensors && !r->tensors.empty()) {
-    std::printf("%-36s %-10s %-10s %12s %9s  %s\n", "tensor", "candidate", "reference", "rel. error",
-                "cosine", "explained by");
+    std::printf("%-36s %-10s %-10s %12s %9s  %s\n", "tensor", "candidate", "reference",
+                "rel. error", "cosine", "explained by");
     for (const auto& t : r->tensors) {
       std::printf("%-36s %-10s %-10s %12.3e %9.6f  %s\n", t.role.c_str(), t.dtype_a.c_str(),
                   t.dtype_b.c_str(), t.relative_error, t.cosine,
@@ -94,8 +95,9 @@ int run_compare(const CompareOptions& o) {
 void register_compare(CLI::App& app, Action* run) {
   auto o = std::make_shared<CompareOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "compare", "Compare a candidate checkpoint with a reference (identity layer: identical, "
-                 "converted, quantized)");
+      "compare",
+      "Compare a candidate checkpoint with a reference (identity layer: identical, "
+      "converted, quantized)");
   cmd->add_option("CANDIDATE", o->candidate, "candidate model")->required();
   cmd->add_option("REFERENCE", o->reference, "reference model")->required();
   cmd->add_flag("--weights-only", o->weights_only, "use the weights only (the only mode so far)");

@@ -80,8 +80,7 @@ void register_probe(CLI::App& app, Action* run) {
   cmd->add_option("MODEL", opts->path, "model: HF directory, .safetensors, .gguf or llama2.c .bin");
   cmd->add_option("--suite", opts->suite, "built-in suite (prov suite list) or a JSONL file")
       ->required();
-  cmd->add_option("-o,--output", opts->output, "signature file to write (or complete)")
-      ->required();
+  cmd->add_option("-o,--output", opts->output, "signature file to write (or complete)")->required();
   cmd->add_option("--tokenizer", opts->tokenizer, "tokenizer to use instead of the model's own");
   cmd->add_option("--device", opts->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", opts->dtype, "float32, bfloat16 or float16")->capture_default_str();

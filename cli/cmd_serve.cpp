@@ -26,9 +26,8 @@ void register_serve(CLI::App& app, Action* run) {
   cmd->add_option("--threads", o->threads, "request worker threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  cmd->callback([o, run] {
-    *run = [o] { return run_torch_command("serve", "prov_torch_serve", o.get()); };
-  });
+  cmd->callback(
+      [o, run] { *run = [o] { return run_torch_command("serve", "prov_torch_serve", o.get()); }; });
 }
 
 }  // namespace prov::cli

@@ -38,8 +38,8 @@ void register_signature(CLI::App& app, Action* run) {
                 << "model:      " << h.model_name
                 << (h.model_digest.empty() ? "" : " sha256:" + h.model_digest) << "\n";
       if (!h.endpoint_url.empty()) std::cout << "endpoint:   " << h.endpoint_url << "\n";
-      std::cout << "suite:      " << h.suite_name << " v" << h.suite_version << " sha256:"
-                << h.suite_digest << "\n"
+      std::cout << "suite:      " << h.suite_name << " v" << h.suite_version
+                << " sha256:" << h.suite_digest << "\n"
                 << "records:    " << sig->records.size() << " of " << h.num_probes << "\n"
                 << "collected:  " << h.source << " on " << h.device
                 << (h.dtype.empty() ? "" : " (" + h.dtype + ")") << ", top-k " << h.top_k
@@ -53,14 +53,20 @@ void register_signature(CLI::App& app, Action* run) {
           if (!std::isnan(p.entropy)) std::printf(" H=%.3f", p.entropy);
           std::cout << " top:";
           for (size_t k = 0; k < p.top.logprobs.size() && k < 5; ++k) {
-            std::string tok = k < p.top.tokens.size() ? p.top.tokens[k]
-                                                       : "#" + std::to_string(p.top.ids[k]);
-            std::printf(" %s(%.3f)", nlohmann::json(tok).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(), p.top.logprobs[k]);
+            std::string tok =
+                k < p.top.tokens.size() ? p.top.tokens[k] : "#" + std::to_string(p.top.ids[k]);
+            std::printf(" %s(%.3f)",
+                        nlohmann::json(tok)
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                            .c_str(),
+                        p.top.logprobs[k]);
           }
           std::fflush(stdout);
         }
         if (!r.continuation_text.empty()) {
-          std::cout << " greedy: " << nlohmann::json(r.continuation_text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          std::cout << " greedy: "
+                    << nlohmann::json(r.continuation_text)
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         }
         std::cout << "\n";
       }

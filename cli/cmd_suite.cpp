@@ -53,7 +53,8 @@ int show(const std::string& name, bool json, int limit, int vocab) {
     std::cout << "  " << probe_json(s->probes[i]).dump() << "\n";
   }
   if (static_cast<int>(s->probes.size()) > limit) {
-    std::cout << "  ... (" << s->probes.size() - static_cast<size_t>(limit) << " more; --limit N)\n";
+    std::cout << "  ... (" << s->probes.size() - static_cast<size_t>(limit)
+              << " more; --limit N)\n";
   }
   return kExitOk;
 }
@@ -71,8 +72,8 @@ void register_suite(CLI::App& app, Action* run) {
     *run = [list_json]() -> int {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& b : probes::builtin_suites()) {
-        nlohmann::json j{{"name", b.name}, {"description", b.description},
-                         {"needs_vocab", b.needs_vocab}};
+        nlohmann::json j{
+            {"name", b.name}, {"description", b.description}, {"needs_vocab", b.needs_vocab}};
         if (!b.needs_vocab) {
           probes::Suite s = b.name == "natural-v1" ? probes::natural_v1() : probes::Suite{};
           j["num_probes"] = s.probes.size();
@@ -107,7 +108,8 @@ void register_suite(CLI::App& app, Action* run) {
   sh->add_flag("--json", sa->json, "print JSON");
   sh->add_option("--limit", sa->limit, "probes to print")->capture_default_str();
   sh->add_option("--vocab", sa->vocab, "vocabulary size (random-tokens-v1)");
-  sh->callback([run, sa] { *run = [sa] { return show(sa->name, sa->json, sa->limit, sa->vocab); }; });
+  sh->callback(
+      [run, sa] { *run = [sa] { return show(sa->name, sa->json, sa->limit, sa->vocab); }; });
 
   auto ea = std::make_shared<ShowArgs>();
   CLI::App* ex = cmd->add_subcommand("export", "Write a suite as JSONL (its canonical form)");
@@ -120,8 +122,8 @@ void register_suite(CLI::App& app, Action* run) {
       if (!s.is_ok()) return report_error("suite export", s.status());
       Status st = probes::write_suite_file(ea->output, *s);
       if (!st.is_ok()) return report_error("suite export", st);
-      std::cout << ea->output << ": " << s->probes.size() << " probes, sha256:"
-                << probes::suite_digest(*s) << "\n";
+      std::cout << ea->output << ": " << s->probes.size()
+                << " probes, sha256:" << probes::suite_digest(*s) << "\n";
       return kExitOk;
     };
   });
@@ -134,7 +136,9 @@ void register_suite(CLI::App& app, Action* run) {
   b->add_option("--pool", bo->pool, "candidate prompts (the first N of natural-v1)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  b->add_option("--keep", bo->keep, "prompts to keep")->capture_default_str()->check(CLI::Range(1, 1000000));
+  b->add_option("--keep", bo->keep, "prompts to keep")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   b->add_option("--device", bo->device, "cpu or cuda")->capture_default_str();
   b->add_option("--dtype", bo->dtype, "float32, bfloat16 or float16")->capture_default_str();
   b->add_option("--batch", bo->batch, "sequences per forward pass")->capture_default_str();

@@ -1,4 +1,5 @@
-// prov zoo build OUT --preset tiny|small [--corpus FILE | --corpus-package NAME] [--device cpu|cuda]
+// prov zoo build OUT --preset tiny|small [--corpus FILE | --corpus-package NAME] [--device
+// cpu|cuda]
 #include "cli/common.h"
 #include "cli/torch_plugin.h"
 
@@ -11,7 +12,8 @@ void register_zoo(CLI::App& app, Action* run) {
   CLI::App* b = cmd->add_subcommand(
       "build", "Train a family (bases, weight derivatives, distilled students, controls)");
   b->add_option("OUT", o->out, "output directory (members, tokenizers, labels.json)")->required();
-  b->add_option("--preset", o->preset, "tiny (2 CPU cores) or small (a GPU)")->capture_default_str();
+  b->add_option("--preset", o->preset, "tiny (2 CPU cores) or small (a GPU)")
+      ->capture_default_str();
   auto* cf = b->add_option("--corpus", o->corpus_file, "a text file as the main corpus");
   auto* cp = b->add_option("--corpus-package", o->corpus_package,
                            "a Debian corpus package: wordnet-base or fortunes-min")

@@ -22,7 +22,8 @@ void Progress::update(size_t done, size_t total) {
   last_ = now;
   const double s = std::chrono::duration<double>(now - start_).count();
   std::fprintf(stderr, "\r%s: %zu/%zu (%.0f%%) %.1f/s   ", what_.c_str(), done, total,
-               total ? 100.0 * double(done) / double(total) : 100.0, s > 0 ? double(done) / s : 0.0);
+               total ? 100.0 * double(done) / double(total) : 100.0,
+               s > 0 ? double(done) / s : 0.0);
   std::fflush(stderr);
   printed_ = true;
 }
@@ -75,7 +76,9 @@ Status SignatureSink::record(const probes::ProbeRecord& r) {
   return writer_->write(r);
 }
 
-void SignatureSink::progress(size_t done, size_t total) { bar_.update(done, total); }
+void SignatureSink::progress(size_t done, size_t total) {
+  bar_.update(done, total);
+}
 
 int SignatureSink::finish(int exit_code) {
   bar_.finish();
@@ -89,7 +92,8 @@ int SignatureSink::finish(int exit_code) {
   if (!cl.is_ok()) return report_error(command_, cl);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   if (!quiet_) {
-    std::fprintf(stderr, "prov %s: %zu probes collected in %.2f s (%.1f probes/s); %s is complete\n",
+    std::fprintf(stderr,
+                 "prov %s: %zu probes collected in %.2f s (%.1f probes/s); %s is complete\n",
                  command_.c_str(), written_, s, s > 0 ? double(written_) / s : 0.0, path_.c_str());
   }
   return kExitOk;

@@ -34,10 +34,10 @@ struct GenerateOptions {
 };
 
 struct ProbeOptions {
-  std::string path;        // local model
+  std::string path;  // local model
   std::string tokenizer;
-  std::string suite;       // built-in name or JSONL path
-  std::string output;      // signature file
+  std::string suite;   // built-in name or JSONL path
+  std::string output;  // signature file
   std::string device = "cpu";
   std::string dtype = "float32";
   int batch = 16;
@@ -54,7 +54,7 @@ struct ProbeOptions {
 struct ServeOptions {
   std::string path;
   std::string tokenizer;
-  std::string name;        // model name reported by the API ("" = the directory name)
+  std::string name;  // model name reported by the API ("" = the directory name)
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string device = "cpu";

@@ -1,7 +1,7 @@
 // The LibTorch side of `prov probe` (local models), `prov serve` and `prov suite build`.
 #include <pthread.h>
-#include <unistd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -204,7 +204,8 @@ int run_suite_build(const SuiteBuildOptions& o) {
   }
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return score[a] > score[b]; });
   order.resize(std::min(n, static_cast<size_t>(o.keep)));
   std::sort(order.begin(), order.end());
   probes::Suite out;
@@ -212,7 +213,8 @@ int run_suite_build(const SuiteBuildOptions& o) {
   out.version = "1";
   out.description = "the " + std::to_string(order.size()) + " of the first " + std::to_string(n) +
                     " natural-v1 prompts where these models disagree most (top-1 disagreement + "
-                    "total variation of the top-20 lists, summed over model pairs): " + described;
+                    "total variation of the top-20 lists, summed over model pairs): " +
+                    described;
   for (size_t i : order) out.probes.push_back(pool.probes[i]);
   Status st = probes::write_suite_file(o.output, out);
   if (!st.is_ok()) return report_error("suite build", st);
@@ -221,9 +223,9 @@ int run_suite_build(const SuiteBuildOptions& o) {
   for (size_t i : order) mean_kept += score[i];
   mean_all /= std::max<size_t>(1, n) * std::max<size_t>(1, pairs);
   mean_kept /= std::max<size_t>(1, order.size()) * std::max<size_t>(1, pairs);
-  std::printf("%s: %zu probes, sha256:%s\nmean disagreement per model pair: %.3f kept vs %.3f pool\n",
-              o.output.c_str(), out.probes.size(), probes::suite_digest(out).c_str(), mean_kept,
-              mean_all);
+  std::printf(
+      "%s: %zu probes, sha256:%s\nmean disagreement per model pair: %.3f kept vs %.3f pool\n",
+      o.output.c_str(), out.probes.size(), probes::suite_digest(out).c_str(), mean_kept, mean_all);
   return kExitOk;
 }
 

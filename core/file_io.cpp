@@ -11,7 +11,9 @@
 namespace prov {
 
 namespace {
-std::string errno_text(int e) { return std::strerror(e); }
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
 }  // namespace
 
 Status write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode) {

@@ -49,8 +49,7 @@ bool use_kernel(std::initializer_list<const torch::Tensor*> ts, cuda_detail::Fus
     }
   }
   for (const torch::Tensor* t : ts) {
-    if (!t->is_cuda() || t->scalar_type() != first.scalar_type() ||
-        t->device() != first.device()) {
+    if (!t->is_cuda() || t->scalar_type() != first.scalar_type() || t->device() != first.device()) {
       return false;
     }
   }
@@ -81,8 +80,7 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double ep
     torch::Tensor y = torch::empty_like(xc);
     const int64_t H = xc.size(-1);
     check(cuda_detail::launch_add_rms_norm(dt, xc.data_ptr(), nullptr, wc.data_ptr(), nullptr,
-                                           y.data_ptr(), xc.numel() / H, H,
-                                           static_cast<float>(eps),
+                                           y.data_ptr(), xc.numel() / H, H, static_cast<float>(eps),
                                            at::cuda::getCurrentCUDAStream().stream()));
     return y;
   }
@@ -101,10 +99,9 @@ std::pair<torch::Tensor, torch::Tensor> add_rms_norm(const torch::Tensor& h,
     torch::Tensor hc = h.contiguous(), dc = delta.contiguous(), wc = w.contiguous();
     torch::Tensor sum = torch::empty_like(hc), y = torch::empty_like(hc);
     const int64_t H = hc.size(-1);
-    check(cuda_detail::launch_add_rms_norm(dt, hc.data_ptr(), dc.data_ptr(), wc.data_ptr(),
-                                           sum.data_ptr(), y.data_ptr(), hc.numel() / H, H,
-                                           static_cast<float>(eps),
-                                           at::cuda::getCurrentCUDAStream().stream()));
+    check(cuda_detail::launch_add_rms_norm(
+        dt, hc.data_ptr(), dc.data_ptr(), wc.data_ptr(), sum.data_ptr(), y.data_ptr(),
+        hc.numel() / H, H, static_cast<float>(eps), at::cuda::getCurrentCUDAStream().stream()));
     return {sum, y};
   }
 #endif

@@ -10,22 +10,36 @@ namespace prov::model::cuda_detail {
 
 namespace {
 
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(float v) {
+  return v;
+}
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+__device__ __forceinline__ float to_f(__half v) {
+  return __half2float(v);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_f(float v);
 template <>
-__device__ __forceinline__ float from_f<float>(float v) { return v; }
+__device__ __forceinline__ float from_f<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
 template <>
-__device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half from_f<__half>(float v) {
+  return __float2half_rn(v);
+}
 
 // Rounds through the compute dtype.
 template <typename T>
-__device__ __forceinline__ float round_t(float v) { return to_f(from_f<T>(v)); }
+__device__ __forceinline__ float round_t(float v) {
+  return to_f(from_f<T>(v));
+}
 
 constexpr int kNormThreads = 256;
 
@@ -86,8 +100,8 @@ __global__ void silu_mul_kernel(const T* __restrict__ gu, T* __restrict__ out, i
 }
 
 template <typename T>
-const char* add_rms_norm_t(const void* h, const void* delta, const void* w, void* sum_out,
-                           void* y, int64_t rows, int64_t H, float eps, cudaStream_t s) {
+const char* add_rms_norm_t(const void* h, const void* delta, const void* w, void* sum_out, void* y,
+                           int64_t rows, int64_t H, float eps, cudaStream_t s) {
   if (rows == 0) return nullptr;
   add_rms_norm_kernel<T><<<static_cast<unsigned>(rows), kNormThreads, 0, s>>>(
       static_cast<const T*>(h), static_cast<const T*>(delta), static_cast<const T*>(w),
@@ -103,8 +117,8 @@ const char* silu_mul_t(const void* gu, void* out, int64_t rows, int64_t I, cudaS
   const int threads = 256;
   const int64_t blocks = (n + threads - 1) / threads;
   const unsigned grid = static_cast<unsigned>(blocks < 65535 * 32 ? blocks : 65535 * 32);
-  silu_mul_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(gu), static_cast<T*>(out),
-                                               rows, I);
+  silu_mul_kernel<T>
+      <<<grid, threads, 0, s>>>(static_cast<const T*>(gu), static_cast<T*>(out), rows, I);
   cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
 }

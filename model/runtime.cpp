@@ -132,7 +132,6 @@ struct Layer {
   std::vector<Expert> experts;
 };
 
-
 torch::Tensor activate(const torch::Tensor& x, Activation a) {
   switch (a) {
     case Activation::kSilu:

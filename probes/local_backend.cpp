@@ -37,8 +37,10 @@ Result<Scored> score_rows(const model::Transformer& tf, const torch::Tensor& hid
   PROV_ASSIGN_OR_RETURN(Extracted x, extract_signature(logits, kk));
   const int64_t R = logits.size(0);
   torch::Tensor tg = torch::tensor(targets, torch::kInt64).to(logits.device()).clamp_min(0);
-  torch::Tensor tlp = (logits.gather(1, tg.unsqueeze(1)).squeeze(1).to(torch::kFloat32) -
-                       x.logsumexp).to(torch::kCPU).contiguous();
+  torch::Tensor tlp =
+      (logits.gather(1, tg.unsqueeze(1)).squeeze(1).to(torch::kFloat32) - x.logsumexp)
+          .to(torch::kCPU)
+          .contiguous();
   torch::Tensor ids = x.top_ids.to(torch::kCPU).contiguous();
   torch::Tensor lps = x.top_logprobs.to(torch::kCPU).contiguous();
   Scored s;
@@ -50,8 +52,9 @@ Result<Scored> score_rows(const model::Transformer& tf, const torch::Tensor& hid
     }
     s.top.push_back(std::move(t));
     s.argmax.push_back(static_cast<int32_t>(ids.data_ptr<int64_t>()[r * kk]));
-    s.target_logprob.push_back(targets[static_cast<size_t>(r)] >= 0 ? tlp.data_ptr<float>()[r]
-                                                                    : lps.data_ptr<float>()[r * kk]);
+    s.target_logprob.push_back(targets[static_cast<size_t>(r)] >= 0
+                                   ? tlp.data_ptr<float>()[r]
+                                   : lps.data_ptr<float>()[r * kk]);
   }
   if (keep_logits) s.logits = logits.to(torch::kCPU, torch::kFloat32).contiguous();
   return s;
@@ -86,14 +89,14 @@ Result<BackendResult> LocalBackend::complete(const CompletionRequest& req) {
     const int64_t T = static_cast<int64_t>(req.prompt_ids.size());
     std::vector<int64_t> ids(req.prompt_ids.begin(), req.prompt_ids.end());
     model::KVCache cache;
-    PROV_ASSIGN_OR_RETURN(torch::Tensor hidden,
-                          model_.forward_hidden(torch::tensor(ids, torch::kInt64).unsqueeze(0).to(dev),
-                                                {}, &cache));
+    PROV_ASSIGN_OR_RETURN(
+        torch::Tensor hidden,
+        model_.forward_hidden(torch::tensor(ids, torch::kInt64).unsqueeze(0).to(dev), {}, &cache));
     torch::Tensor rows = hidden[0];  // [T, H]
     if (req.echo && T > 1) {
       std::vector<int64_t> targets(ids.begin() + 1, ids.end());
-      PROV_ASSIGN_OR_RETURN(Scored s, score_rows(model_, rows.narrow(0, 0, T - 1), targets,
-                                                 req.top_k, false));
+      PROV_ASSIGN_OR_RETURN(
+          Scored s, score_rows(model_, rows.narrow(0, 0, T - 1), targets, req.top_k, false));
       for (int64_t t = 0; t + 1 < T; ++t) {
         out.prompt_steps.push_back({static_cast<int32_t>(targets[static_cast<size_t>(t)]),
                                     s.target_logprob[static_cast<size_t>(t)],
@@ -102,7 +105,8 @@ Result<BackendResult> LocalBackend::complete(const CompletionRequest& req) {
     }
     torch::Tensor last = rows.narrow(0, T - 1, 1);
     for (int step = 0; step < req.max_tokens; ++step) {
-      PROV_ASSIGN_OR_RETURN(Scored s, score_rows(model_, last, {-1}, req.top_k, req.temperature > 0));
+      PROV_ASSIGN_OR_RETURN(Scored s,
+                            score_rows(model_, last, {-1}, req.top_k, req.temperature > 0));
       int32_t next = s.argmax[0];
       float lp = s.target_logprob[0];
       if (req.temperature > 0) {
@@ -119,14 +123,14 @@ Result<BackendResult> LocalBackend::complete(const CompletionRequest& req) {
       if (step + 1 == req.max_tokens) break;
       PROV_ASSIGN_OR_RETURN(
           torch::Tensor h,
-          model_.forward_hidden(torch::tensor({static_cast<int64_t>(next)}, torch::kInt64)
-                                    .view({1, 1})
-                                    .to(dev),
-                                {}, &cache));
+          model_.forward_hidden(
+              torch::tensor({static_cast<int64_t>(next)}, torch::kInt64).view({1, 1}).to(dev), {},
+              &cache));
       last = h[0];
     }
   } catch (const c10::Error& e) {
-    return internal_error(std::string("LibTorch failed while serving: ") + e.what_without_backtrace());
+    return internal_error(std::string("LibTorch failed while serving: ") +
+                          e.what_without_backtrace());
   }
   return out;
 }

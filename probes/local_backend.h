@@ -16,8 +16,8 @@ namespace prov::probes {
 class LocalBackend : public CompletionBackend {
  public:
   // `model` and `tokenizer` must outlive the backend.
-  LocalBackend(const model::Transformer& model, const model::Tokenizer& tokenizer,
-               std::string name, std::string chat_template);
+  LocalBackend(const model::Transformer& model, const model::Tokenizer& tokenizer, std::string name,
+               std::string chat_template);
   std::string model_name() const override { return name_; }
   const model::Tokenizer& tokenizer() const override { return tokenizer_; }
   int32_t context_length() const override;

@@ -72,13 +72,16 @@ Result<Encoded> encode_probe(const model::Tokenizer* tok, const Probe& p, int64_
     return Status::ok();
   };
   PROV_RETURN_IF_ERROR(check_len(e.prompt.size() + e.continuation.size(), "prompt+continuation"));
-  for (const auto& s : e.scores) PROV_RETURN_IF_ERROR(check_len(e.prompt.size() + s.size(), "prompt+score text"));
+  for (const auto& s : e.scores)
+    PROV_RETURN_IF_ERROR(check_len(e.prompt.size() + s.size(), "prompt+score text"));
   PROV_RETURN_IF_ERROR(check_len(e.prompt.size() + static_cast<size_t>(p.greedy_tokens),
                                  "prompt+greedy continuation"));
   return e;
 }
 
-float nan_f() { return std::numeric_limits<float>::quiet_NaN(); }
+float nan_f() {
+  return std::numeric_limits<float>::quiet_NaN();
+}
 
 }  // namespace
 
@@ -179,7 +182,8 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
         int64_t T = 0;
         bool ragged = false;
         for (size_t q = b0; q < b1; ++q) T = std::max<int64_t>(T, seqs[order[q]].ids.size());
-        for (size_t q = b0; q < b1; ++q) ragged |= static_cast<int64_t>(seqs[order[q]].ids.size()) != T;
+        for (size_t q = b0; q < b1; ++q)
+          ragged |= static_cast<int64_t>(seqs[order[q]].ids.size()) != T;
         torch::Tensor ids = torch::zeros({nb, T}, torch::kInt64);
         torch::Tensor mask = torch::zeros({nb, T}, torch::kInt64);
         auto ia = ids.accessor<int64_t, 2>();
@@ -193,11 +197,12 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
             ia[b][off + static_cast<int64_t>(t)] = s.ids[t];
             ma[b][off + static_cast<int64_t>(t)] = 1;
           }
-          for (int64_t r = 0; r < s.n_record; ++r) rows.push_back(b * T + off + s.prompt_len - 1 + r);
+          for (int64_t r = 0; r < s.n_record; ++r)
+            rows.push_back(b * T + off + s.prompt_len - 1 + r);
         }
-        PROV_ASSIGN_OR_RETURN(torch::Tensor hidden,
-                              model_.forward_hidden(ids.to(dev), ragged ? mask.to(dev) : torch::Tensor(),
-                                                    nullptr));
+        PROV_ASSIGN_OR_RETURN(
+            torch::Tensor hidden,
+            model_.forward_hidden(ids.to(dev), ragged ? mask.to(dev) : torch::Tensor(), nullptr));
         torch::Tensor flat = hidden.reshape({nb * T, hidden.size(-1)});
         torch::Tensor row_idx = torch::tensor(rows, torch::kInt64).to(dev);
         // Targets: the token after each recorded position (-1 when there is none).
@@ -208,7 +213,8 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
           kmax = std::max<int64_t>(kmax, suite.probes[c0 + s.probe].top_k);
           for (int64_t r = 0; r < s.n_record; ++r) {
             const int64_t t = s.prompt_len + r;
-            targets.push_back(t < static_cast<int64_t>(s.ids.size()) ? s.ids[static_cast<size_t>(t)] : -1);
+            targets.push_back(t < static_cast<int64_t>(s.ids.size()) ? s.ids[static_cast<size_t>(t)]
+                                                                     : -1);
           }
         }
         kmax = std::min<int64_t>(kmax, vocab);
@@ -219,8 +225,8 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
           torch::Tensor tgt_all = torch::tensor(targets, torch::kInt64).to(dev);
           for (int64_t r0 = 0; r0 < R; r0 += options_.extract_rows) {
             const int64_t r = std::min<int64_t>(options_.extract_rows, R - r0);
-            PROV_ASSIGN_OR_RETURN(torch::Tensor logits,
-                                  model_.logits_from_hidden(flat.index_select(0, row_idx.narrow(0, r0, r))));
+            PROV_ASSIGN_OR_RETURN(torch::Tensor logits, model_.logits_from_hidden(flat.index_select(
+                                                            0, row_idx.narrow(0, r0, r))));
             PROV_ASSIGN_OR_RETURN(Extracted x, extract_signature(logits, kmax));
             torch::Tensor tg_ids = tgt_all.narrow(0, r0, r).clamp_min(0).unsqueeze(1);
             tg.push_back(logits.gather(1, tg_ids).squeeze(1).to(torch::kFloat32) - x.logsumexp);
@@ -275,13 +281,15 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
         }
       }
     } catch (const c10::Error& e) {
-      return internal_error(std::string("LibTorch failed while probing: ") + e.what_without_backtrace());
+      return internal_error(std::string("LibTorch failed while probing: ") +
+                            e.what_without_backtrace());
     }
 
     // Greedy continuations, batched by requested length (prompts sorted by length inside).
     std::map<int, std::vector<size_t>> by_len;
     for (size_t j = 0; j < m; ++j) {
-      if (suite.probes[c0 + j].greedy_tokens > 0) by_len[suite.probes[c0 + j].greedy_tokens].push_back(j);
+      if (suite.probes[c0 + j].greedy_tokens > 0)
+        by_len[suite.probes[c0 + j].greedy_tokens].push_back(j);
     }
     for (auto& [len, js] : by_len) {
       std::stable_sort(js.begin(), js.end(), [&](size_t a, size_t b) {
@@ -298,8 +306,8 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
         for (size_t q = g0; q < g1; ++q) {
           ProbeRecord& rec = recs[js[q]];
           const auto& out = outs[q - g0];
-          rec.continuation_ids.assign(out.begin() + static_cast<std::ptrdiff_t>(prompts[q - g0].size()),
-                                      out.end());
+          rec.continuation_ids.assign(
+              out.begin() + static_cast<std::ptrdiff_t>(prompts[q - g0].size()), out.end());
           // Like an API server, the end-of-sequence token ends the text and is not part of it.
           if (!rec.continuation_ids.empty() &&
               std::find(stop_ids.begin(), stop_ids.end(), rec.continuation_ids.back()) !=

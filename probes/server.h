@@ -50,10 +50,10 @@ struct BackendResult {
 
 struct CompletionRequest {
   std::vector<int32_t> prompt_ids;
-  int max_tokens = 16;        // >= 0
-  int top_k = 0;              // top alternatives to report per step (0 = none)
-  bool echo = false;          // score the prompt tokens too
-  double temperature = 0;     // 0 = greedy
+  int max_tokens = 16;     // >= 0
+  int top_k = 0;           // top alternatives to report per step (0 = none)
+  bool echo = false;       // score the prompt tokens too
+  double temperature = 0;  // 0 = greedy
   uint64_t seed = 0;
   std::vector<int32_t> stop_ids;
 };
@@ -75,12 +75,12 @@ class CompletionBackend {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                      // 0: pick a free port (Server::port() tells which)
-  int threads = 8;                   // worker threads
+  int port = 0;     // 0: pick a free port (Server::port() tells which)
+  int threads = 8;  // worker threads
   size_t max_body_bytes = 1 << 20;
   int max_top_logprobs = 20;
   int max_tokens_limit = 4096;
-  std::string api_key;               // non-empty: require "Authorization: Bearer <key>"
+  std::string api_key;  // non-empty: require "Authorization: Bearer <key>"
 };
 
 class Server {

@@ -27,7 +27,9 @@ std::string trim(const std::string& s) {
 
 }  // namespace
 
-std::vector<std::string> corpus_packages() { return {"wordnet-base", "fortunes-min"}; }
+std::vector<std::string> corpus_packages() {
+  return {"wordnet-base", "fortunes-min"};
+}
 
 Result<std::vector<std::string>> load_corpus_package(const std::string& name) {
   std::vector<std::string> docs;

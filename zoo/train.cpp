@@ -20,11 +20,16 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
 }
 
 nlohmann::json train_options_json(const TrainOptions& o) {
-  return {{"steps", o.steps},       {"batch", o.batch},
-          {"seq_len", o.seq_len},   {"lr", o.lr},
-          {"min_lr_ratio", o.min_lr_ratio}, {"warmup", o.warmup},
-          {"weight_decay", o.weight_decay}, {"grad_clip", o.grad_clip},
-          {"seed", o.seed},         {"optimizer", "AdamW, linear warm-up, cosine decay"}};
+  return {{"steps", o.steps},
+          {"batch", o.batch},
+          {"seq_len", o.seq_len},
+          {"lr", o.lr},
+          {"min_lr_ratio", o.min_lr_ratio},
+          {"warmup", o.warmup},
+          {"weight_decay", o.weight_decay},
+          {"grad_clip", o.grad_clip},
+          {"seed", o.seed},
+          {"optimizer", "AdamW, linear warm-up, cosine decay"}};
 }
 
 namespace {
@@ -100,7 +105,8 @@ Status run_training(const model::Transformer& model, const std::vector<int32_t>&
       }
     }
   } catch (const c10::Error& e) {
-    return internal_error(std::string("training failed in LibTorch: ") + e.what_without_backtrace());
+    return internal_error(std::string("training failed in LibTorch: ") +
+                          e.what_without_backtrace());
   }
   return Status::ok();
 }
@@ -109,13 +115,14 @@ Status run_training(const model::Transformer& model, const std::vector<int32_t>&
 
 Status train_lm(const model::Transformer& model, const std::vector<int32_t>& tokens,
                 const TrainOptions& options, const TrainLog& log, int log_every) {
-  return run_training(model, tokens, options, log, log_every,
-                      [&](const torch::Tensor& input, const torch::Tensor& target) -> Result<torch::Tensor> {
-                        PROV_ASSIGN_OR_RETURN(torch::Tensor logits, model.forward_train(input));
-                        const int64_t V = logits.size(-1);
-                        return torch::nn::functional::cross_entropy(
-                            logits.reshape({-1, V}).to(torch::kFloat32), target.reshape({-1}));
-                      });
+  return run_training(
+      model, tokens, options, log, log_every,
+      [&](const torch::Tensor& input, const torch::Tensor& target) -> Result<torch::Tensor> {
+        PROV_ASSIGN_OR_RETURN(torch::Tensor logits, model.forward_train(input));
+        const int64_t V = logits.size(-1);
+        return torch::nn::functional::cross_entropy(logits.reshape({-1, V}).to(torch::kFloat32),
+                                                    target.reshape({-1}));
+      });
 }
 
 Status train_logit_distill(const model::Transformer& student, const model::Transformer& teacher,
@@ -146,15 +153,17 @@ Result<double> eval_loss(const model::Transformer& model, const std::vector<int3
   if (tokens.size() < static_cast<size_t>(seq_len) + 1) {
     return invalid_argument("evaluation stream shorter than one window");
   }
-  const int64_t n = std::min<int64_t>(max_windows, static_cast<int64_t>((tokens.size() - 1) / seq_len));
+  const int64_t n =
+      std::min<int64_t>(max_windows, static_cast<int64_t>((tokens.size() - 1) / seq_len));
   torch::Tensor b = torch::empty({n, seq_len + 1}, torch::kInt64);
   auto a = b.accessor<int64_t, 2>();
   for (int64_t i = 0; i < n; ++i) {
     for (int t = 0; t <= seq_len; ++t) a[i][t] = tokens[static_cast<size_t>(i * seq_len + t)];
   }
   torch::NoGradGuard ng;
-  PROV_ASSIGN_OR_RETURN(torch::Tensor logits,
-                        model.forward(b.narrow(1, 0, seq_len).to(model.options().device), {}, nullptr));
+  PROV_ASSIGN_OR_RETURN(
+      torch::Tensor logits,
+      model.forward(b.narrow(1, 0, seq_len).to(model.options().device), {}, nullptr));
   const int64_t V = logits.size(-1);
   torch::Tensor loss = torch::nn::functional::cross_entropy(
       logits.reshape({-1, V}), b.narrow(1, 1, seq_len).reshape({-1}).to(logits.device()));
@@ -175,7 +184,8 @@ Result<std::vector<std::vector<int32_t>>> sample_texts(
     const int nb = std::min(batch, count - b0);
     // Left-padded prompts with a mask.
     size_t P = 0;
-    for (int i = 0; i < nb; ++i) P = std::max(P, prompts[static_cast<size_t>(b0 + i) % prompts.size()].size());
+    for (int i = 0; i < nb; ++i)
+      P = std::max(P, prompts[static_cast<size_t>(b0 + i) % prompts.size()].size());
     torch::Tensor ids = torch::zeros({nb, static_cast<int64_t>(P)}, torch::kInt64);
     torch::Tensor mask = torch::zeros({nb, static_cast<int64_t>(P)}, torch::kInt64);
     for (int i = 0; i < nb; ++i) {
@@ -206,8 +216,8 @@ Result<std::vector<std::vector<int32_t>>> sample_texts(
       torch::Tensor next = torch::zeros({nb, 1}, torch::kInt64);
       bool all_done = true;
       for (int i = 0; i < nb; ++i) {
-        PROV_ASSIGN_OR_RETURN(int64_t pick,
-                              samplers[static_cast<size_t>(i)].next(last.data_ptr<float>() + i * V, V));
+        PROV_ASSIGN_OR_RETURN(
+            int64_t pick, samplers[static_cast<size_t>(i)].next(last.data_ptr<float>() + i * V, V));
         next[i][0] = pick;
         if (!done[static_cast<size_t>(i)]) {
           if (pick == stop_id) {

@@ -124,7 +124,8 @@ class Builder {
                       const std::string& detail);
   Status finetune(const std::string& name, const std::string& parent, int steps, double lr,
                   uint64_t seed, const std::string& detail);
-  Status derived(const Member& m, const std::function<Result<nlohmann::json>(const std::string&)>& make);
+  Status derived(const Member& m,
+                 const std::function<Result<nlohmann::json>(const std::string&)>& make);
   Status student(const std::string& name, model::Arch arch, const std::string& tok,
                  double teacher_fraction, bool logit, uint64_t seed, const std::string& detail);
 
@@ -198,7 +199,8 @@ Status Builder::prepare_tokenizers() {
     std::vector<std::string>* docs_a;
     std::vector<std::string>* docs_b;
     std::unique_ptr<model::Tokenizer>* out;
-  } specs[] = {{"main", p_.vocab, &w1_, &w2_, &tok_main_}, {"alt", p_.vocab_alt, &w2_, nullptr, &tok_alt_}};
+  } specs[] = {{"main", p_.vocab, &w1_, &w2_, &tok_main_},
+               {"alt", p_.vocab_alt, &w2_, nullptr, &tok_alt_}};
   for (auto& s : specs) {
     const std::string path = dir("tokenizers") + "/" + s.name + ".json";
     if (!(o_.reuse && fs::exists(path))) {
@@ -210,12 +212,15 @@ Status Builder::prepare_tokenizers() {
       PROV_ASSIGN_OR_RETURN(auto tj, train_byte_level_bpe(texts, bo));
       PROV_RETURN_IF_ERROR(write_tokenizer_json(path, tj));
       log(std::string("tokenizer ") + s.name + ": " + std::to_string(s.vocab) + " tokens in " +
-          std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
+          std::to_string(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
+          " s");
     }
     PROV_ASSIGN_OR_RETURN(*s.out, model::from_hf_json(path));
   }
-  for (const auto& [tname, tok] : {std::pair<std::string, model::Tokenizer*>{"main", tok_main_.get()},
-                                   {"alt", tok_alt_.get()}}) {
+  for (const auto& [tname, tok] :
+       {std::pair<std::string, model::Tokenizer*>{"main", tok_main_.get()},
+        {"alt", tok_alt_.get()}}) {
     PROV_ASSIGN_OR_RETURN(streams_["w1/" + tname], encode_docs(*tok, w1_));
     PROV_ASSIGN_OR_RETURN(streams_["w2/" + tname], encode_docs(*tok, w2_));
     PROV_ASSIGN_OR_RETURN(streams_["val/" + tname], encode_docs(*tok, val_));
@@ -251,8 +256,9 @@ nlohmann::json config_for(const Preset& p, model::Arch arch, int32_t vocab, int3
   return j;
 }
 
-Result<std::unique_ptr<model::Transformer>> Builder::fresh(const std::string& name, model::Arch arch,
-                                                           const std::string& tok, uint64_t seed,
+Result<std::unique_ptr<model::Transformer>> Builder::fresh(const std::string& name,
+                                                           model::Arch arch, const std::string& tok,
+                                                           uint64_t seed,
                                                            nlohmann::json* config_out) {
   const model::Tokenizer& t = tok == "main" ? *tok_main_ : *tok_alt_;
   const model::SyntheticSpec s = spec_for(p_, arch, t.vocab_size(), seed);
@@ -297,7 +303,8 @@ Status Builder::save(const Member& m, const model::Transformer& tf, const nlohma
 }
 
 bool Builder::reusable(const Member& m) const {
-  if (!o_.reuse || !previous_.contains("models") || !previous_["models"].contains(m.name)) return false;
+  if (!o_.reuse || !previous_.contains("models") || !previous_["models"].contains(m.name))
+    return false;
   const auto& prev = previous_["models"][m.name];
   std::error_code ec;
   return prev.value("recipe", nlohmann::json()) == m.recipe &&
@@ -309,7 +316,8 @@ Status Builder::record(const Member& m) {
   std::error_code ec;
   fs::copy_file(dir("tokenizers") + "/" + m.tokenizer + ".json", d + "/tokenizer.json",
                 fs::copy_options::overwrite_existing, ec);
-  if (ec) return Status(StatusCode::kIo, "cannot copy the tokenizer into " + d + ": " + ec.message());
+  if (ec)
+    return Status(StatusCode::kIo, "cannot copy the tokenizer into " + d + ": " + ec.message());
   PROV_ASSIGN_OR_RETURN(auto tf, load(m.name, false));
   PROV_ASSIGN_OR_RETURN(double val, eval_loss(*tf, stream("val", m.tokenizer), p_.seq, 64));
   nlohmann::json e;
@@ -334,14 +342,20 @@ Status Builder::trained_base(const std::string& name, model::Arch arch, const st
                              const std::string& detail) {
   Member m{name, relation, {}, detail, tok, {}};
   TrainOptions t = train_opts(p_.base_steps, seed);
-  m.recipe = {{"kind", "trained from scratch"}, {"arch", arch == model::Arch::kQwen2 ? "qwen2" : "llama"},
-              {"data", data}, {"init_seed", seed}, {"train", train_options_json(t)}};
+  m.recipe = {{"kind", "trained from scratch"},
+              {"arch", arch == model::Arch::kQwen2 ? "qwen2" : "llama"},
+              {"data", data},
+              {"init_seed", seed},
+              {"train", train_options_json(t)}};
   if (reusable(m)) return record(m);
   nlohmann::json cfg;
   PROV_ASSIGN_OR_RETURN(auto tf, fresh(name, arch, tok, seed, &cfg));
-  PROV_RETURN_IF_ERROR(train_lm(*tf, stream(data, tok), t, [&](int s, double l) {
-    log("  " + name + " step " + std::to_string(s) + " loss " + std::to_string(l));
-  }, 100));
+  PROV_RETURN_IF_ERROR(train_lm(
+      *tf, stream(data, tok), t,
+      [&](int s, double l) {
+        log("  " + name + " step " + std::to_string(s) + " loss " + std::to_string(l));
+      },
+      100));
   PROV_RETURN_IF_ERROR(save(m, *tf, cfg));
   return record(m);
 }
@@ -350,11 +364,15 @@ Status Builder::finetune(const std::string& name, const std::string& parent, int
                          uint64_t seed, const std::string& detail) {
   Member m{name, "finetuned", {parent}, detail, "main", {}};
   TrainOptions t = train_opts(steps, seed, lr);
-  m.recipe = {{"kind", "full fine-tune"}, {"from", parent}, {"data", "ft"}, {"train", train_options_json(t)}};
+  m.recipe = {{"kind", "full fine-tune"},
+              {"from", parent},
+              {"data", "ft"},
+              {"train", train_options_json(t)}};
   if (reusable(m)) return record(m);
   PROV_ASSIGN_OR_RETURN(auto tf, load(parent, true));
   PROV_RETURN_IF_ERROR(train_lm(*tf, stream("ft", "main"), t));
-  nlohmann::json cfg = config_for(p_, tf->config().arch, tok_main_->vocab_size(), tok_main_->eos_id().value_or(0));
+  nlohmann::json cfg =
+      config_for(p_, tf->config().arch, tok_main_->vocab_size(), tok_main_->eos_id().value_or(0));
   PROV_RETURN_IF_ERROR(save(m, *tf, cfg));
   return record(m);
 }
@@ -393,14 +411,20 @@ Status Builder::student(const std::string& name, model::Arch arch, const std::st
                         const std::string& detail) {
   Member m{name, logit ? "distilled_logit" : "distilled_seq", {"base_llama"}, detail, tok, {}};
   TrainOptions t = train_opts(p_.student_steps, seed);
-  m.recipe = {{"kind", logit ? "logit distillation (KL to the teacher's next-token distribution)"
-                             : "sequence distillation (trained from scratch on teacher-generated text)"},
-              {"teacher", "base_llama"}, {"arch", arch == model::Arch::kQwen2 ? "qwen2" : "llama"},
-              {"init_seed", seed}, {"train", train_options_json(t)}};
+  m.recipe = {
+      {"kind", logit ? "logit distillation (KL to the teacher's next-token distribution)"
+                     : "sequence distillation (trained from scratch on teacher-generated text)"},
+      {"teacher", "base_llama"},
+      {"arch", arch == model::Arch::kQwen2 ? "qwen2" : "llama"},
+      {"init_seed", seed},
+      {"train", train_options_json(t)}};
   if (!logit) {
     m.recipe["teacher_fraction"] = teacher_fraction;
-    m.recipe["samples"] = {{"count", p_.samples}, {"length", p_.sample_len}, {"temperature", 0.8},
-                           {"top_p", 0.95}, {"seed", 7}};
+    m.recipe["samples"] = {{"count", p_.samples},
+                           {"length", p_.sample_len},
+                           {"temperature", 0.8},
+                           {"top_p", 0.95},
+                           {"seed", 7}};
   } else {
     m.recipe["data"] = "w2";
   }
@@ -429,13 +453,14 @@ Status Builder::student(const std::string& name, model::Arch arch, const std::st
     std::vector<int32_t> data = teacher_stream;
     if (teacher_fraction < 1.0) {
       const auto& real = stream("w2", tok);
-      const size_t want_real = static_cast<size_t>(
-          static_cast<double>(teacher_stream.size()) * (1.0 - teacher_fraction) / teacher_fraction);
+      const size_t want_real = static_cast<size_t>(static_cast<double>(teacher_stream.size()) *
+                                                   (1.0 - teacher_fraction) / teacher_fraction);
       // Interleave blocks of real text with blocks of teacher text in the right proportion.
       std::vector<int32_t> mixed;
       const size_t blocks = 64;
       for (size_t b = 0; b < blocks; ++b) {
-        const size_t t0 = teacher_stream.size() * b / blocks, t1 = teacher_stream.size() * (b + 1) / blocks;
+        const size_t t0 = teacher_stream.size() * b / blocks,
+                     t1 = teacher_stream.size() * (b + 1) / blocks;
         const size_t r0 = want_real * b / blocks, r1 = want_real * (b + 1) / blocks;
         mixed.insert(mixed.end(), teacher_stream.begin() + t0, teacher_stream.begin() + t1);
         for (size_t i = r0; i < r1; ++i) mixed.push_back(real[i % real.size()]);
@@ -453,7 +478,8 @@ Status Builder::student(const std::string& name, model::Arch arch, const std::st
 Result<nlohmann::json> Builder::run() {
   PROV_ASSIGN_OR_RETURN(p_, preset_for(o_.preset));
   if (o_.device == "cuda") {
-    if (!torch::cuda::is_available()) return unsupported("--device cuda: LibTorch sees no CUDA device");
+    if (!torch::cuda::is_available())
+      return unsupported("--device cuda: LibTorch sees no CUDA device");
     dev_ = torch::Device(torch::kCUDA);
   } else if (o_.device != "cpu") {
     return invalid_argument("unknown device " + o_.device + " (cpu, cuda)");
@@ -470,30 +496,35 @@ Result<nlohmann::json> Builder::run() {
   labels_ = {{"name", fs::path(o_.out_dir).filename().string()},
              {"made_with", "prov zoo build --preset " + o_.preset},
              {"preset", o_.preset},
-             {"corpora", {{"main", o_.corpus_file.empty() ? o_.corpus_package : o_.corpus_file},
-                          {"finetune", o_.finetune_package},
-                          {"split", "every 20th document held out for validation; the rest in "
-                                    "alternation into halves w1 and w2"}}},
-             {"relations", "base/independent = trained from scratch with its own seed; finetuned = "
-                           "training continued from the parent; quantized/permuted/noised/pruned/"
-                           "merged = weight derivatives (zoo/derive.h); distilled_logit = trained "
-                           "from scratch against the parent's logits; distilled_seq = trained from "
-                           "scratch on text sampled from the parent"},
+             {"corpora",
+              {{"main", o_.corpus_file.empty() ? o_.corpus_package : o_.corpus_file},
+               {"finetune", o_.finetune_package},
+               {"split",
+                "every 20th document held out for validation; the rest in "
+                "alternation into halves w1 and w2"}}},
+             {"relations",
+              "base/independent = trained from scratch with its own seed; finetuned = "
+              "training continued from the parent; quantized/permuted/noised/pruned/"
+              "merged = weight derivatives (zoo/derive.h); distilled_logit = trained "
+              "from scratch against the parent's logits; distilled_seq = trained from "
+              "scratch on text sampled from the parent"},
              {"models", nlohmann::json::object()}};
   PROV_RETURN_IF_ERROR(prepare_data());
   PROV_RETURN_IF_ERROR(prepare_tokenizers());
   using model::Arch;
 
   // Bases.
-  PROV_RETURN_IF_ERROR(trained_base("base_llama", Arch::kLlama, "w1", "main", 11, "base", "llama on W1"));
-  PROV_RETURN_IF_ERROR(trained_base("base_qwen2", Arch::kQwen2, "w2", "main", 12, "base", "qwen2 on W2"));
+  PROV_RETURN_IF_ERROR(
+      trained_base("base_llama", Arch::kLlama, "w1", "main", 11, "base", "llama on W1"));
+  PROV_RETURN_IF_ERROR(
+      trained_base("base_qwen2", Arch::kQwen2, "w2", "main", 12, "base", "qwen2 on W2"));
   // Independent controls.
   PROV_RETURN_IF_ERROR(trained_base("ind_llama_seed", Arch::kLlama, "w1", "main", 21, "independent",
                                     "base_llama's architecture and data, another seed"));
   PROV_RETURN_IF_ERROR(trained_base("ind_qwen2_w2", Arch::kQwen2, "w2", "main", 22, "independent",
                                     "the students' architecture (qwen2) on real W2 text"));
-  PROV_RETURN_IF_ERROR(trained_base("ind_llama_alt_tok", Arch::kLlama, "w1", "alt", 23, "independent",
-                                    "llama on W1 with the other tokenizer"));
+  PROV_RETURN_IF_ERROR(trained_base("ind_llama_alt_tok", Arch::kLlama, "w1", "alt", 23,
+                                    "independent", "llama on W1 with the other tokenizer"));
 
   // Weight derivatives of base_llama.
   PROV_RETURN_IF_ERROR(finetune("ft_light", "base_llama", p_.ft_light, 1e-3, 31,
@@ -502,26 +533,41 @@ Result<nlohmann::json> Builder::run() {
                                 "strong fine-tune on the fine-tune domain"));
   const std::string base = dir("base_llama");
   for (const char* scheme : {"int8", "q8_0"}) {
-    Member m{std::string("quant_") + scheme, "quantized", {"base_llama"},
-             std::string(scheme) + " round trip of base_llama", "main",
+    Member m{std::string("quant_") + scheme,
+             "quantized",
+             {"base_llama"},
+             std::string(scheme) + " round trip of base_llama",
+             "main",
              {{"kind", "quantize round trip"}, {"scheme", scheme}}};
-    PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) { return quantize_roundtrip(base, out, scheme); }));
+    PROV_RETURN_IF_ERROR(
+        derived(m, [&](const std::string& out) { return quantize_roundtrip(base, out, scheme); }));
   }
   {
-    Member m{"permuted", "permuted", {"base_llama"},
-             "function-preserving permutation of residual dims, MLP units and KV-head groups", "main",
+    Member m{"permuted",
+             "permuted",
+             {"base_llama"},
+             "function-preserving permutation of residual dims, MLP units and KV-head groups",
+             "main",
              {{"kind", "permutation"}, {"seed", 41}}};
-    PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) { return permute(base, out, 41, true, true, true); }));
+    PROV_RETURN_IF_ERROR(derived(
+        m, [&](const std::string& out) { return permute(base, out, 41, true, true, true); }));
   }
   {
-    Member m{"noised", "noised", {"base_llama"}, "Gaussian noise, 5% of each tensor's std", "main",
-             {{"kind", "noise"}, {"relative_std", 0.05}, {"seed", 42}}};
-    PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) { return add_noise(base, out, 0.05, 42); }));
+    Member m{"noised",       "noised",
+             {"base_llama"}, "Gaussian noise, 5% of each tensor's std",
+             "main",         {{"kind", "noise"}, {"relative_std", 0.05}, {"seed", 42}}};
+    PROV_RETURN_IF_ERROR(
+        derived(m, [&](const std::string& out) { return add_noise(base, out, 0.05, 42); }));
   }
   {
-    Member m{"pruned", "pruned", {"base_llama"},
-             "layer 0 only and 75% of its MLP units, healed by training on W1", "main",
-             {{"kind", "prune + heal"}, {"keep_layers", {0}}, {"keep_mlp_fraction", 0.75},
+    Member m{"pruned",
+             "pruned",
+             {"base_llama"},
+             "layer 0 only and 75% of its MLP units, healed by training on W1",
+             "main",
+             {{"kind", "prune + heal"},
+              {"keep_layers", {0}},
+              {"keep_mlp_fraction", 0.75},
               {"heal", train_options_json(train_opts(p_.heal, 43, 1e-3))}}};
     PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) -> Result<nlohmann::json> {
       PROV_ASSIGN_OR_RETURN(nlohmann::json r, prune(base, out, {0}, 0.75));
@@ -539,9 +585,14 @@ Result<nlohmann::json> Builder::run() {
     }));
   }
   {
-    Member m{"merged", "merged", {"base_llama", "ft_strong"}, "50/50 average of base_llama and ft_strong",
-             "main", {{"kind", "merge"}, {"weight_a", 0.5}}};
-    PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) { return merge(base, dir("ft_strong"), out, 0.5); }));
+    Member m{"merged",
+             "merged",
+             {"base_llama", "ft_strong"},
+             "50/50 average of base_llama and ft_strong",
+             "main",
+             {{"kind", "merge"}, {"weight_a", 0.5}}};
+    PROV_RETURN_IF_ERROR(derived(
+        m, [&](const std::string& out) { return merge(base, dir("ft_strong"), out, 0.5); }));
   }
 
   // Students of base_llama.
@@ -558,15 +609,17 @@ Result<nlohmann::json> Builder::run() {
       prompts.push_back(p);
     }
     auto t0 = std::chrono::steady_clock::now();
-    PROV_ASSIGN_OR_RETURN(teacher_samples_, sample_texts(*teacher, prompts, p_.samples, p_.sample_len,
-                                                         0.8, 0.95, 7, eos, 64));
+    PROV_ASSIGN_OR_RETURN(teacher_samples_, sample_texts(*teacher, prompts, p_.samples,
+                                                         p_.sample_len, 0.8, 0.95, 7, eos, 64));
     // Keep the prompt word in the text the students see.
     for (size_t i = 0; i < teacher_samples_.size(); ++i) {
       const auto& p = prompts[i % prompts.size()];
       teacher_samples_[i].insert(teacher_samples_[i].begin(), p.begin() + 1, p.end());
     }
     log("teacher samples: " + std::to_string(teacher_samples_.size()) + " in " +
-        std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
+        std::to_string(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
+        " s");
   }
   PROV_RETURN_IF_ERROR(student("distill_logit", Arch::kQwen2, "main", 0, true, 51,
                                "qwen2 trained on W2 against base_llama's logits"));
@@ -576,8 +629,9 @@ Result<nlohmann::json> Builder::run() {
                                "qwen2 trained on 50% base_llama-generated text, 50% W2"));
   PROV_RETURN_IF_ERROR(student("distill_seq_20", Arch::kQwen2, "main", 0.2, false, 54,
                                "qwen2 trained on 20% base_llama-generated text, 80% W2"));
-  PROV_RETURN_IF_ERROR(student("distill_seq_alt_tok", Arch::kLlama, "alt", 1.0, false, 55,
-                               "llama with the other tokenizer, trained only on base_llama-generated text"));
+  PROV_RETURN_IF_ERROR(
+      student("distill_seq_alt_tok", Arch::kLlama, "alt", 1.0, false, 55,
+              "llama with the other tokenizer, trained only on base_llama-generated text"));
   return labels_;
 }
 
@@ -589,7 +643,8 @@ Result<nlohmann::json> build_zoo(const ZooOptions& options) {
     Builder b(options);
     return b.run();
   } catch (const c10::Error& e) {
-    return internal_error(std::string("zoo build failed in LibTorch: ") + e.what_without_backtrace());
+    return internal_error(std::string("zoo build failed in LibTorch: ") +
+                          e.what_without_backtrace());
   } catch (const std::exception& e) {
     return internal_error(std::string("zoo build failed: ") + e.what());
   }

@@ -19,9 +19,9 @@ namespace prov::zoo {
 
 struct ZooOptions {
   std::string out_dir;
-  std::string preset = "tiny";                  // tiny (2 CPU cores) | small (a GPU)
-  std::string corpus_package = "wordnet-base";  // main corpus
-  std::string corpus_file;                      // overrides corpus_package
+  std::string preset = "tiny";                    // tiny (2 CPU cores) | small (a GPU)
+  std::string corpus_package = "wordnet-base";    // main corpus
+  std::string corpus_file;                        // overrides corpus_package
   std::string finetune_package = "fortunes-min";  // the fine-tunes' other domain
   std::string device = "cpu";
   bool reuse = true;

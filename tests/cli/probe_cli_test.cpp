@@ -25,7 +25,9 @@ Outcome prov(const std::string& args) {
   return prov::testing::run_command(std::string(PROV_EXE) + " " + args);
 }
 
-std::string model_dir() { return prov::testing::fixtures_dir() + "/zoo-dev/B"; }
+std::string model_dir() {
+  return prov::testing::fixtures_dir() + "/zoo-dev/B";
+}
 
 // `prov serve` as a child process on a free loopback port; stopped with SIGTERM.
 class ServeProcess {
@@ -126,11 +128,12 @@ TEST(ProbeCli, EndpointSignatureThroughProvServeEqualsTheLocalOne) {
   prov::testing::TempDir dir;
   ServeProcess server(model_dir());
   ASSERT_FALSE(server.url().empty()) << "prov serve did not print its address";
-  Outcome remote = prov("probe --endpoint " + server.url() + " --model-name B --suite natural-v1:12 -o " +
-                        dir.file("remote.sig") + " --concurrency 4");
+  Outcome remote =
+      prov("probe --endpoint " + server.url() + " --model-name B --suite natural-v1:12 -o " +
+           dir.file("remote.sig") + " --concurrency 4");
   ASSERT_EQ(remote.code, 0) << remote.out;
-  Outcome local = prov("probe " + model_dir() + " --suite natural-v1:12 -o " + dir.file("local.sig") +
-                       " --batch 1");
+  Outcome local = prov("probe " + model_dir() + " --suite natural-v1:12 -o " +
+                       dir.file("local.sig") + " --batch 1");
   ASSERT_EQ(local.code, 0) << local.out;
   auto r = prov::probes::read_signature(dir.file("remote.sig"));
   auto l = prov::probes::read_signature(dir.file("local.sig"));
@@ -143,7 +146,8 @@ TEST(ProbeCli, EndpointSignatureThroughProvServeEqualsTheLocalOne) {
     ASSERT_EQ(rp.tokens.size(), 20u) << "probe " << i;
     EXPECT_EQ(rp.ids, lp.ids) << "probe " << i;
     EXPECT_EQ(rp.tokens, lp.tokens) << "probe " << i;
-    for (size_t k = 0; k < 20; ++k) EXPECT_NEAR(rp.logprobs[k], lp.logprobs[k], 1e-5) << i << "/" << k;
+    for (size_t k = 0; k < 20; ++k)
+      EXPECT_NEAR(rp.logprobs[k], lp.logprobs[k], 1e-5) << i << "/" << k;
     EXPECT_EQ(r->records[i].continuation_text, l->records[i].continuation_text) << "probe " << i;
   }
 }
@@ -152,8 +156,8 @@ TEST(ProbeCli, DivergenceSuiteKeepsThePromptsWhereModelsDisagree) {
   PROV_REQUIRE_FIXTURES();
   prov::testing::TempDir dir;
   const std::string z = prov::testing::fixtures_dir() + "/zoo-dev/";
-  Outcome r = prov("suite build --models " + z + "B " + z + "C " + z + "I1 --pool 60 --keep 12 -o " +
-                   dir.file("div.jsonl"));
+  Outcome r = prov("suite build --models " + z + "B " + z + "C " + z +
+                   "I1 --pool 60 --keep 12 -o " + dir.file("div.jsonl"));
   ASSERT_EQ(r.code, 0) << r.out;
   // "mean disagreement per model pair: X kept vs Y pool": the kept prompts disagree more.
   double kept = 0, pool = 0;

@@ -39,7 +39,8 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   for (auto it = m.begin(); it != m.end(); ++it) {
     by_relation[it.value()["relation"].get<std::string>()]++;
     for (const char* file : {"config.json", "model.safetensors", "tokenizer.json"}) {
-      EXPECT_TRUE(std::filesystem::exists(out + "/" + it.key() + "/" + file)) << it.key() << " " << file;
+      EXPECT_TRUE(std::filesystem::exists(out + "/" + it.key() + "/" + file))
+          << it.key() << " " << file;
     }
     EXPECT_TRUE(it.value()["val_loss"].is_number()) << it.key();
   }

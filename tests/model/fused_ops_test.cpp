@@ -23,8 +23,8 @@ TEST(FusedOps, CpuPathsEqualTheReferenceFormulas) {
     EXPECT_TRUE(torch::equal(sum, h + d));
     EXPECT_TRUE(torch::equal(y, rms_ref(h + d, w, 1e-6)));
     torch::Tensor gu = torch::randn({4, 2, 2 * 48}).to(dt);
-    EXPECT_TRUE(torch::equal(silu_mul(gu, 48),
-                             torch::silu(gu.narrow(-1, 0, 48)) * gu.narrow(-1, 48, 48)));
+    EXPECT_TRUE(
+        torch::equal(silu_mul(gu, 48), torch::silu(gu.narrow(-1, 0, 48)) * gu.narrow(-1, 48, 48)));
   }
 }
 

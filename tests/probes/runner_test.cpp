@@ -111,10 +111,13 @@ TEST_F(RunnerSynthetic, ResumedRunEqualsTheFullRunBitForBit) {
   std::vector<bool> skip(suite_.probes.size());
   for (size_t i = 0; i < skip.size(); ++i) skip[i] = (i % 5 != 2);
   std::vector<ProbeRecord> part;
-  ASSERT_TRUE(runner.run(suite_, skip, [&](const ProbeRecord& r) {
-    part.push_back(r);
-    return Status::ok();
-  }).is_ok());
+  ASSERT_TRUE(runner
+                  .run(suite_, skip,
+                       [&](const ProbeRecord& r) {
+                         part.push_back(r);
+                         return Status::ok();
+                       })
+                  .is_ok());
   ASSERT_EQ(part.size(), 7u);  // i % 5 == 2 for i < 37
   for (const ProbeRecord& r : part) {
     const ProbeRecord& f = (*full)[r.index];

@@ -1,8 +1,8 @@
 #include "tests/support/test_support.h"
 
 #include <ftw.h>
-#include <sys/wait.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -40,7 +40,9 @@ int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
 
 // Removed with nftw rather than std::filesystem::remove_all: the pip LibTorch wheels export a
 // broken copy of remove_all that binaries linked against them pick up (it crashes).
-TempDir::~TempDir() { ::nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+TempDir::~TempDir() {
+  ::nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

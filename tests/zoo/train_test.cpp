@@ -76,7 +76,8 @@ TEST(Train, LossFallsAndTheExportedCheckpointRunsTheSame) {
     ASSERT_TRUE(reloaded.is_ok());
     auto rt = model::Transformer::load(*reloaded);
     ASSERT_TRUE(rt.is_ok());
-    torch::Tensor ids = torch::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + 20)).unsqueeze(0);
+    torch::Tensor ids =
+        torch::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + 20)).unsqueeze(0);
     auto a = tf->forward(ids, {}, nullptr);
     auto b = (*rt)->forward(ids, {}, nullptr);
     ASSERT_TRUE(a.is_ok() && b.is_ok());
@@ -105,7 +106,8 @@ TEST(Train, LogitDistillationPullsTheStudentTowardsTheTeacher) {
   auto teacher = make(dir.file("t"), model::Arch::kLlama, 8, false);
   auto student = make(dir.file("s"), model::Arch::kQwen2, 9, true);
   auto stream = cycle_stream(3000);
-  torch::Tensor ids = torch::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + 32)).unsqueeze(0);
+  torch::Tensor ids =
+      torch::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + 32)).unsqueeze(0);
   auto kl = [&] {
     auto t = teacher->forward(ids, {}, nullptr);
     auto s = student->forward(ids, {}, nullptr);
