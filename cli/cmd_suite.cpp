@@ -14,19 +14,6 @@ namespace prov::cli {
 
 namespace {
 
-nlohmann::json probe_json(const probes::Probe& p) {
-  nlohmann::json j;
-  j["id"] = p.id;
-  if (p.text) j["text"] = *p.text;
-  if (p.ids) j["ids"] = *p.ids;
-  j["top_k"] = p.top_k;
-  j["greedy_tokens"] = p.greedy_tokens;
-  j["full_stats"] = p.full_stats;
-  if (p.continuation) j["continuation"] = *p.continuation;
-  if (!p.score_texts.empty()) j["score_texts"] = p.score_texts;
-  return j;
-}
-
 int show(const std::string& name, bool json, int limit, int vocab) {
   auto s = probes::resolve_suite(name, vocab);
   if (!s.is_ok()) return report_error("suite show", s.status());
@@ -40,7 +27,7 @@ int show(const std::string& name, bool json, int limit, int vocab) {
     j["num_probes"] = s->probes.size();
     j["probes"] = nlohmann::json::array();
     for (size_t i = 0; i < s->probes.size() && static_cast<int>(i) < limit; ++i) {
-      j["probes"].push_back(probe_json(s->probes[i]));
+      j["probes"].push_back(probes::probe_json(s->probes[i]));
     }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
@@ -50,7 +37,10 @@ int show(const std::string& name, bool json, int limit, int vocab) {
             << "digest:      sha256:" << digest << "\n"
             << "probes:      " << s->probes.size() << "\n";
   for (size_t i = 0; i < s->probes.size() && static_cast<int>(i) < limit; ++i) {
-    std::cout << "  " << probe_json(s->probes[i]).dump() << "\n";
+    std::cout << "  "
+              << probes::probe_json(s->probes[i])
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
   }
   if (static_cast<int>(s->probes.size()) > limit) {
     std::cout << "  ... (" << s->probes.size() - static_cast<size_t>(limit)

@@ -26,6 +26,7 @@ struct Scored {
   std::vector<std::vector<TokenChoice>> top;
   std::vector<float> target_logprob;
   std::vector<int32_t> argmax;
+  std::vector<float> logsumexp;
   torch::Tensor logits;  // fp32 CPU, only when kept
 };
 
@@ -43,7 +44,9 @@ Result<Scored> score_rows(const model::Transformer& tf, const torch::Tensor& hid
           .contiguous();
   torch::Tensor ids = x.top_ids.to(torch::kCPU).contiguous();
   torch::Tensor lps = x.top_logprobs.to(torch::kCPU).contiguous();
+  torch::Tensor lse = x.logsumexp.to(torch::kCPU).contiguous();
   Scored s;
+  s.logsumexp.assign(lse.data_ptr<float>(), lse.data_ptr<float>() + R);
   for (int64_t r = 0; r < R; ++r) {
     std::vector<TokenChoice> t;
     for (int64_t i = 0; i < (k > 0 ? kk : 0); ++i) {
@@ -112,8 +115,7 @@ Result<BackendResult> LocalBackend::complete(const CompletionRequest& req) {
       if (req.temperature > 0) {
         PROV_ASSIGN_OR_RETURN(int64_t pick, sampler.next(s.logits.data_ptr<float>(), V));
         next = static_cast<int32_t>(pick);
-        PROV_ASSIGN_OR_RETURN(Scored t, score_rows(model_, last, {pick}, 0, false));
-        lp = t.target_logprob[0];
+        lp = s.logits.data_ptr<float>()[pick] - s.logsumexp[0];
       }
       out.generated.push_back({next, lp, s.top[0]});
       if (std::find(req.stop_ids.begin(), req.stop_ids.end(), next) != req.stop_ids.end()) {

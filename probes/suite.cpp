@@ -792,6 +792,20 @@ Status validate_suite(const Suite& suite) {
   return Status::ok();
 }
 
+nlohmann::json probe_json(const Probe& p) {
+  json j = json::object();
+  j["id"] = p.id;
+  if (p.text) j["text"] = *p.text;
+  if (p.ids) j["ids"] = *p.ids;
+  j["top_k"] = p.top_k;
+  j["full_stats"] = p.full_stats;
+  j["greedy_tokens"] = p.greedy_tokens;
+  j["continuation"] = p.continuation ? json(*p.continuation) : json(nullptr);
+  j["score_texts"] = json::array();
+  for (const std::string& s : p.score_texts) j["score_texts"].push_back(s);
+  return j;
+}
+
 std::string canonical_jsonl(const Suite& suite) {
   const auto dump = [](const json& j) {
     return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
@@ -804,17 +818,7 @@ std::string canonical_jsonl(const Suite& suite) {
   out += dump(header);
   out += '\n';
   for (const Probe& p : suite.probes) {
-    json j = json::object();
-    j["id"] = p.id;
-    if (p.text) j["text"] = *p.text;
-    if (p.ids) j["ids"] = *p.ids;
-    j["top_k"] = p.top_k;
-    j["full_stats"] = p.full_stats;
-    j["greedy_tokens"] = p.greedy_tokens;
-    j["continuation"] = p.continuation ? json(*p.continuation) : json(nullptr);
-    j["score_texts"] = json::array();
-    for (const std::string& s : p.score_texts) j["score_texts"].push_back(s);
-    out += dump(j);
+    out += dump(probe_json(p));
     out += '\n';
   }
   return out;

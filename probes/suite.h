@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/status.h"
 
 namespace prov::probes {
@@ -61,6 +63,9 @@ Status validate_suite(const Suite& suite);
 // no insignificant whitespace, '\n' after every line. Defined for suites that pass
 // validate_suite (invalid UTF-8 in a string is written as U+FFFD instead of failing).
 std::string canonical_jsonl(const Suite& suite);
+// One probe as its canonical JSON object (every key, defaults written; the lines of
+// canonical_jsonl after the header).
+nlohmann::json probe_json(const Probe& probe);
 // Hex SHA-256 of canonical_jsonl(suite).
 std::string suite_digest(const Suite& suite);
 

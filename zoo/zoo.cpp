@@ -114,7 +114,8 @@ class Builder {
                                                     nlohmann::json* config_out);
   Result<std::unique_ptr<model::Transformer>> load(const std::string& name, bool trainable);
   Status save(const Member& m, const model::Transformer& tf, const nlohmann::json& config);
-  Status record(const Member& m);  // labels entry (+ validation loss), after the files exist
+  // The labels entry (+ validation loss, + `extra` fields), after the files exist.
+  Status record(const Member& m, const nlohmann::json& extra = nlohmann::json::object());
   bool reusable(const Member& m) const;
   const std::vector<int32_t>& stream(const std::string& what, const std::string& tok) const;
   TrainOptions train_opts(int steps, uint64_t seed, double lr = 0) const;
@@ -126,6 +127,7 @@ class Builder {
                   uint64_t seed, const std::string& detail);
   Status derived(const Member& m,
                  const std::function<Result<nlohmann::json>(const std::string&)>& make);
+  Status ensure_teacher_samples();
   Status student(const std::string& name, model::Arch arch, const std::string& tok,
                  double teacher_fraction, bool logit, uint64_t seed, const std::string& detail);
 
@@ -311,7 +313,7 @@ bool Builder::reusable(const Member& m) const {
          fs::exists(dir(m.name) + "/model.safetensors", ec);
 }
 
-Status Builder::record(const Member& m) {
+Status Builder::record(const Member& m, const nlohmann::json& extra) {
   const std::string d = dir(m.name);
   std::error_code ec;
   fs::copy_file(dir("tokenizers") + "/" + m.tokenizer + ".json", d + "/tokenizer.json",
@@ -329,6 +331,7 @@ Status Builder::record(const Member& m) {
   e["architecture"] = tf->config().arch == model::Arch::kQwen2 ? "qwen2" : "llama";
   e["recipe"] = m.recipe;
   e["val_loss"] = std::round(val * 10000.0) / 10000.0;
+  for (auto it = extra.begin(); it != extra.end(); ++it) e[it.key()] = it.value();
   labels_["models"][m.name] = e;
   log(m.name + ": " + m.relation + (m.parents.empty() ? "" : " of " + m.parents[0]) +
       ", validation loss " + std::to_string(val));
@@ -379,30 +382,49 @@ Status Builder::finetune(const std::string& name, const std::string& parent, int
 
 Status Builder::derived(const Member& m0,
                         const std::function<Result<nlohmann::json>(const std::string&)>& make) {
-  Member m = m0;
-  if (reusable(m)) {
-    PROV_RETURN_IF_ERROR(record(m));
-    const auto& prev = previous_["models"][m.name];
-    if (prev.contains("derive_report")) {
-      labels_["models"][m.name]["derive_report"] = prev["derive_report"];
-      std::ofstream f(dir("labels.json"), std::ios::trunc);
-      f << labels_.dump(1) << "\n";
-    }
-    return Status::ok();
+  // The recipe compared for reuse is the requested one; what the derivative reports goes
+  // beside it.
+  if (reusable(m0)) {
+    const auto& prev = previous_["models"][m0.name];
+    return record(m0, prev.contains("derive_report")
+                          ? nlohmann::json{{"derive_report", prev["derive_report"]}}
+                          : nlohmann::json::object());
   }
-  const std::string d = dir(m.name);
+  const std::string d = dir(m0.name);
   fs::remove_all(d);
   PROV_ASSIGN_OR_RETURN(nlohmann::json done, make(d));
   // Paths are machine-specific: the labels name members relative to the zoo directory.
   done.erase("output");
   relativize(&done, o_.out_dir);
-  m.recipe["derive"] = done;
-  // The recipe compared for reuse is the requested one (without the derive report).
-  PROV_RETURN_IF_ERROR(record(m));
-  labels_["models"][m.name]["recipe"] = m0.recipe;
-  labels_["models"][m.name]["derive_report"] = done;
-  std::ofstream f(dir("labels.json"), std::ios::trunc);
-  f << labels_.dump(1) << "\n";
+  return record(m0, {{"derive_report", done}});
+}
+
+// base_llama's generations (main tokenizer), sampled once, when the first sequence student
+// that is not reused needs them.
+Status Builder::ensure_teacher_samples() {
+  if (!teacher_samples_.empty()) return Status::ok();
+  PROV_ASSIGN_OR_RETURN(auto teacher, load("base_llama", false));
+  std::vector<std::vector<int32_t>> prompts;
+  const int32_t eos = tok_main_->eos_id().value_or(0);
+  for (size_t i = 0; i < w2_.size() && prompts.size() < 512; i += 7) {
+    // The first word of a W2 document after the separator: the teacher continues from there.
+    auto ids = tok_main_->encode(w2_[i].substr(0, w2_[i].find(' ')), false);
+    if (!ids.is_ok() || ids->empty()) continue;
+    std::vector<int32_t> p{eos};
+    p.insert(p.end(), ids->begin(), ids->end());
+    prompts.push_back(p);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  PROV_ASSIGN_OR_RETURN(teacher_samples_, sample_texts(*teacher, prompts, p_.samples, p_.sample_len,
+                                                       0.8, 0.95, 7, eos, 64));
+  // Keep the prompt word in the text the students see.
+  for (size_t i = 0; i < teacher_samples_.size(); ++i) {
+    const auto& p = prompts[i % prompts.size()];
+    teacher_samples_[i].insert(teacher_samples_[i].begin(), p.begin() + 1, p.end());
+  }
+  log("teacher samples: " + std::to_string(teacher_samples_.size()) + " in " +
+      std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
+      " s");
   return Status::ok();
 }
 
@@ -437,6 +459,7 @@ Status Builder::student(const std::string& name, model::Arch arch, const std::st
   } else {
     // Teacher text, re-encoded with the student's tokenizer, mixed with real W2 text so that the
     // teacher's share of training tokens is teacher_fraction.
+    PROV_RETURN_IF_ERROR(ensure_teacher_samples());
     const model::Tokenizer& st = tok == "main" ? *tok_main_ : *tok_alt_;
     const int32_t sep = st.eos_id().value_or(0);
     std::vector<int32_t> teacher_stream;
@@ -467,9 +490,7 @@ Status Builder::student(const std::string& name, model::Arch arch, const std::st
       }
       data.swap(mixed);
     }
-    m.recipe["train_tokens"] = data.size();
     PROV_RETURN_IF_ERROR(train_lm(*tf, data, t));
-    m.recipe.erase("train_tokens");
   }
   PROV_RETURN_IF_ERROR(save(m, *tf, cfg));
   return record(m);
@@ -596,31 +617,6 @@ Result<nlohmann::json> Builder::run() {
   }
 
   // Students of base_llama.
-  {
-    PROV_ASSIGN_OR_RETURN(auto teacher, load("base_llama", false));
-    std::vector<std::vector<int32_t>> prompts;
-    const int32_t eos = tok_main_->eos_id().value_or(0);
-    for (size_t i = 0; i < w2_.size() && prompts.size() < 512; i += 7) {
-      // The first word of a W2 document after the separator: the teacher continues from there.
-      auto ids = tok_main_->encode(w2_[i].substr(0, w2_[i].find(' ')), false);
-      if (!ids.is_ok() || ids->empty()) continue;
-      std::vector<int32_t> p{eos};
-      p.insert(p.end(), ids->begin(), ids->end());
-      prompts.push_back(p);
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    PROV_ASSIGN_OR_RETURN(teacher_samples_, sample_texts(*teacher, prompts, p_.samples,
-                                                         p_.sample_len, 0.8, 0.95, 7, eos, 64));
-    // Keep the prompt word in the text the students see.
-    for (size_t i = 0; i < teacher_samples_.size(); ++i) {
-      const auto& p = prompts[i % prompts.size()];
-      teacher_samples_[i].insert(teacher_samples_[i].begin(), p.begin() + 1, p.end());
-    }
-    log("teacher samples: " + std::to_string(teacher_samples_.size()) + " in " +
-        std::to_string(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
-        " s");
-  }
   PROV_RETURN_IF_ERROR(student("distill_logit", Arch::kQwen2, "main", 0, true, 51,
                                "qwen2 trained on W2 against base_llama's logits"));
   PROV_RETURN_IF_ERROR(student("distill_seq_100", Arch::kQwen2, "main", 1.0, false, 52,
