@@ -173,7 +173,7 @@ TEST(ProbeCli, DivergenceSuiteKeepsThePromptsWhereModelsDisagree) {
   EXPECT_EQ(prov("suite build --models " + z + "B -o " + dir.file("x.jsonl")).code, 2);
 }
 
-TEST(ProbeCli, BrokenEndpointFailsClearlyAndKeepsWhatItHas) {
+TEST(ProbeCli, UnreachableEndpointFailsNamingTheAddress) {
   prov::testing::TempDir dir;
   // Nothing listens on port 9 of the loopback interface (discard service is not run in tests).
   Outcome r = prov("probe --endpoint http://127.0.0.1:9 --model-name x --suite natural-v1:3 -o " +
