@@ -1,17 +1,16 @@
-// prov compare CANDIDATE REFERENCE [--weights-only] [--tensors] [--json]
+// prov compare CANDIDATE REFERENCE [--weights-only] [--tensors] [--permutations N] [--seed S]
+//              [--json]
 //
-// Compares two checkpoints. This build runs the identity layer of the weight evidence
-// (fingerprint/identity.h): identical, converted (same weights, another format or layout) or
-// quantized (a copy within its format's error bound). Any other pair is reported as "none" (no
-// identity relation; the statistical lineage layers decide those) or "incomparable" (different
-// tensor roles or shapes) with the reason, never as a lineage verdict.
+// Compares two checkpoints by their weights (fingerprint/weights.h): the identity layer
+// (identical, converted, quantized), then the weight-lineage permutation test on the aligned
+// models (permuted, noised, pruned, finetuned, independent, or inconclusive with the reason).
 #include <cstdio>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "fingerprint/identity.h"
+#include "fingerprint/weights.h"
 #include "model/model.h"
 
 namespace prov::cli {
@@ -23,65 +22,63 @@ struct CompareOptions {
   bool weights_only = false;
   bool tensors = false;
   bool json = false;
+  int permutations = 999;
+  int structured = fingerprint::WeightTestOptions{}.structured_components;
+  uint64_t seed = fingerprint::WeightTestOptions{}.seed;
 };
+
+std::string p_text(const std::optional<double>& p) {
+  if (!p) return "none (no test)";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", *p);
+  return buf;
+}
 
 int run_compare(const CompareOptions& o) {
   auto a = model::open_model(o.candidate);
   if (!a.is_ok()) return report_error("compare", a.status().with_context("candidate"));
   auto b = model::open_model(o.reference);
   if (!b.is_ok()) return report_error("compare", b.status().with_context("reference"));
-  auto r = fingerprint::compare_identity(*a, *b);
+  fingerprint::WeightTestOptions wo;
+  wo.permutations = o.permutations;
+  wo.seed = o.seed;
+  wo.structured_components = o.structured;
+  auto r = fingerprint::compare_weights(*a, *b, wo);
   if (!r.is_ok()) return report_error("compare", r.status());
-  const bool decided =
-      r->relation == "identical" || r->relation == "converted" || r->relation == "quantized";
   if (o.json) {
-    nlohmann::json j;
+    nlohmann::json j = fingerprint::weight_result_json(*r, o.tensors);
     j["candidate"] = o.candidate;
     j["reference"] = o.reference;
-    j["relation"] = r->relation;
-    j["reason"] = r->reason;
-    j["layers_run"] = {"identity"};
-    j["p_value"] = nullptr;  // exact comparison: no test statistic
-    nlohmann::json ev = {{"method", "identity"},
-                         {"statistic", "max_relative_error"},
-                         {"value", r->max_relative_error},
-                         {"p_value", nullptr},
-                         {"null_hypothesis", r->null_hypothesis}};
-    if (r->relation == "quantized") {
-      ev["scheme"] = r->scheme;
-      ev["quantized_side"] = r->quantized_side;
-    }
-    j["evidence"] = nlohmann::json::array({ev});
-    if (o.tensors) {
-      j["tensors"] = nlohmann::json::array();
-      for (const auto& t : r->tensors) {
-        j["tensors"].push_back({{"role", t.role},
-                                {"shape", t.shape},
-                                {"dtype_candidate", t.dtype_a},
-                                {"dtype_reference", t.dtype_b},
-                                {"bit_identical", t.bit_identical},
-                                {"relative_error", t.relative_error},
-                                {"cosine", t.cosine},
-                                {"scheme", t.scheme},
-                                {"explained", t.explained}});
-      }
-    }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
   std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference << "\n"
             << "relation:  " << r->relation
-            << (r->relation == "quantized" ? " (" + r->scheme + ", " + r->quantized_side + " side)"
-                                           : "")
-            << "\nreason:    " << r->reason << "\n";
-  if (!decided) {
-    std::cout << "note:      only the identity layer ran; it does not say whether the models are "
-                 "related otherwise\n";
+            << (r->relation == "quantized"
+                    ? " (" + r->identity.scheme + ", " + r->identity.quantized_side + " side)"
+                    : "")
+            << (r->direction.empty() ? "" : " (" + r->direction + ")")
+            << "\np-value:   " << p_text(r->p_value) << "\nreason:    " << r->reason << "\n";
+  if (r->p_value) std::cout << "H0:        " << r->null_hypothesis << "\n";
+  if (!r->layers.empty()) {
+    std::printf("\n%-9s %-9s %10s %9s  %s\n", "ref layer", "cand layer", "similarity", "p-value",
+                "per matrix");
+    for (const auto& l : r->layers) {
+      std::string comps;
+      for (const auto& c : l.components) {
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%s%s %.3f", comps.empty() ? "" : ", ", c.kind.c_str(),
+                      c.similarity);
+        comps += buf;
+      }
+      std::printf("%-9d %-10d %10.4f %9.3g  %s\n", l.reference_layer, l.candidate_layer,
+                  l.similarity, l.p_value, comps.c_str());
+    }
   }
-  if (o.tensors && !r->tensors.empty()) {
-    std::printf("%-36s %-10s %-10s %12s %9s  %s\n", "tensor", "candidate", "reference",
+  if (o.tensors && !r->identity.tensors.empty()) {
+    std::printf("\n%-36s %-10s %-10s %12s %9s  %s\n", "tensor", "candidate", "reference",
                 "rel. error", "cosine", "explained by");
-    for (const auto& t : r->tensors) {
+    for (const auto& t : r->identity.tensors) {
       std::printf("%-36s %-10s %-10s %12.3e %9.6f  %s\n", t.role.c_str(), t.dtype_a.c_str(),
                   t.dtype_b.c_str(), t.relative_error, t.cosine,
                   t.bit_identical ? "identical" : (t.explained ? t.scheme.c_str() : "-"));
@@ -96,11 +93,16 @@ void register_compare(CLI::App& app, Action* run) {
   auto o = std::make_shared<CompareOptions>();
   CLI::App* cmd = app.add_subcommand(
       "compare",
-      "Compare a candidate checkpoint with a reference (identity layer: identical, "
-      "converted, quantized)");
+      "Compare a candidate checkpoint with a reference by their weights: identity, then a "
+      "permutation test of shared origin with the relation named");
   cmd->add_option("CANDIDATE", o->candidate, "candidate model")->required();
   cmd->add_option("REFERENCE", o->reference, "reference model")->required();
   cmd->add_flag("--weights-only", o->weights_only, "use the weights only (the only mode so far)");
+  cmd->add_option("--permutations", o->permutations, "signed permutations for the test")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--structured-components", o->structured,
+                  "leading eigen-components removed from each Gram matrix before the test");
+  cmd->add_option("--seed", o->seed, "seed of the permutations and the dimension subset");
   cmd->add_flag("--tensors", o->tensors, "list every tensor's comparison");
   cmd->add_flag("--json", o->json, "print JSON: relation, reason, p_value, evidence[]");
   cmd->callback([o, run] { *run = [o] { return run_compare(*o); }; });

@@ -37,6 +37,7 @@ void register_key(CLI::App& app, Action* run);
 // Adds `export` under the `ledger` subcommand (cmd_export.cpp).
 void register_ledger_export(CLI::App& ledger_cmd, Action* run);
 void register_verify_export(CLI::App& app, Action* run);
+void register_verify(CLI::App& app, Action* run);
 
 const char* tool_version();
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   prov::cli::register_key(app, &run);
   prov::cli::register_ledger(app, &run);
   prov::cli::register_verify_export(app, &run);
+  prov::cli::register_verify(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

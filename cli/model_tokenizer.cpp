@@ -14,15 +14,7 @@ Result<std::unique_ptr<model::Tokenizer>> open_tokenizer_for(const std::string& 
   o.check_shapes = false;
   auto m = model::open_model(path, o);
   if (!m.is_ok()) return direct.status();
-  if (m->tokenizer_path.empty()) {
-    return not_found(path +
-                     ": no tokenizer found beside the model (looked for tokenizer.json, "
-                     "encoder.json + vocab.bpe, tok<vocab>.bin, tokenizer.bin); pass --tokenizer");
-  }
-  if (m->checkpoint.format == model::Format::kLlama2c) {
-    return model::from_llama2c(m->tokenizer_path, static_cast<int32_t>(m->config.vocab_size));
-  }
-  return model::load_tokenizer(m->tokenizer_path);
+  return model::load_model_tokenizer(*m);
 }
 
 }  // namespace prov::cli

@@ -8,6 +8,7 @@
 
 #include "model/checkpoint.h"
 #include "model/gguf.h"
+#include "model/model.h"
 
 namespace prov::model {
 
@@ -102,6 +103,18 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path) {
   if (ends_with(path, ".json")) return from_hf_json(path);
   if (ends_with(path, ".gguf") || starts_with_gguf_magic(path)) return load_gguf(path);
   return from_llama2c(path);
+}
+
+Result<std::unique_ptr<Tokenizer>> load_model_tokenizer(const Model& m) {
+  if (m.tokenizer_path.empty() || m.tokenizer_kind == "none") {
+    return not_found(m.checkpoint.path +
+                     ": no tokenizer found beside the model (looked for tokenizer.json, "
+                     "encoder.json + vocab.bpe, tok<vocab>.bin, tokenizer.bin)");
+  }
+  if (m.checkpoint.format == Format::kLlama2c) {
+    return from_llama2c(m.tokenizer_path, static_cast<int32_t>(m.config.vocab_size));
+  }
+  return load_tokenizer(m.tokenizer_path);
 }
 
 }  // namespace prov::model

@@ -50,6 +50,7 @@
 namespace prov::model {
 
 struct Checkpoint;
+struct Model;
 struct GgufFile;
 struct GgufTokenizer;
 struct Llama2cTokenizer;
@@ -132,6 +133,11 @@ Result<std::unique_ptr<Tokenizer>> from_gguf_tokenizer(const GgufTokenizer& toke
 //     llama2.c tokenizer read until the end of the file.
 // kNotFound when nothing usable is there; otherwise the errors of the factory it picks.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path);
+
+// The tokenizer that belongs to an opened model (Model::tokenizer_path: tokenizer.json or the
+// GPT-2 pair beside a Hugging Face checkpoint, the GGUF metadata, the llama2.c tok<vocab>.bin).
+// kNotFound when the model has none (Model::tokenizer_kind "none"), else as load_tokenizer.
+Result<std::unique_ptr<Tokenizer>> load_model_tokenizer(const Model& m);
 
 // Hooks shared between the tokenizer sources; not part of the public API.
 namespace tokenizer_internal {

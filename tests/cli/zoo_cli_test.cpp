@@ -60,7 +60,7 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   Outcome g = prov("generate " + out + "/distill_seq_100 --prompt entity --max-tokens 4 --json");
   ASSERT_EQ(g.code, 0) << g.out;
 
-  // The identity layer on the zoo's derivatives.
+  // Weight lineage on the zoo's derivatives (identity layer, then the Gram tests).
   auto relation = [&](const std::string& cand, const std::string& ref) {
     Outcome c = prov("compare " + out + "/" + cand + " " + out + "/" + ref + " --json");
     EXPECT_EQ(c.code, 0) << c.out;
@@ -69,10 +69,12 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   EXPECT_EQ(relation("base_llama", "base_llama"), "identical");
   EXPECT_EQ(relation("quant_q8_0", "base_llama"), "quantized");
   EXPECT_EQ(relation("quant_int8", "base_llama"), "quantized");
-  EXPECT_EQ(relation("permuted", "base_llama"), "none");
-  EXPECT_EQ(relation("noised", "base_llama"), "none");
-  EXPECT_EQ(relation("pruned", "base_llama"), "incomparable");
-  EXPECT_EQ(relation("ind_llama_seed", "base_llama"), "none");
+  EXPECT_EQ(relation("permuted", "base_llama"), "permuted");
+  EXPECT_EQ(relation("noised", "base_llama"), "noised");
+  EXPECT_EQ(relation("pruned", "base_llama"), "pruned");
+  EXPECT_EQ(relation("ft_strong", "base_llama"), "finetuned");
+  EXPECT_EQ(relation("ind_llama_seed", "base_llama"), "independent");
+  EXPECT_EQ(relation("distill_seq_100", "base_llama"), "independent");
 
   // A second build reuses everything: same labels, same weights.
   const std::string before = prov::testing::read_file(out + "/base_llama/model.safetensors");

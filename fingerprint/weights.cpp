@@ -1,0 +1,792 @@
+#include "fingerprint/weights.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <random>
+
+#include <Eigen/Dense>
+
+#include "core/thread_pool.h"
+#include "fingerprint/assignment.h"
+#include "model/tensor.h"
+#include "model/tokenizer.h"
+
+namespace prov::fingerprint {
+
+namespace {
+
+using model::Model;
+using model::Role;
+using model::TensorRole;
+
+constexpr char kNull[] =
+    "the candidate's weights were initialised and trained independently of the reference's "
+    "(exact signed permutation test of per-layer Gram matrices at the same residual indices)";
+constexpr char kAlignedNull[] =
+    "score only: Gram similarity after aligning residual dimensions through the shared "
+    "vocabulary, as a z-score against random signed alignments (not calibrated: independently "
+    "trained models share some structure; the threshold is set from measured independent pairs)";
+
+unsigned worker_count(unsigned requested) {
+  if (requested) return requested;
+  return std::min(default_thread_count(), 8u);
+}
+
+// ---- 1. the vocabulary frame --------------------------------------------------------------
+
+// Token text -> id for every usable token (decoded text, no specials, no U+FFFD, first id wins).
+Result<std::map<std::string, int32_t>> token_texts(const model::Tokenizer& tok) {
+  std::map<std::string, int32_t> out;
+  const int32_t n = tok.vocab_size();
+  for (int32_t id = 0; id < n; ++id) {
+    if (tok.is_special(id)) continue;
+    auto text = tok.decode({id});
+    if (!text.is_ok()) return text.status();
+    if (text->empty() || text->find("\xEF\xBF\xBD") != std::string::npos) continue;
+    out.emplace(*text, id);
+  }
+  return out;
+}
+
+struct Frame {
+  std::vector<std::pair<int32_t, int32_t>> pairs;  // (reference id, candidate id)
+  std::string how;
+};
+
+Result<Frame> vocabulary_frame(const Model& cand, const Model& ref, int max_tokens) {
+  Frame f;
+  auto tc = model::load_model_tokenizer(cand);
+  auto tr = model::load_model_tokenizer(ref);
+  if (tc.is_ok() && tr.is_ok()) {
+    auto mc = token_texts(**tc);
+    if (!mc.is_ok()) return mc.status().with_context("candidate tokenizer");
+    auto mr = token_texts(**tr);
+    if (!mr.is_ok()) return mr.status().with_context("reference tokenizer");
+    for (const auto& [text, rid] : *mr) {
+      auto it = mc->find(text);
+      if (it != mc->end()) f.pairs.emplace_back(rid, it->second);
+    }
+    f.how = "token texts";
+  } else if (!tc.is_ok() && tc.status().code() != StatusCode::kNotFound) {
+    return tc.status().with_context("candidate tokenizer");
+  } else if (!tr.is_ok() && tr.status().code() != StatusCode::kNotFound) {
+    return tr.status().with_context("reference tokenizer");
+  } else if (cand.config.vocab_size == ref.config.vocab_size) {
+    for (int32_t i = 0; i < static_cast<int32_t>(ref.config.vocab_size); ++i) {
+      f.pairs.emplace_back(i, i);
+    }
+    f.how = "token ids (a tokenizer is missing; vocabularies of equal size)";
+  }
+  const int64_t cv = cand.config.vocab_size, rv = ref.config.vocab_size;
+  f.pairs.erase(std::remove_if(f.pairs.begin(), f.pairs.end(),
+                               [&](const auto& p) {
+                                 return p.first < 0 || p.first >= rv || p.second < 0 ||
+                                        p.second >= cv;
+                               }),
+                f.pairs.end());
+  if (max_tokens > 0 && f.pairs.size() > static_cast<size_t>(max_tokens)) {
+    std::vector<std::pair<int32_t, int32_t>> kept;
+    const double step = static_cast<double>(f.pairs.size()) / max_tokens;
+    for (int i = 0; i < max_tokens; ++i) kept.push_back(f.pairs[static_cast<size_t>(i * step)]);
+    f.pairs.swap(kept);
+  }
+  return f;
+}
+
+const model::TensorRef* embedding_of(const Model& m) {
+  if (auto* t = m.find(Role::kTokenEmbedding)) return t;
+  return m.output_projection();
+}
+
+// Rows `ids` of a [vocab, hidden] tensor as a double matrix.
+Result<Eigen::MatrixXd> gather_rows(const model::TensorRef& t, const std::vector<int32_t>& ids,
+                                    int64_t hidden) {
+  auto v = model::to_float32(t);
+  if (!v.is_ok()) return v.status();
+  Eigen::MatrixXd out(static_cast<Eigen::Index>(ids.size()), hidden);
+  for (size_t r = 0; r < ids.size(); ++r) {
+    const float* row = v->data() + static_cast<size_t>(ids[r]) * static_cast<size_t>(hidden);
+    for (int64_t c = 0; c < hidden; ++c) out(static_cast<Eigen::Index>(r), c) = row[c];
+  }
+  return out;
+}
+
+// ---- 3. Gram matrices --------------------------------------------------------------------
+
+bool reads_residual(Role r) {
+  return r == Role::kAttnQ || r == Role::kAttnK || r == Role::kAttnV || r == Role::kAttnQKV ||
+         r == Role::kMlpGate || r == Role::kMlpUp || r == Role::kRouter;
+}
+bool writes_residual(Role r) {
+  return r == Role::kAttnO || r == Role::kMlpDown;
+}
+
+struct Component {
+  int layer;
+  Role role;
+  std::vector<size_t> tensors;  // indices into Model::checkpoint.tensors (experts summed)
+};
+
+std::vector<Component> components_of(const Model& m) {
+  std::map<std::pair<int, int>, Component> by;
+  for (const auto& [role, index] : m.roles) {
+    if (role.bias || role.layer < 0) continue;
+    if (!reads_residual(role.role) && !writes_residual(role.role)) continue;
+    auto& c = by[{role.layer, static_cast<int>(role.role)}];
+    c.layer = role.layer;
+    c.role = role.role;
+    c.tensors.push_back(index);
+  }
+  std::vector<Component> out;
+  for (auto& [k, c] : by) out.push_back(std::move(c));
+  return out;
+}
+
+// The cosine-normalised Gram matrix of a component over the residual dimensions `dims` (with
+// `signs`), in double.
+Result<Eigen::MatrixXd> cosine_gram(const Model& m, const Component& c,
+                                    const std::vector<int>& dims, const std::vector<double>& signs,
+                                    int structured) {
+  const int64_t hidden = m.config.hidden_size;
+  const Eigen::Index s = static_cast<Eigen::Index>(dims.size());
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(s, s);
+  for (size_t index : c.tensors) {
+    const model::TensorRef& t = m.checkpoint.tensors[index];
+    auto v = model::to_float32(t);
+    if (!v.is_ok()) return v.status();
+    const auto& shape = t.shape;
+    int64_t slices = 1, rows = 0, cols = 0;
+    if (shape.size() == 2) {
+      rows = shape[0];
+      cols = shape[1];
+    } else if (shape.size() == 3) {
+      slices = shape[0];
+      rows = shape[1];
+      cols = shape[2];
+    } else {
+      return corrupt(t.name + ": expected a matrix for " + model::role_name(c.role));
+    }
+    const bool input_side = reads_residual(c.role);
+    if ((input_side ? cols : rows) != hidden) {
+      return corrupt(t.name + ": its residual side has " +
+                     std::to_string(input_side ? cols : rows) + " entries, not hidden_size " +
+                     std::to_string(hidden));
+    }
+    for (int64_t sl = 0; sl < slices; ++sl) {
+      const float* w = v->data() + static_cast<size_t>(sl * rows * cols);
+      if (input_side) {  // W [units, hidden]: columns `dims`
+        Eigen::MatrixXf sub(rows, s);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* row = w + r * cols;
+          for (Eigen::Index i = 0; i < s; ++i) sub(r, i) = row[dims[static_cast<size_t>(i)]];
+        }
+        gram += (sub.transpose() * sub).cast<double>();
+      } else {  // W [hidden, units]: rows `dims`
+        Eigen::MatrixXf sub(s, cols);
+        for (Eigen::Index i = 0; i < s; ++i) {
+          const float* row = w + static_cast<int64_t>(dims[static_cast<size_t>(i)]) * cols;
+          for (int64_t k = 0; k < cols; ++k) sub(i, k) = row[k];
+        }
+        gram += (sub * sub.transpose()).cast<double>();
+      }
+    }
+  }
+  Eigen::VectorXd inv(s);
+  for (Eigen::Index i = 0; i < s; ++i) {
+    const double d = gram(i, i);
+    inv(i) = d > 0 ? 1.0 / std::sqrt(d) : 0.0;
+  }
+  for (Eigen::Index i = 0; i < s; ++i) {
+    for (Eigen::Index j = 0; j < s; ++j) {
+      gram(i, j) *= inv(i) * inv(j) * signs[static_cast<size_t>(i)] * signs[static_cast<size_t>(j)];
+    }
+  }
+  // Remove the `structured` leading eigen-components (largest eigenvalues): the shared structure
+  // that independently trained models converge to. What is left is the bulk that shared
+  // initialisation keeps and independent training does not.
+  {
+    const int k = std::min<int>(structured, static_cast<int>(s) - 2);
+    if (k > 0) {
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(gram);
+      // eigenvalues ascending: remove the k largest
+      for (int t = 0; t < k; ++t) {
+        const Eigen::Index idx = s - 1 - t;
+        const Eigen::VectorXd v = es.eigenvectors().col(idx);
+        gram -= es.eigenvalues()(idx) * v * v.transpose();
+      }
+    }
+  }
+  return gram;
+}
+
+// Off-diagonal upper triangle of a reference Gram, centred and scaled to unit norm (so that the
+// Pearson correlation with another matrix is a dot product over its centred-and-scaled entries).
+std::vector<double> centred_upper(const Eigen::MatrixXd& g) {
+  const Eigen::Index s = g.rows();
+  std::vector<double> a;
+  a.reserve(static_cast<size_t>(s * (s - 1) / 2));
+  for (Eigen::Index i = 0; i < s; ++i)
+    for (Eigen::Index j = i + 1; j < s; ++j) a.push_back(g(i, j));
+  if (a.empty()) return a;
+  const double mean = std::accumulate(a.begin(), a.end(), 0.0) / a.size();
+  double ss = 0;
+  for (double& x : a) {
+    x -= mean;
+    ss += x * x;
+  }
+  const double inv = ss > 0 ? 1.0 / std::sqrt(ss) : 0.0;
+  for (double& x : a) x *= inv;
+  return a;
+}
+
+// Pearson correlation between the reference entries `a` (centred_upper) and the candidate Gram
+// `b` read through a signed permutation: b'(i, j) = sign[i] sign[j] b(perm[i], perm[j]).
+double permuted_correlation(const std::vector<double>& a, const Eigen::MatrixXd& b,
+                            const std::vector<int>& perm, const std::vector<double>& sign) {
+  const int s = static_cast<int>(b.rows());
+  double dot = 0, sum = 0, sq = 0;
+  size_t k = 0;
+  for (int i = 0; i < s; ++i) {
+    const double* col = b.data() + static_cast<Eigen::Index>(perm[i]) * s;  // column = row (sym)
+    const double si = sign[i];
+    for (int j = i + 1; j < s; ++j, ++k) {
+      const double x = si * sign[j] * col[perm[j]];
+      dot += a[k] * x;
+      sum += x;
+      sq += x * x;
+    }
+  }
+  if (k == 0) return 0;
+  const double var = sq - sum * sum / static_cast<double>(k);
+  return var > 0 ? dot / std::sqrt(var) : 0.0;
+}
+
+struct GramSet {
+  // per layer: kind -> matrix (reference side stores centred entries too)
+  std::vector<std::map<int, Eigen::MatrixXd>> grams;
+  std::vector<std::map<int, std::vector<double>>> upper;
+};
+
+Result<GramSet> gram_set(const Model& m, const std::vector<int>& dims,
+                         const std::vector<double>& signs, bool reference, int structured,
+                         unsigned threads) {
+  const auto comps = components_of(m);
+  GramSet set;
+  set.grams.resize(static_cast<size_t>(std::max<int64_t>(m.config.num_layers, 0)));
+  if (reference) set.upper.resize(set.grams.size());
+  for (const auto& c : comps) {
+    if (c.layer >= static_cast<int>(set.grams.size())) set.grams.resize(c.layer + 1);
+  }
+  if (reference) set.upper.resize(set.grams.size());
+  std::vector<Result<Eigen::MatrixXd>> out(comps.size(), Eigen::MatrixXd());
+  parallel_for(comps.size(), threads,
+               [&](size_t i) { out[i] = cosine_gram(m, comps[i], dims, signs, structured); });
+  for (size_t i = 0; i < comps.size(); ++i) {
+    if (!out[i].is_ok()) return out[i].status();
+    const int kind = static_cast<int>(comps[i].role);
+    if (reference) set.upper[comps[i].layer][kind] = centred_upper(*out[i]);
+    set.grams[comps[i].layer][kind] = std::move(*out[i]);
+  }
+  return set;
+}
+
+// ---- relation evidence on the aligned embedding ---------------------------------------------
+
+struct ChangeStats {
+  double relative_error = 0, norm_cv = 0, excess_kurtosis = 0;
+};
+
+ChangeStats change_stats(const Eigen::MatrixXd& ref, const Eigen::MatrixXd& cand_aligned) {
+  ChangeStats st;
+  const Eigen::MatrixXd d = cand_aligned - ref;
+  const double rn = ref.norm();
+  st.relative_error = rn > 0 ? d.norm() / rn : (d.norm() > 0 ? INFINITY : 0.0);
+  Eigen::VectorXd norms = d.rowwise().norm();
+  const double mean = norms.mean();
+  const double var = (norms.array() - mean).square().mean();
+  st.norm_cv = mean > 0 ? std::sqrt(var) / mean : 0.0;
+  const double m = d.mean();
+  const double m2 = (d.array() - m).square().mean();
+  const double m4 = (d.array() - m).square().square().mean();
+  st.excess_kurtosis = m2 > 0 ? m4 / (m2 * m2) - 3.0 : 0.0;
+  return st;
+}
+
+std::string fmt_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+// One Gram test: reference dims `sr` against candidate dims `sc` with `signs`.
+struct GramTestResult {
+  double t = 0, z = 0, p = 1, null_mean = 0, null_sd = 0;
+  std::vector<LayerSimilarity> layers;
+  double max_gram_difference = 0;  // same depth: max relative Frobenius difference
+  bool empty = true;
+};
+
+Result<GramTestResult> gram_test(const Model& candidate, const Model& reference,
+                                 const std::vector<int>& sr, const std::vector<int>& sc,
+                                 const std::vector<double>& sgn, int structured, int permutations,
+                                 uint64_t seed, unsigned threads) {
+  GramTestResult out;
+  const int s = static_cast<int>(sr.size());
+  const std::vector<double> ones(sr.size(), 1.0);
+  auto gr = gram_set(reference, sr, ones, true, structured, threads);
+  if (!gr.is_ok()) return gr.status().with_context("reference");
+  auto gc = gram_set(candidate, sc, sgn, false, structured, threads);
+  if (!gc.is_ok()) return gc.status().with_context("candidate");
+  const int lr = static_cast<int>(gr->grams.size()), lc = static_cast<int>(gc->grams.size());
+
+  auto pair_similarity = [&](int a, int b, const std::vector<int>& perm,
+                             const std::vector<double>& sign,
+                             std::vector<ComponentSimilarity>* comps) {
+    double sum = 0;
+    int n = 0;
+    for (const auto& [kind, up] : gr->upper[static_cast<size_t>(a)]) {
+      auto it = gc->grams[static_cast<size_t>(b)].find(kind);
+      if (it == gc->grams[static_cast<size_t>(b)].end()) continue;
+      const double rho = permuted_correlation(up, it->second, perm, sign);
+      if (comps) comps->push_back({model::role_name(static_cast<Role>(kind)), rho});
+      sum += rho;
+      ++n;
+    }
+    return n ? std::optional<double>(sum / n) : std::nullopt;
+  };
+  struct Scored {
+    double t = 0;
+    std::vector<std::pair<int, int>> pairing;
+    std::vector<double> sims;
+  };
+  // T and the layer pairing under one signed permutation of S: layers paired by index at equal
+  // depth, else by a linear assignment on the similarities.
+  auto score_all = [&](const std::vector<int>& perm, const std::vector<double>& sign) {
+    Scored o;
+    if (lr == lc) {
+      for (int l = 0; l < lr; ++l) {
+        auto v = pair_similarity(l, l, perm, sign, nullptr);
+        if (!v) continue;
+        o.pairing.emplace_back(l, l);
+        o.sims.push_back(*v);
+      }
+    } else {
+      std::vector<double> m(static_cast<size_t>(lr) * static_cast<size_t>(lc), -2.0);
+      for (int a = 0; a < lr; ++a) {
+        for (int b = 0; b < lc; ++b) {
+          auto v = pair_similarity(a, b, perm, sign, nullptr);
+          if (v) m[static_cast<size_t>(a * lc + b)] = *v;
+        }
+      }
+      auto lap = solve_assignment(m.data(), lr, lc);
+      if (lap.is_ok()) {
+        for (int a = 0; a < lr; ++a) {
+          const int b = lap->row_to_col[static_cast<size_t>(a)];
+          if (b < 0 || m[static_cast<size_t>(a * lc + b)] < -1.5) continue;
+          o.pairing.emplace_back(a, b);
+          o.sims.push_back(m[static_cast<size_t>(a * lc + b)]);
+        }
+      }
+    }
+    if (!o.sims.empty()) {
+      o.t = std::accumulate(o.sims.begin(), o.sims.end(), 0.0) / o.sims.size();
+    }
+    return o;
+  };
+  std::vector<int> identity_perm(static_cast<size_t>(s));
+  std::iota(identity_perm.begin(), identity_perm.end(), 0);
+  const std::vector<double> plus(static_cast<size_t>(s), 1.0);
+  const Scored observed = score_all(identity_perm, plus);
+  if (observed.pairing.empty()) return out;
+  out.empty = false;
+  out.t = observed.t;
+
+  // Permutations drawn up front from one seeded stream: results do not depend on threads.
+  std::mt19937_64 rng(seed);
+  const int n_perm = std::max(permutations, 1);
+  std::vector<std::vector<int>> perms(static_cast<size_t>(n_perm));
+  std::vector<std::vector<double>> signs(static_cast<size_t>(n_perm));
+  for (int b = 0; b < n_perm; ++b) {
+    perms[b] = identity_perm;
+    std::shuffle(perms[b].begin(), perms[b].end(), rng);
+    signs[b].resize(static_cast<size_t>(s));
+    for (int i = 0; i < s; ++i) signs[b][i] = (rng() & 1) ? 1.0 : -1.0;
+  }
+  std::vector<double> t_perm(static_cast<size_t>(n_perm));
+  std::vector<std::vector<double>> layer_perm(static_cast<size_t>(n_perm));
+  parallel_for(static_cast<size_t>(n_perm), threads, [&](size_t b) {
+    t_perm[b] = score_all(perms[b], signs[b]).t;
+    auto& lp = layer_perm[b];
+    for (const auto& [a, c] : observed.pairing) {
+      lp.push_back(pair_similarity(a, c, perms[b], signs[b], nullptr).value_or(0.0));
+    }
+  });
+  int ge = 0;
+  double mean = 0, sq = 0;
+  for (double t : t_perm) {
+    ge += t >= observed.t ? 1 : 0;
+    mean += t;
+  }
+  mean /= n_perm;
+  for (double t : t_perm) sq += (t - mean) * (t - mean);
+  out.null_mean = mean;
+  out.null_sd = n_perm > 1 ? std::sqrt(sq / (n_perm - 1)) : 0.0;
+  out.z = out.null_sd > 0 ? (observed.t - mean) / out.null_sd : 0.0;
+  out.p = (1.0 + ge) / (1.0 + n_perm);
+  for (size_t k = 0; k < observed.pairing.size(); ++k) {
+    LayerSimilarity ls;
+    ls.reference_layer = observed.pairing[k].first;
+    ls.candidate_layer = observed.pairing[k].second;
+    ls.similarity = observed.sims[k];
+    pair_similarity(ls.reference_layer, ls.candidate_layer, identity_perm, plus, &ls.components);
+    int lge = 0;
+    for (int b = 0; b < n_perm; ++b) lge += layer_perm[b][k] >= observed.sims[k] ? 1 : 0;
+    ls.p_value = (1.0 + lge) / (1.0 + n_perm);
+    out.layers.push_back(std::move(ls));
+  }
+  if (lr == lc) {
+    for (int l = 0; l < lr; ++l) {
+      for (const auto& [kind, g] : gr->grams[static_cast<size_t>(l)]) {
+        auto it = gc->grams[static_cast<size_t>(l)].find(kind);
+        if (it == gc->grams[static_cast<size_t>(l)].end()) continue;
+        const double n = g.norm();
+        if (n > 0) {
+          out.max_gram_difference = std::max(out.max_gram_difference, (it->second - g).norm() / n);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<WeightLineageResult> compare_weights(const Model& candidate, const Model& reference,
+                                            const WeightTestOptions& options) {
+  WeightLineageResult res;
+  const unsigned threads = worker_count(options.threads);
+  if (options.run_identity) {
+    IdentityOptions io;
+    io.threads = threads;
+    auto id = compare_identity(candidate, reference, io);
+    if (!id.is_ok()) return id.status();
+    res.identity = std::move(*id);
+    const std::string& rel = res.identity.relation;
+    if (rel == "identical" || rel == "converted" || rel == "quantized") {
+      res.relation = rel;
+      res.reason = res.identity.reason;
+      res.method = "identity";
+      res.null_hypothesis = res.identity.null_hypothesis;
+      return res;
+    }
+  }
+  res.method = "gram-permutation";
+  res.null_hypothesis = kNull;
+  res.aligned.null_hypothesis = kAlignedNull;
+  auto inconclusive = [&](std::string why) {
+    res.relation = "inconclusive";
+    res.reason = std::move(why);
+    res.p_value.reset();
+    return res;
+  };
+  const int64_t dc = candidate.config.hidden_size, dr = reference.config.hidden_size;
+  std::mt19937_64 rng(options.seed);
+  const uint64_t seed_a = rng(), seed_b = rng(), seed_s = rng();
+
+  // Test A: the raw residual indices (exact).
+  bool ran_a = false;
+  if (dc == dr && dr >= 3) {
+    std::vector<int> dims(static_cast<size_t>(dr));
+    std::iota(dims.begin(), dims.end(), 0);
+    if (options.max_dims > 0 && dims.size() > static_cast<size_t>(options.max_dims)) {
+      std::mt19937_64 srng(seed_s);
+      std::shuffle(dims.begin(), dims.end(), srng);
+      dims.resize(static_cast<size_t>(options.max_dims));
+      std::sort(dims.begin(), dims.end());
+    }
+    const std::vector<double> plus(dims.size(), 1.0);
+    auto a =
+        gram_test(candidate, reference, dims, dims, plus, 0, options.permutations, seed_a, threads);
+    if (!a.is_ok()) return a.status();
+    if (!a->empty) {
+      ran_a = true;
+      res.statistic = a->t;
+      res.z_score = a->z;
+      res.p_value = a->p;
+      res.null_mean = a->null_mean;
+      res.null_sd = a->null_sd;
+      res.permutations = std::max(options.permutations, 1);
+      res.test_dims = static_cast<int>(dims.size());
+      res.layers = std::move(a->layers);
+    }
+  }
+
+  // The vocabulary frame and the embedding-derived alignment (test B, a score).
+  auto frame = vocabulary_frame(candidate, reference, options.max_tokens);
+  if (!frame.is_ok()) return frame.status();
+  res.shared_tokens = static_cast<int>(frame->pairs.size());
+  const model::TensorRef* ec = embedding_of(candidate);
+  const model::TensorRef* er = embedding_of(reference);
+  std::string no_frame;
+  if (frame->pairs.size() < 32) {
+    no_frame = "only " + std::to_string(frame->pairs.size()) +
+               " tokens are shared by the two vocabularies (at least 32 are needed to align the "
+               "embeddings)";
+  } else if (!ec || !er) {
+    no_frame = "a model has no token embedding or output projection";
+  }
+  std::optional<Eigen::MatrixXd> xr, xc;
+  std::vector<int> matched_ref, matched_cand;
+  std::vector<double> matched_sign;
+  if (no_frame.empty()) {
+    std::vector<int32_t> rid, cid;
+    for (const auto& [r, c] : frame->pairs) {
+      rid.push_back(r);
+      cid.push_back(c);
+    }
+    auto gxr = gather_rows(*er, rid, dr);
+    if (!gxr.is_ok()) return gxr.status().with_context("reference embedding");
+    auto gxc = gather_rows(*ec, cid, dc);
+    if (!gxc.is_ok()) return gxc.status().with_context("candidate embedding");
+    xr = std::move(*gxr);
+    xc = std::move(*gxc);
+    auto standardise = [](Eigen::MatrixXd x) {
+      const Eigen::RowVectorXd mean = x.colwise().mean();
+      x.rowwise() -= mean;
+      for (Eigen::Index j = 0; j < x.cols(); ++j) {
+        const double n = x.col(j).norm();
+        if (n > 0) x.col(j) /= n;
+      }
+      return x;
+    };
+    const Eigen::MatrixXd corr = standardise(*xr).transpose() * standardise(*xc);  // dr x dc
+    std::vector<double> score(static_cast<size_t>(dr * dc));
+    for (int64_t i = 0; i < dr; ++i)
+      for (int64_t j = 0; j < dc; ++j)
+        score[static_cast<size_t>(i * dc + j)] = std::fabs(corr(i, j));
+    auto match = solve_assignment(score.data(), static_cast<int>(dr), static_cast<int>(dc));
+    if (!match.is_ok()) return match.status().with_context("residual alignment");
+    double align_sum = 0;
+    for (int64_t i = 0; i < dr; ++i) {
+      const int j = match->row_to_col[static_cast<size_t>(i)];
+      if (j < 0) continue;
+      matched_ref.push_back(static_cast<int>(i));
+      matched_cand.push_back(j);
+      matched_sign.push_back(corr(i, j) < 0 ? -1.0 : 1.0);
+      align_sum += std::fabs(corr(i, j));
+      if (j != i || corr(i, j) < 0) res.residual_reordered = true;
+    }
+    res.matched_dims = static_cast<int>(matched_ref.size());
+    res.embedding_alignment = res.matched_dims ? align_sum / res.matched_dims : 0.0;
+    if (res.matched_dims >= 3) {
+      std::vector<size_t> order(matched_ref.size());
+      std::iota(order.begin(), order.end(), 0);
+      if (options.max_dims > 0 && order.size() > static_cast<size_t>(options.max_dims)) {
+        std::mt19937_64 srng(seed_s);
+        std::shuffle(order.begin(), order.end(), srng);
+        order.resize(static_cast<size_t>(options.max_dims));
+        std::sort(order.begin(), order.end());
+      }
+      std::vector<int> sr, sc;
+      std::vector<double> sgn;
+      for (size_t k : order) {
+        sr.push_back(matched_ref[k]);
+        sc.push_back(matched_cand[k]);
+        sgn.push_back(matched_sign[k]);
+      }
+      auto b = gram_test(candidate, reference, sr, sc, sgn, options.structured_components,
+                         options.permutations, seed_b, threads);
+      if (!b.is_ok()) return b.status();
+      if (!b->empty) {
+        res.aligned.ran = true;
+        res.aligned.statistic = b->t;
+        res.aligned.z_score = b->z;
+        res.aligned.max_gram_difference = b->max_gram_difference;
+        res.aligned.layers = std::move(b->layers);
+        if (!ran_a) res.test_dims = static_cast<int>(sr.size());
+      }
+    }
+  }
+  if (!ran_a && !res.aligned.ran) {
+    if (!no_frame.empty()) return inconclusive(no_frame);
+    return inconclusive("the two models have no weight matrix kind in common in any layer");
+  }
+
+  // The relation.
+  const bool a_related = ran_a && *res.p_value < options.alpha;
+  const bool b_related = res.aligned.ran && res.aligned.z_score >= options.aligned_z_threshold;
+  std::string evidence;
+  if (ran_a) {
+    evidence = "raw-index Gram test p = " + fmt_g(*res.p_value) + " (" +
+               std::to_string(res.permutations) + " signed permutations, similarity " +
+               fmt_g(res.statistic) + ", z = " + fmt_g(res.z_score) + ")";
+  } else {
+    evidence = "raw-index Gram test not applicable (residual widths " + std::to_string(dc) +
+               " and " + std::to_string(dr) + ")";
+  }
+  if (res.aligned.ran) {
+    evidence += "; aligned Gram score z = " + fmt_g(res.aligned.z_score) + " (similarity " +
+                fmt_g(res.aligned.statistic) + ", threshold " + fmt_g(options.aligned_z_threshold) +
+                ")";
+  }
+  if (!a_related && !b_related) {
+    res.relation = "independent";
+    res.reason = "no evidence of shared weights: " + evidence;
+    if (!ran_a) res.p_value.reset();
+    return res;
+  }
+  // Under a reordering only the alignment sees the relation: no calibrated p-value then.
+  const bool via_alignment = !a_related;
+  if (via_alignment) {
+    res.p_value.reset();
+    res.layers = res.aligned.layers;
+  }
+  const auto& cc = candidate.config;
+  const auto& rc = reference.config;
+  const bool smaller = cc.num_layers < rc.num_layers ||
+                       cc.intermediate_size < rc.intermediate_size || cc.num_heads < rc.num_heads ||
+                       cc.num_kv_heads < rc.num_kv_heads || cc.hidden_size < rc.hidden_size;
+  const bool larger = cc.num_layers > rc.num_layers ||
+                      cc.intermediate_size > rc.intermediate_size || cc.num_heads > rc.num_heads ||
+                      cc.num_kv_heads > rc.num_kv_heads || cc.hidden_size > rc.hidden_size;
+  if (smaller || larger) {
+    res.relation = "pruned";
+    res.direction = smaller && !larger ? "candidate is smaller" : "reference is smaller";
+    res.reason = "shares weights with the reference (" + evidence + "), " + res.direction + " (" +
+                 std::to_string(cc.num_layers) + " vs " + std::to_string(rc.num_layers) +
+                 " layers, " + std::to_string(cc.intermediate_size) + " vs " +
+                 std::to_string(rc.intermediate_size) + " MLP units, hidden " +
+                 std::to_string(cc.hidden_size) + " vs " + std::to_string(rc.hidden_size) + ")";
+    return res;
+  }
+  if (!xr || matched_ref.empty()) {
+    res.relation = "finetuned";
+    res.reason = "shares weights with the reference (" + evidence +
+                 "); no shared vocabulary to tell fine-tuning from noise";
+    return res;
+  }
+  // Same shapes: the embedding change, aligned (by the alignment when only it sees the relation,
+  // else by index).
+  const size_t n = matched_ref.size();
+  Eigen::MatrixXd ref_m(xr->rows(), static_cast<Eigen::Index>(n));
+  Eigen::MatrixXd cand_m(xc->rows(), static_cast<Eigen::Index>(n));
+  for (size_t k = 0; k < n; ++k) {
+    const int rcol = matched_ref[k];
+    ref_m.col(static_cast<Eigen::Index>(k)) = xr->col(rcol);
+    cand_m.col(static_cast<Eigen::Index>(k)) =
+        via_alignment ? Eigen::VectorXd(xc->col(matched_cand[k]) * matched_sign[k])
+                      : Eigen::VectorXd(xc->col(rcol));
+  }
+  const ChangeStats ch = change_stats(ref_m, cand_m);
+  res.aligned_relative_error = ch.relative_error;
+  res.change_norm_cv = ch.norm_cv;
+  res.change_excess_kurtosis = ch.excess_kurtosis;
+  if (via_alignment && ch.relative_error <= 1e-5 && res.aligned.max_gram_difference <= 1e-4) {
+    res.relation = "permuted";
+    res.reason =
+        "the same weights reordered: after aligning residual dimensions the embedding "
+        "differs by " +
+        fmt_g(ch.relative_error) + " and every layer's Gram matrices by at most " +
+        fmt_g(res.aligned.max_gram_difference) + " (relative); " + evidence;
+    return res;
+  }
+  const std::string prefix =
+      via_alignment ? "shares weights with the reference under a reordering of its dimensions ("
+                    : "shares weights with the reference (";
+  const std::string change = "relative size " + fmt_g(ch.relative_error) +
+                             ", per-token change norms vary by " + fmt_g(ch.norm_cv) +
+                             ", excess kurtosis " + fmt_g(ch.excess_kurtosis);
+  if (ch.norm_cv < 0.35 && std::fabs(ch.excess_kurtosis) < 0.5) {
+    res.relation = "noised";
+    res.reason =
+        prefix + evidence + "); the embedding change looks like i.i.d. noise (" + change + ")";
+    return res;
+  }
+  res.relation = "finetuned";
+  res.reason =
+      prefix + evidence + "); the embedding changed unevenly across tokens (" + change + ")";
+  return res;
+}
+
+nlohmann::json weight_result_json(const WeightLineageResult& r, bool tensors) {
+  nlohmann::json j;
+  j["relation"] = r.relation;
+  j["reason"] = r.reason;
+  j["p_value"] = r.p_value ? nlohmann::json(*r.p_value) : nlohmann::json(nullptr);
+  if (!r.direction.empty()) j["direction"] = r.direction;
+  nlohmann::json ev = nlohmann::json::array();
+  if (!r.identity.relation.empty()) {
+    nlohmann::json e = {{"method", "identity"},
+                        {"statistic", "max_relative_error"},
+                        {"value", r.identity.max_relative_error},
+                        {"p_value", nullptr},
+                        {"null_hypothesis", r.identity.null_hypothesis},
+                        {"result", r.identity.relation}};
+    if (r.identity.relation == "quantized") {
+      e["scheme"] = r.identity.scheme;
+      e["quantized_side"] = r.identity.quantized_side;
+    }
+    ev.push_back(e);
+  }
+  if (r.method == "gram-permutation" && r.permutations > 0) {
+    nlohmann::json e = {{"method", "gram-permutation"},
+                        {"statistic", "mean_layer_gram_correlation"},
+                        {"value", r.statistic},
+                        {"p_value", r.p_value ? nlohmann::json(*r.p_value) : nlohmann::json()},
+                        {"null_hypothesis", r.null_hypothesis},
+                        {"permutations", r.permutations},
+                        {"z_score", r.z_score},
+                        {"null_mean", r.null_mean},
+                        {"null_sd", r.null_sd}};
+    ev.push_back(e);
+  }
+  if (r.aligned.ran) {
+    ev.push_back({{"method", "aligned-gram"},
+                  {"statistic", "aligned_gram_z_score"},
+                  {"value", r.aligned.z_score},
+                  {"similarity", r.aligned.statistic},
+                  {"p_value", nullptr},
+                  {"null_hypothesis", r.aligned.null_hypothesis}});
+  }
+  j["evidence"] = ev;
+  j["frame"] = {{"shared_tokens", r.shared_tokens},
+                {"matched_dims", r.matched_dims},
+                {"test_dims", r.test_dims},
+                {"embedding_alignment", r.embedding_alignment},
+                {"residual_reordered", r.residual_reordered}};
+  if (r.relation == "permuted" || r.relation == "noised" || r.relation == "finetuned") {
+    j["change"] = {{"aligned_relative_error", r.aligned_relative_error},
+                   {"norm_cv", r.change_norm_cv},
+                   {"excess_kurtosis", r.change_excess_kurtosis}};
+  }
+  j["layers"] = nlohmann::json::array();
+  for (const auto& l : r.layers) {
+    nlohmann::json c = nlohmann::json::object();
+    for (const auto& x : l.components) c[x.kind] = x.similarity;
+    j["layers"].push_back({{"reference_layer", l.reference_layer},
+                           {"candidate_layer", l.candidate_layer},
+                           {"similarity", l.similarity},
+                           {"p_value", l.p_value},
+                           {"components", c}});
+  }
+  if (tensors) {
+    j["tensors"] = nlohmann::json::array();
+    for (const auto& t : r.identity.tensors) {
+      j["tensors"].push_back({{"role", t.role},
+                              {"shape", t.shape},
+                              {"dtype_candidate", t.dtype_a},
+                              {"dtype_reference", t.dtype_b},
+                              {"bit_identical", t.bit_identical},
+                              {"relative_error", t.relative_error},
+                              {"cosine", t.cosine},
+                              {"scheme", t.scheme},
+                              {"explained", t.explained}});
+    }
+  }
+  return j;
+}
+
+}  // namespace prov::fingerprint

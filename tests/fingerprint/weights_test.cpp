@@ -1,0 +1,159 @@
+#include "fingerprint/weights.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "model/model.h"
+#include "model/synthetic.h"
+#include "tests/support/test_support.h"
+#include "zoo/derive.h"
+
+namespace prov::fingerprint {
+namespace {
+
+using model::Model;
+using testing::TempDir;
+
+std::string make_model(const TempDir& dir, const std::string& name, uint64_t seed,
+                       int64_t vocab = 256) {
+  model::SyntheticSpec s;
+  s.seed = seed;
+  s.vocab_size = vocab;
+  const std::string path = dir.file(name);
+  Status st = model::write_synthetic_model(path, s);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  return path;
+}
+
+WeightLineageResult compare(const std::string& candidate, const std::string& reference,
+                            int permutations = 199, uint64_t seed = 5) {
+  auto a = model::open_model(candidate);
+  auto b = model::open_model(reference);
+  EXPECT_TRUE(a.is_ok() && b.is_ok());
+  WeightTestOptions o;
+  o.permutations = permutations;
+  o.seed = seed;
+  auto r = compare_weights(*a, *b, o);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  if (!r.is_ok()) return {};
+  std::printf("  %-28s %-12s p=%-8.3g T=%.4f z=%.1f cv=%.3f kurt=%.2f\n",
+              (candidate.substr(candidate.rfind('/') + 1)).c_str(), r->relation.c_str(),
+              r->p_value.value_or(-1), r->statistic, r->z_score, r->change_norm_cv,
+              r->change_excess_kurtosis);
+  return std::move(r).value();
+}
+
+TEST(WeightLineage, DerivativesOfARandomModelAreNamed) {
+  TempDir dir;
+  const std::string base = make_model(dir, "base", 1);
+  ASSERT_TRUE(zoo::permute(base, dir.file("permuted"), 3, true, true, true).is_ok());
+  ASSERT_TRUE(zoo::add_noise(base, dir.file("noised"), 0.05, 7).is_ok());
+  ASSERT_TRUE(zoo::prune(base, dir.file("pruned"), {0}, 1.0).is_ok());
+  ASSERT_TRUE(zoo::prune(base, dir.file("narrow"), {0, 1}, 0.5).is_ok());
+
+  // A function-preserving permutation defeats the exact raw-index test; the vocabulary alignment
+  // sees it (a score, so no p-value).
+  WeightLineageResult p = compare(dir.file("permuted"), base);
+  EXPECT_EQ(p.relation, "permuted") << p.reason;
+  EXPECT_FALSE(p.p_value.has_value());
+  EXPECT_TRUE(p.residual_reordered);
+  EXPECT_TRUE(p.aligned.ran);
+  EXPECT_GT(p.aligned.z_score, 50);
+  EXPECT_LT(p.z_score, 5);
+  EXPECT_EQ(p.layers.size(), 2u);
+  EXPECT_GT(p.layers[0].similarity, 0.999);
+
+  WeightLineageResult n = compare(dir.file("noised"), base);
+  EXPECT_EQ(n.relation, "noised") << n.reason;
+  EXPECT_DOUBLE_EQ(n.p_value.value_or(1), 1.0 / 200);
+  EXPECT_FALSE(n.residual_reordered);
+  EXPECT_GT(n.statistic, 0.99);
+
+  WeightLineageResult pr = compare(dir.file("pruned"), base);
+  EXPECT_EQ(pr.relation, "pruned") << pr.reason;
+  EXPECT_EQ(pr.direction, "candidate is smaller");
+  ASSERT_EQ(pr.layers.size(), 1u);  // one candidate layer, paired with reference layer 0
+  EXPECT_EQ(pr.layers[0].reference_layer, 0);
+  EXPECT_LE(pr.p_value.value_or(1), 0.01);
+
+  WeightLineageResult nr = compare(dir.file("narrow"), base);
+  EXPECT_EQ(nr.relation, "pruned") << nr.reason;
+  EXPECT_LE(nr.p_value.value_or(1), 0.01);
+  // Reversed roles: the reference is the smaller model.
+  WeightLineageResult rev = compare(base, dir.file("narrow"));
+  EXPECT_EQ(rev.relation, "pruned");
+  EXPECT_EQ(rev.direction, "reference is smaller");
+}
+
+TEST(WeightLineage, IndependentRandomModelsAreCalibrated) {
+  // Independently initialised models are the null hypothesis itself: the p-values must be
+  // (close to) uniform. 30 pairs: at most a few below 0.1, and none named as derived at 0.01
+  // except by chance (expected 0.3).
+  TempDir dir;
+  int below_01 = 0, below_001 = 0;
+  std::vector<std::string> models;
+  for (int i = 0; i < 6; ++i) models.push_back(make_model(dir, "m" + std::to_string(i), 100 + i));
+  int pairs = 0;
+  for (size_t i = 0; i < models.size(); ++i) {
+    for (size_t j = 0; j < models.size(); ++j) {
+      if (i == j) continue;
+      WeightLineageResult r = compare(models[i], models[j], 99);
+      ASSERT_TRUE(r.p_value.has_value());
+      below_01 += *r.p_value < 0.1 ? 1 : 0;
+      below_001 += *r.p_value <= 0.01 ? 1 : 0;
+      EXPECT_LT(std::fabs(r.z_score), 5.0);
+      EXPECT_LT(r.aligned.z_score, 20.0);
+      EXPECT_EQ(r.relation, *r.p_value < 0.01 ? "noised" : "independent");
+      ++pairs;
+    }
+  }
+  EXPECT_EQ(pairs, 30);
+  EXPECT_LE(below_01, 8);  // expected 3; P(>= 9 | Binomial(30, 0.1)) < 0.002
+  EXPECT_LE(below_001, 2);
+}
+
+TEST(WeightLineage, SameSeedAndInputsGiveTheSameResult) {
+  TempDir dir;
+  const std::string a = make_model(dir, "a", 3), b = make_model(dir, "b", 4);
+  WeightLineageResult r1 = compare(a, b, 99, 17), r2 = compare(a, b, 99, 17);
+  EXPECT_EQ(r1.p_value, r2.p_value);
+  EXPECT_EQ(r1.statistic, r2.statistic);
+  EXPECT_EQ(r1.z_score, r2.z_score);
+}
+
+TEST(WeightLineage, NothingToAlignIsInconclusive) {
+  // No tokenizers and vocabularies of different sizes: no shared frame; the raw-index test still
+  // applies at equal widths.
+  TempDir dir;
+  const std::string a = make_model(dir, "a", 3, 256), b = make_model(dir, "b", 4, 300);
+  WeightLineageResult r = compare(a, b);
+  EXPECT_EQ(r.relation, "independent");
+  EXPECT_TRUE(r.p_value.has_value());
+  EXPECT_FALSE(r.aligned.ran);
+  // Widths differ too: no test applies.
+  model::SyntheticSpec w;
+  w.hidden_size = 128;
+  w.vocab_size = 300;
+  ASSERT_TRUE(model::write_synthetic_model(dir.file("w"), w).is_ok());
+  WeightLineageResult rw = compare(dir.file("w"), a);
+  EXPECT_EQ(rw.relation, "inconclusive");
+  EXPECT_FALSE(rw.p_value.has_value());
+  EXPECT_NE(rw.reason.find("tokens are shared"), std::string::npos) << rw.reason;
+}
+
+TEST(WeightLineage, ZooDevFamily) {
+  PROV_REQUIRE_FIXTURES();
+  const std::string zoo = testing::fixtures_dir() + "/zoo-dev/";
+  WeightLineageResult ft = compare(zoo + "B_ft_fortunes", zoo + "B", 199);
+  EXPECT_EQ(ft.relation, "finetuned") << ft.reason;
+  EXPECT_DOUBLE_EQ(ft.p_value.value_or(1), 1.0 / 200);
+  for (const char* other : {"C", "I1", "I3", "S_seq_B"}) {
+    WeightLineageResult r = compare(zoo + other, zoo + "B", 199);
+    EXPECT_EQ(r.relation, "independent") << other << ": " << r.reason;
+    EXPECT_LT(r.aligned.z_score, 20) << other;
+  }
+}
+
+}  // namespace
+}  // namespace prov::fingerprint
