@@ -14,7 +14,11 @@ Result<std::unique_ptr<model::Tokenizer>> open_tokenizer_for(const std::string& 
   o.check_shapes = false;
   auto m = model::open_model(path, o);
   if (!m.is_ok()) return direct.status();
-  return model::load_model_tokenizer(*m);
+  auto tok = model::load_model_tokenizer(*m);
+  if (!tok.is_ok() && tok.status().code() == StatusCode::kNotFound) {
+    return not_found(tok.status().message() + "; pass --tokenizer");
+  }
+  return tok;
 }
 
 }  // namespace prov::cli
