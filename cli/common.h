@@ -38,6 +38,8 @@ void register_key(CLI::App& app, Action* run);
 void register_ledger_export(CLI::App& ledger_cmd, Action* run);
 void register_verify_export(CLI::App& app, Action* run);
 void register_verify(CLI::App& app, Action* run);
+void register_audit(CLI::App& app, Action* run);
+void register_lineage(CLI::App& app, Action* run);
 
 const char* tool_version();
 

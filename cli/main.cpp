@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   prov::cli::register_ledger(app, &run);
   prov::cli::register_verify_export(app, &run);
   prov::cli::register_verify(app, &run);
+  prov::cli::register_audit(app, &run);
+  prov::cli::register_lineage(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,162 @@
+// prov lineage MODELS... [--svg OUT] [--json] [--permutations N] [--alpha A] [--labels FILE]
+//
+// Recovers the lineage forest of many models from their weights (lineage/graph.h over
+// fingerprint/weights.h comparisons of every pair): edges with relation, direction (and how
+// sure), p-value; roots = models with no parent among those given. Test A runs at alpha divided
+// by the number of pairs (Bonferroni). With --labels (a zoo's
+// labels.json) it also scores the recovered parents against the known ones.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "core/file_io.h"
+#include "fingerprint/weights.h"
+#include "lineage/audit.h"
+#include "lineage/graph.h"
+#include "lineage/report_render.h"
+#include "model/model.h"
+
+namespace prov::cli {
+
+namespace {
+
+struct LineageOptions {
+  std::vector<std::string> models;
+  std::string svg, labels;
+  int permutations = 999;
+  double alpha = 0.01;
+  bool json = false;
+};
+
+const char* kWeightDerived[] = {"finetuned", "finetune", "quantized", "permuted",
+                                "noised",    "pruned",   "merged"};
+
+int run_lineage(const LineageOptions& o) {
+  const char* cmd = "lineage";
+  const int n = static_cast<int>(o.models.size());
+  std::vector<model::Model> models;
+  std::vector<std::string> names;
+  for (const auto& path : o.models) {
+    auto m = model::open_model(path);
+    if (!m.is_ok()) return report_error(cmd, m.status().with_context(path));
+    models.push_back(std::move(*m));
+    names.push_back(lineage::model_display_name(path));
+  }
+  // Bonferroni over the n (n - 1) / 2 pairs: each pair's test runs at alpha / pairs, so the chance
+  // of any false edge from test A stays below alpha.
+  const int npairs = std::max(1, n * (n - 1) / 2);
+  const double pair_alpha = o.alpha / npairs;
+  fingerprint::WeightTestOptions wo;
+  wo.permutations = o.permutations;
+  wo.alpha = pair_alpha;
+  const bool tty = isatty(2);
+  std::vector<lineage::PairResult> pairs;
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < j; ++i) {
+      if (tty) {
+        std::fprintf(stderr, "\rcomparing %s with %s ...%20s", names[j].c_str(), names[i].c_str(),
+                     "");
+      }
+      auto r = fingerprint::compare_weights(models[j], models[i], wo);
+      if (!r.is_ok()) {
+        std::fprintf(stderr, "\n");
+        return report_error(cmd, r.status().with_context(names[j] + " vs " + names[i]));
+      }
+      pairs.push_back({j, i, std::move(*r)});
+    }
+  }
+  if (n > 1) std::fprintf(stderr, "%s%d pairs compared\n", tty ? "\r" : "", n * (n - 1) / 2);
+  auto forest = lineage::build_forest(n, pairs, pair_alpha);
+  if (!forest.is_ok()) return report_error(cmd, forest.status());
+  const nlohmann::json graph = lineage::forest_graph_json(*forest, names);
+  nlohmann::json accuracy;
+  if (!o.labels.empty()) {
+    auto text = read_small_file(o.labels, "labels");
+    if (!text.is_ok()) return report_error(cmd, text.status());
+    nlohmann::json labels = nlohmann::json::parse(*text, nullptr, false);
+    if (labels.is_discarded() || !labels.contains("models") || !labels["models"].is_object()) {
+      return report_error(cmd, corrupt(o.labels + ": not a labels file (no \"models\" object)"));
+    }
+    std::map<std::string, int> index;
+    for (int i = 0; i < n; ++i) index[names[i]] = i;
+    std::vector<int> expected(static_cast<size_t>(n), -1);
+    for (int i = 0; i < n; ++i) {
+      const auto it = labels["models"].find(names[i]);
+      if (it == labels["models"].end() || !it->is_object()) continue;
+      const std::string rel = it->value("relation", "");
+      const auto parent = it->find("parent");
+      bool weight = false;
+      for (const char* w : kWeightDerived) weight = weight || rel == w;
+      if (weight && parent != it->end() && parent->is_string() && index.count(*parent)) {
+        expected[static_cast<size_t>(i)] = index[*parent];
+      }
+    }
+    double undirected = 0;
+    const double acc = lineage::edge_accuracy(*forest, expected, &undirected);
+    accuracy = {{"parent_accuracy", acc}, {"undirected_edge_recall", undirected}};
+  }
+  if (!o.svg.empty()) {
+    auto svg = lineage::render_graph_svg(graph);
+    if (!svg.is_ok()) return report_error(cmd, svg.status());
+    if (Status s = write_file_atomic(o.svg, *svg); !s.is_ok()) return report_error(cmd, s);
+  }
+  if (o.json) {
+    nlohmann::json edges = nlohmann::json::array();
+    for (const auto& e : forest->edges) {
+      edges.push_back({{"parent", names[e.parent]},
+                       {"child", names[e.child]},
+                       {"relation", e.relation},
+                       {"p_value", e.p_value ? nlohmann::json(*e.p_value) : nlohmann::json()},
+                       {"score", e.score},
+                       {"direction_basis", e.direction_basis},
+                       {"direction_confidence", e.direction_confidence}});
+    }
+    nlohmann::json roots = nlohmann::json::array();
+    for (int r : forest->roots) roots.push_back(names[r]);
+    nlohmann::json j = {{"models", names}, {"edges", edges}, {"roots", roots}, {"graph", graph}};
+    if (!accuracy.is_null()) j["accuracy"] = accuracy;
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::printf("%-24s %-24s %-11s %9s  %s\n", "parent", "child", "relation", "p-value", "direction");
+  for (const auto& e : forest->edges) {
+    std::printf("%-24s %-24s %-11s %9s  %s (%s)\n", names[e.parent].c_str(), names[e.child].c_str(),
+                e.relation.c_str(), lineage::format_p_value(e.p_value).c_str(),
+                e.direction_confidence.c_str(), e.direction_basis.c_str());
+  }
+  std::cout << "roots:";
+  for (int r : forest->roots) std::cout << " " << names[r];
+  std::cout << "\n";
+  if (!accuracy.is_null()) {
+    std::printf("parent accuracy %.3f, undirected edge recall %.3f (against %s)\n",
+                accuracy["parent_accuracy"].get<double>(),
+                accuracy["undirected_edge_recall"].get<double>(), o.labels.c_str());
+  }
+  if (!o.svg.empty()) std::cout << "wrote " << o.svg << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_lineage(CLI::App& app, Action* run) {
+  auto o = std::make_shared<LineageOptions>();
+  CLI::App* cmd =
+      app.add_subcommand("lineage", "Recover the lineage forest of many models from their weights");
+  cmd->add_option("MODELS", o->models, "models (checkpoint paths)")->required()->expected(1, -1);
+  cmd->add_option("--svg", o->svg, "write the lineage graph as SVG");
+  cmd->add_option("--labels", o->labels, "a zoo's labels.json: score the recovered parents");
+  cmd->add_option("--permutations", o->permutations, "permutations of each weight test")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--alpha", o->alpha, "family-wise level over all pairs (Bonferroni)")
+      ->check(CLI::Range(1e-12, 0.5));
+  cmd->add_flag("--json", o->json, "print edges, roots, graph (and accuracy) as JSON");
+  cmd->callback([o, run] { *run = [o] { return run_lineage(*o); }; });
+}
+
+}  // namespace prov::cli
