@@ -21,6 +21,10 @@ void register_zoo(CLI::App& app, Action* run) {
   cf->excludes(cp);
   b->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
   b->add_flag("--no-reuse{false}", o->reuse, "rebuild members already present");
+  b->add_option("--seed-twins", o->seed_twins,
+                "extra independents with base_llama's architecture and data and seeds 101.. "
+                "(a calibration population)")
+      ->check(CLI::Range(0, 64));
   b->callback([o, run] {
     *run = [o] { return run_torch_command("zoo build", "prov_torch_zoo_build", o.get()); };
   });

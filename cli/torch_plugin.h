@@ -80,6 +80,7 @@ struct ZooBuildOptions {
   std::string corpus_package = "wordnet-base";
   std::string device = "cpu";
   bool reuse = true;
+  int seed_twins = 0;
 };
 
 // Loads the plugin, finds `symbol` (an `extern "C" int fn(const void*)`), runs it with `options`.

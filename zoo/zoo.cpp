@@ -546,6 +546,13 @@ Result<nlohmann::json> Builder::run() {
                                     "the students' architecture (qwen2) on real W2 text"));
   PROV_RETURN_IF_ERROR(trained_base("ind_llama_alt_tok", Arch::kLlama, "w1", "alt", 23,
                                     "independent", "llama on W1 with the other tokenizer"));
+  for (int k = 1; k <= o_.seed_twins; ++k) {
+    char name[32];
+    std::snprintf(name, sizeof name, "twin_llama_%02d", k);
+    PROV_RETURN_IF_ERROR(trained_base(name, Arch::kLlama, "w1", "main", 100 + k, "independent",
+                                      "base_llama's architecture and data, seed " +
+                                          std::to_string(100 + k) + " (calibration twin)"));
+  }
 
   // Weight derivatives of base_llama.
   PROV_RETURN_IF_ERROR(finetune("ft_light", "base_llama", p_.ft_light, 1e-3, 31,

@@ -25,6 +25,9 @@ struct ZooOptions {
   std::string finetune_package = "fortunes-min";  // the fine-tunes' other domain
   std::string device = "cpu";
   bool reuse = true;
+  // Extra independent members twin_llama_01..NN: base_llama's architecture, data and recipe with
+  // init seeds 101..100+NN — the strongest null population for calibrating lineage tests.
+  int seed_twins = 0;
   std::function<void(const std::string&)> log;  // progress lines
 };
 
