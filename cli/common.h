@@ -40,6 +40,7 @@ void register_verify_export(CLI::App& app, Action* run);
 void register_verify(CLI::App& app, Action* run);
 void register_audit(CLI::App& app, Action* run);
 void register_lineage(CLI::App& app, Action* run);
+void register_fingerprint(CLI::App& app, Action* run);
 
 const char* tool_version();
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   prov::cli::register_verify(app, &run);
   prov::cli::register_audit(app, &run);
   prov::cli::register_lineage(app, &run);
+  prov::cli::register_fingerprint(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

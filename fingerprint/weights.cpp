@@ -11,6 +11,7 @@
 
 #include "core/thread_pool.h"
 #include "fingerprint/assignment.h"
+#include "fingerprint/gram_internal.h"
 #include "model/tensor.h"
 #include "model/tokenizer.h"
 
@@ -222,6 +223,8 @@ Result<Eigen::MatrixXd> cosine_gram(const Model& m, const Component& c,
   return gram;
 }
 
+}  // namespace
+
 // Off-diagonal upper triangle of a reference Gram, centred and scaled to unit norm (so that the
 // Pearson correlation with another matrix is a dot product over its centred-and-scaled entries).
 std::vector<double> centred_upper(const Eigen::MatrixXd& g) {
@@ -241,6 +244,8 @@ std::vector<double> centred_upper(const Eigen::MatrixXd& g) {
   for (double& x : a) x *= inv;
   return a;
 }
+
+namespace {
 
 // Pearson correlation between the reference entries `a` (centred_upper) and the candidate Gram
 // `b` read through a signed permutation: b'(i, j) = sign[i] sign[j] b(perm[i], perm[j]).
@@ -264,11 +269,7 @@ double permuted_correlation(const std::vector<double>& a, const Eigen::MatrixXd&
   return var > 0 ? dot / std::sqrt(var) : 0.0;
 }
 
-struct GramSet {
-  // per layer: kind -> matrix (reference side stores centred entries too)
-  std::vector<std::map<int, Eigen::MatrixXd>> grams;
-  std::vector<std::map<int, std::vector<double>>> upper;
-};
+}  // namespace
 
 Result<GramSet> gram_set(const Model& m, const std::vector<int>& dims,
                          const std::vector<double>& signs, bool reference, int structured,
@@ -292,6 +293,8 @@ Result<GramSet> gram_set(const Model& m, const std::vector<int>& dims,
   }
   return set;
 }
+
+namespace {
 
 // ---- relation evidence on the aligned embedding ---------------------------------------------
 
@@ -321,25 +324,34 @@ std::string fmt_g(double v) {
   return buf;
 }
 
-// One Gram test: reference dims `sr` against candidate dims `sc` with `signs`.
-struct GramTestResult {
-  double t = 0, z = 0, p = 1, null_mean = 0, null_sd = 0;
-  std::vector<LayerSimilarity> layers;
-  double max_gram_difference = 0;  // same depth: max relative Frobenius difference
-  bool empty = true;
-};
+}  // namespace
 
-Result<GramTestResult> gram_test(const Model& candidate, const Model& reference,
-                                 const std::vector<int>& sr, const std::vector<int>& sc,
-                                 const std::vector<double>& sgn, int structured, int permutations,
-                                 uint64_t seed, unsigned threads) {
+TestSeeds test_seeds(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  TestSeeds t;
+  t.a = rng();
+  t.b = rng();
+  t.subset = rng();
+  return t;
+}
+
+std::vector<int> raw_test_dims(int64_t hidden, int max_dims, uint64_t subset_seed) {
+  std::vector<int> dims(static_cast<size_t>(std::max<int64_t>(hidden, 0)));
+  std::iota(dims.begin(), dims.end(), 0);
+  if (max_dims > 0 && dims.size() > static_cast<size_t>(max_dims)) {
+    std::mt19937_64 srng(subset_seed);
+    std::shuffle(dims.begin(), dims.end(), srng);
+    dims.resize(static_cast<size_t>(max_dims));
+    std::sort(dims.begin(), dims.end());
+  }
+  return dims;
+}
+
+GramTestResult permutation_test(const GramSet& ref, const GramSet& cand, int s, int permutations,
+                                uint64_t seed, unsigned threads) {
   GramTestResult out;
-  const int s = static_cast<int>(sr.size());
-  const std::vector<double> ones(sr.size(), 1.0);
-  auto gr = gram_set(reference, sr, ones, true, structured, threads);
-  if (!gr.is_ok()) return gr.status().with_context("reference");
-  auto gc = gram_set(candidate, sc, sgn, false, structured, threads);
-  if (!gc.is_ok()) return gc.status().with_context("candidate");
+  const GramSet* gr = &ref;
+  const GramSet* gc = &cand;
   const int lr = static_cast<int>(gr->grams.size()), lc = static_cast<int>(gc->grams.size());
 
   auto pair_similarity = [&](int a, int b, const std::vector<int>& perm,
@@ -462,6 +474,20 @@ Result<GramTestResult> gram_test(const Model& candidate, const Model& reference,
   return out;
 }
 
+namespace {
+
+Result<GramTestResult> gram_test(const Model& candidate, const Model& reference,
+                                 const std::vector<int>& sr, const std::vector<int>& sc,
+                                 const std::vector<double>& sgn, int structured, int permutations,
+                                 uint64_t seed, unsigned threads) {
+  const std::vector<double> ones(sr.size(), 1.0);
+  auto gr = gram_set(reference, sr, ones, true, structured, threads);
+  if (!gr.is_ok()) return gr.status().with_context("reference");
+  auto gc = gram_set(candidate, sc, sgn, false, structured, threads);
+  if (!gc.is_ok()) return gc.status().with_context("candidate");
+  return permutation_test(*gr, *gc, static_cast<int>(sr.size()), permutations, seed, threads);
+}
+
 }  // namespace
 
 Result<WeightLineageResult> compare_weights(const Model& candidate, const Model& reference,
@@ -493,20 +519,13 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
     return res;
   };
   const int64_t dc = candidate.config.hidden_size, dr = reference.config.hidden_size;
-  std::mt19937_64 rng(options.seed);
-  const uint64_t seed_a = rng(), seed_b = rng(), seed_s = rng();
+  const TestSeeds seeds = test_seeds(options.seed);
+  const uint64_t seed_a = seeds.a, seed_b = seeds.b, seed_s = seeds.subset;
 
   // Test A: the raw residual indices (exact).
   bool ran_a = false;
   if (dc == dr && dr >= 3) {
-    std::vector<int> dims(static_cast<size_t>(dr));
-    std::iota(dims.begin(), dims.end(), 0);
-    if (options.max_dims > 0 && dims.size() > static_cast<size_t>(options.max_dims)) {
-      std::mt19937_64 srng(seed_s);
-      std::shuffle(dims.begin(), dims.end(), srng);
-      dims.resize(static_cast<size_t>(options.max_dims));
-      std::sort(dims.begin(), dims.end());
-    }
+    const std::vector<int> dims = raw_test_dims(dr, options.max_dims, seed_s);
     const std::vector<double> plus(dims.size(), 1.0);
     auto a =
         gram_test(candidate, reference, dims, dims, plus, 0, options.permutations, seed_a, threads);

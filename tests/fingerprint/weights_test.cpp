@@ -1,5 +1,7 @@
 #include "fingerprint/weights.h"
 
+#include "fingerprint/weight_fingerprint.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -153,6 +155,94 @@ TEST(WeightLineage, ZooDevFamily) {
     EXPECT_EQ(r.relation, "independent") << other << ": " << r.reason;
     EXPECT_LT(r.aligned.z_score, 20) << other;
   }
+}
+
+}  // namespace
+}  // namespace prov::fingerprint
+
+namespace prov::fingerprint {
+namespace {
+
+TEST(WeightFingerprint, StoredGramsGiveTheCheckpointTestAndRoundTrip) {
+  TempDir dir;
+  const std::string base = make_model(dir, "base", 1), other = make_model(dir, "other", 2);
+  ASSERT_TRUE(zoo::add_noise(base, dir.file("noised"), 0.05, 7).is_ok());
+  WeightTestOptions o;
+  o.permutations = 199;
+  auto fp_of = [&](const std::string& path, const std::string& out) {
+    auto m = model::open_model(path);
+    EXPECT_TRUE(m.is_ok());
+    auto fp = make_weight_fingerprint(*m, "test", o);
+    EXPECT_TRUE(fp.is_ok()) << fp.status().to_string();
+    EXPECT_TRUE(write_weight_fingerprint(out, *fp).is_ok());
+    EXPECT_TRUE(is_weight_fingerprint_file(out));
+    auto back = read_weight_fingerprint(out);
+    EXPECT_TRUE(back.is_ok()) << back.status().to_string();
+    return std::move(back).value();
+  };
+  const auto fb = fp_of(base, dir.file("base.wfp"));
+  const auto fn = fp_of(dir.file("noised"), dir.file("noised.wfp"));
+  const auto fo = fp_of(other, dir.file("other.wfp"));
+  EXPECT_EQ(fb.dims_size(), 64);
+  EXPECT_EQ(fb.grams_size(), 2 * 7);  // 2 layers x (q, k, v, o, gate, up, down)
+
+  auto derived = compare_fingerprints(fn, fb, o);
+  ASSERT_TRUE(derived.is_ok());
+  EXPECT_EQ(derived->relation, "derived") << derived->reason;
+  // The same exact test as from the checkpoints: same permutations, same p and statistic (the
+  // stored cosines are float32, so the statistic agrees to float precision).
+  WeightLineageResult full = compare(dir.file("noised"), base, 199, o.seed);
+  ASSERT_TRUE(full.p_value.has_value());
+  EXPECT_EQ(*derived->p_value, *full.p_value);
+  EXPECT_NEAR(derived->statistic, full.statistic, 1e-5);
+
+  auto ind = compare_fingerprints(fo, fb, o);
+  ASSERT_TRUE(ind.is_ok());
+  EXPECT_EQ(ind->relation, "independent") << ind->reason;
+  EXPECT_NEAR(ind->statistic, compare(other, base, 199, o.seed).statistic, 1e-5);
+
+  auto same = compare_fingerprints(fb, fb, o);
+  ASSERT_TRUE(same.is_ok());
+  EXPECT_EQ(same->relation, "identical");
+  EXPECT_FALSE(same->p_value.has_value());
+
+  // Another width: no test from fingerprints.
+  model::SyntheticSpec w;
+  w.hidden_size = 128;
+  ASSERT_TRUE(model::write_synthetic_model(dir.file("wide"), w).is_ok());
+  const auto fw = fp_of(dir.file("wide"), dir.file("wide.wfp"));
+  auto inc = compare_fingerprints(fw, fb, o);
+  ASSERT_TRUE(inc.is_ok());
+  EXPECT_EQ(inc->relation, "inconclusive");
+  EXPECT_FALSE(inc->p_value.has_value());
+}
+
+TEST(WeightFingerprint, DamagedFilesAreRefused) {
+  TempDir dir;
+  const std::string base = make_model(dir, "base", 1);
+  auto m = model::open_model(base);
+  ASSERT_TRUE(m.is_ok());
+  auto fp = make_weight_fingerprint(*m, "test");
+  ASSERT_TRUE(fp.is_ok());
+  ASSERT_TRUE(write_weight_fingerprint(dir.file("a.wfp"), *fp).is_ok());
+  const std::string bytes = testing::read_file(dir.file("a.wfp"));
+  testing::write_file(dir.file("cut.wfp"), bytes.substr(0, bytes.size() / 2));
+  auto cut = read_weight_fingerprint(dir.file("cut.wfp"));
+  EXPECT_EQ(cut.status().code(), StatusCode::kCorrupt) << cut.status().to_string();
+  testing::write_file(dir.file("nomagic.wfp"), "hello");
+  auto nm = read_weight_fingerprint(dir.file("nomagic.wfp"));
+  EXPECT_EQ(nm.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(nm.status().to_string().find("magic"), std::string::npos);
+  // A Gram triangle of the wrong length.
+  pb::WeightFingerprint bad = *fp;
+  bad.mutable_grams(0)->add_upper(0.5f);
+  ASSERT_TRUE(write_weight_fingerprint(dir.file("bad.wfp"), bad).is_ok());
+  auto b = read_weight_fingerprint(dir.file("bad.wfp"));
+  EXPECT_EQ(b.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(b.status().to_string().find("values, not"), std::string::npos)
+      << b.status().to_string();
+  EXPECT_EQ(read_weight_fingerprint(dir.file("missing.wfp")).status().code(),
+            StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,0 +1,53 @@
+// Shared between weights.cpp and weight_fingerprint.cpp: the Gram-matrix sets of the weight
+// tests and the permutation test on two of them (weights.h describes both). Not a public API.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "core/status.h"
+#include "fingerprint/weights.h"
+#include "model/model.h"
+
+namespace prov::fingerprint {
+
+struct GramSet {
+  // per layer: matrix kind (model::Role as int) -> cosine Gram matrix on the test dimensions;
+  // for the reference side also its centred, unit-norm off-diagonal upper triangle.
+  std::vector<std::map<int, Eigen::MatrixXd>> grams;
+  std::vector<std::map<int, std::vector<double>>> upper;
+};
+
+struct GramTestResult {
+  double t = 0, z = 0, p = 1, null_mean = 0, null_sd = 0;
+  std::vector<LayerSimilarity> layers;
+  double max_gram_difference = 0;  // same depth: max relative Frobenius difference
+  bool empty = true;               // no layer pair with a matrix kind in common
+};
+
+// The cosine Gram matrices of every layer's matrices on residual dimensions `dims` (with
+// `signs`), `structured` leading eigen-components removed; `reference` also fills `upper`.
+Result<GramSet> gram_set(const model::Model& m, const std::vector<int>& dims,
+                         const std::vector<double>& signs, bool reference, int structured,
+                         unsigned threads);
+
+// The off-diagonal upper triangle of `g`, centred and scaled to unit norm.
+std::vector<double> centred_upper(const Eigen::MatrixXd& g);
+
+// The seeds of one comparison, drawn from WeightTestOptions::seed: test A's permutations, test
+// B's permutations, the dimension subset.
+struct TestSeeds {
+  uint64_t a = 0, b = 0, subset = 0;
+};
+TestSeeds test_seeds(uint64_t seed);
+// Test A's dimensions: all of [0, hidden), or a seeded subset of max_dims of them, ascending.
+std::vector<int> raw_test_dims(int64_t hidden, int max_dims, uint64_t subset_seed);
+
+// Test A / test B's statistic and its signed-permutation distribution over `s` dimensions.
+GramTestResult permutation_test(const GramSet& reference, const GramSet& candidate, int s,
+                                int permutations, uint64_t seed, unsigned threads);
+
+}  // namespace prov::fingerprint
