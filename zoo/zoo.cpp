@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <torch/torch.h>
 
@@ -117,6 +118,7 @@ class Builder {
   // The labels entry (+ validation loss, + `extra` fields), after the files exist.
   Status record(const Member& m, const nlohmann::json& extra = nlohmann::json::object());
   bool reusable(const Member& m) const;
+  mutable std::set<std::string> built_;  // members (re)built in this run
   const std::vector<int32_t>& stream(const std::string& what, const std::string& tok) const;
   TrainOptions train_opts(int steps, uint64_t seed, double lr = 0) const;
 
@@ -305,12 +307,14 @@ Status Builder::save(const Member& m, const model::Transformer& tf, const nlohma
 }
 
 bool Builder::reusable(const Member& m) const {
-  if (!o_.reuse || !previous_.contains("models") || !previous_["models"].contains(m.name))
-    return false;
-  const auto& prev = previous_["models"][m.name];
   std::error_code ec;
-  return prev.value("recipe", nlohmann::json()) == m.recipe &&
-         fs::exists(dir(m.name) + "/model.safetensors", ec);
+  bool reuse = o_.reuse && previous_.contains("models") && previous_["models"].contains(m.name) &&
+               previous_["models"][m.name].value("recipe", nlohmann::json()) == m.recipe &&
+               fs::exists(dir(m.name) + "/model.safetensors", ec);
+  // A member made from a parent that was rebuilt in this run is stale, whatever its recipe.
+  for (const auto& p : m.parents) reuse = reuse && !built_.count(p);
+  if (!reuse) built_.insert(m.name);
+  return reuse;
 }
 
 Status Builder::record(const Member& m, const nlohmann::json& extra) {
