@@ -34,9 +34,6 @@ struct LineageOptions {
   bool json = false;
 };
 
-const char* kWeightDerived[] = {"finetuned", "finetune", "quantized", "permuted",
-                                "noised",    "pruned",   "merged"};
-
 int run_lineage(const LineageOptions& o) {
   const char* cmd = "lineage";
   const int n = static_cast<int>(o.models.size());
@@ -91,8 +88,8 @@ int run_lineage(const LineageOptions& o) {
       if (it == labels["models"].end() || !it->is_object()) continue;
       const std::string rel = it->value("relation", "");
       const auto parent = it->find("parent");
-      bool weight = false;
-      for (const char* w : kWeightDerived) weight = weight || rel == w;
+      // zoo-dev's labels say "finetune".
+      const bool weight = rel == "finetune" || fingerprint::is_weight_derived(rel);
       if (weight && parent != it->end() && parent->is_string() && index.count(*parent)) {
         expected[static_cast<size_t>(i)] = index[*parent];
       }

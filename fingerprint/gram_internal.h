@@ -28,11 +28,18 @@ struct GramTestResult {
   bool empty = true;               // no layer pair with a matrix kind in common
 };
 
-// The cosine Gram matrices of every layer's matrices on residual dimensions `dims` (with
-// `signs`), `structured` leading eigen-components removed; `reference` also fills `upper`.
-Result<GramSet> gram_set(const model::Model& m, const std::vector<int>& dims,
-                         const std::vector<double>& signs, bool reference, int structured,
-                         unsigned threads);
+// One set of Gram matrices to compute: residual dimensions `dims` with `signs`, `structured`
+// leading eigen-components removed; `reference` also fills GramSet::upper.
+struct GramView {
+  std::vector<int> dims;
+  std::vector<double> signs;
+  int structured = 0;
+  bool reference = false;
+};
+
+// The cosine Gram matrices of every layer's matrices for each view, reading each tensor once.
+Result<std::vector<GramSet>> gram_sets(const model::Model& m, const std::vector<GramView>& views,
+                                       unsigned threads);
 
 // The off-diagonal upper triangle of `g`, centred and scaled to unit norm.
 std::vector<double> centred_upper(const Eigen::MatrixXd& g);

@@ -100,10 +100,12 @@ Result<pb::WeightFingerprint> make_weight_fingerprint(const model::Model& m,
   const std::vector<int> dims = raw_test_dims(m.config.hidden_size, options.max_dims, seeds.subset);
   for (int d : dims) fp.add_dims(d);
   const unsigned threads = options.threads ? options.threads : std::min(default_thread_count(), 8u);
-  auto set = gram_set(m, dims, std::vector<double>(dims.size(), 1.0), false, 0, threads);
-  if (!set.is_ok()) return set.status();
-  for (size_t l = 0; l < set->grams.size(); ++l) {
-    for (const auto& [kind, g] : set->grams[l]) {
+  auto sets =
+      gram_sets(m, {GramView{dims, std::vector<double>(dims.size(), 1.0), 0, false}}, threads);
+  if (!sets.is_ok()) return sets.status();
+  const GramSet& set = sets->front();
+  for (size_t l = 0; l < set.grams.size(); ++l) {
+    for (const auto& [kind, g] : set.grams[l]) {
       auto* sk = fp.add_grams();
       sk->set_layer(static_cast<int32_t>(l));
       sk->set_kind(model::role_name(static_cast<model::Role>(kind)));

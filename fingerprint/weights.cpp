@@ -146,18 +146,20 @@ std::vector<Component> components_of(const Model& m) {
   return out;
 }
 
-// The cosine-normalised Gram matrix of a component over the residual dimensions `dims` (with
-// `signs`), in double.
-Result<Eigen::MatrixXd> cosine_gram(const Model& m, const Component& c,
-                                    const std::vector<int>& dims, const std::vector<double>& signs,
-                                    int structured) {
+// The Gram matrices of a component over the residual dimensions of every view, from one read of
+// each of its tensors (unnormalised, in double).
+Result<std::vector<Eigen::MatrixXd>> raw_grams(const Model& m, const Component& c,
+                                               const std::vector<GramView>& views) {
   const int64_t hidden = m.config.hidden_size;
-  const Eigen::Index s = static_cast<Eigen::Index>(dims.size());
-  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(s, s);
+  std::vector<Eigen::MatrixXd> grams;
+  for (const auto& v : views) {
+    const Eigen::Index s = static_cast<Eigen::Index>(v.dims.size());
+    grams.push_back(Eigen::MatrixXd::Zero(s, s));
+  }
   for (size_t index : c.tensors) {
     const model::TensorRef& t = m.checkpoint.tensors[index];
-    auto v = model::to_float32(t);
-    if (!v.is_ok()) return v.status();
+    auto values = model::to_float32(t);
+    if (!values.is_ok()) return values.status();
     const auto& shape = t.shape;
     int64_t slices = 1, rows = 0, cols = 0;
     if (shape.size() == 2) {
@@ -176,25 +178,38 @@ Result<Eigen::MatrixXd> cosine_gram(const Model& m, const Component& c,
                      std::to_string(input_side ? cols : rows) + " entries, not hidden_size " +
                      std::to_string(hidden));
     }
-    for (int64_t sl = 0; sl < slices; ++sl) {
-      const float* w = v->data() + static_cast<size_t>(sl * rows * cols);
-      if (input_side) {  // W [units, hidden]: columns `dims`
-        Eigen::MatrixXf sub(rows, s);
-        for (int64_t r = 0; r < rows; ++r) {
-          const float* row = w + r * cols;
-          for (Eigen::Index i = 0; i < s; ++i) sub(r, i) = row[dims[static_cast<size_t>(i)]];
+    for (size_t vi = 0; vi < views.size(); ++vi) {
+      const std::vector<int>& dims = views[vi].dims;
+      const Eigen::Index s = static_cast<Eigen::Index>(dims.size());
+      for (int64_t sl = 0; sl < slices; ++sl) {
+        const float* w = values->data() + static_cast<size_t>(sl * rows * cols);
+        if (input_side) {  // W [units, hidden]: columns `dims`
+          Eigen::MatrixXf sub(rows, s);
+          for (int64_t r = 0; r < rows; ++r) {
+            const float* row = w + r * cols;
+            for (Eigen::Index i = 0; i < s; ++i) sub(r, i) = row[dims[static_cast<size_t>(i)]];
+          }
+          grams[vi] += (sub.transpose() * sub).cast<double>();
+        } else {  // W [hidden, units]: rows `dims`
+          Eigen::MatrixXf sub(s, cols);
+          for (Eigen::Index i = 0; i < s; ++i) {
+            const float* row = w + static_cast<int64_t>(dims[static_cast<size_t>(i)]) * cols;
+            for (int64_t k = 0; k < cols; ++k) sub(i, k) = row[k];
+          }
+          grams[vi] += (sub * sub.transpose()).cast<double>();
         }
-        gram += (sub.transpose() * sub).cast<double>();
-      } else {  // W [hidden, units]: rows `dims`
-        Eigen::MatrixXf sub(s, cols);
-        for (Eigen::Index i = 0; i < s; ++i) {
-          const float* row = w + static_cast<int64_t>(dims[static_cast<size_t>(i)]) * cols;
-          for (int64_t k = 0; k < cols; ++k) sub(i, k) = row[k];
-        }
-        gram += (sub * sub.transpose()).cast<double>();
       }
     }
   }
+  return grams;
+}
+
+// Normalises a raw Gram matrix to cosines, applies the view's signs and removes its `structured`
+// leading eigen-components (largest eigenvalues): the shared structure that independently
+// trained models converge to. What is left is the bulk that shared initialisation keeps and
+// independent training does not.
+void finish_gram(Eigen::MatrixXd& gram, const GramView& view) {
+  const Eigen::Index s = gram.rows();
   Eigen::VectorXd inv(s);
   for (Eigen::Index i = 0; i < s; ++i) {
     const double d = gram(i, i);
@@ -202,25 +217,20 @@ Result<Eigen::MatrixXd> cosine_gram(const Model& m, const Component& c,
   }
   for (Eigen::Index i = 0; i < s; ++i) {
     for (Eigen::Index j = 0; j < s; ++j) {
-      gram(i, j) *= inv(i) * inv(j) * signs[static_cast<size_t>(i)] * signs[static_cast<size_t>(j)];
+      gram(i, j) *=
+          inv(i) * inv(j) * view.signs[static_cast<size_t>(i)] * view.signs[static_cast<size_t>(j)];
     }
   }
-  // Remove the `structured` leading eigen-components (largest eigenvalues): the shared structure
-  // that independently trained models converge to. What is left is the bulk that shared
-  // initialisation keeps and independent training does not.
-  {
-    const int k = std::min<int>(structured, static_cast<int>(s) - 2);
-    if (k > 0) {
-      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(gram);
-      // eigenvalues ascending: remove the k largest
-      for (int t = 0; t < k; ++t) {
-        const Eigen::Index idx = s - 1 - t;
-        const Eigen::VectorXd v = es.eigenvectors().col(idx);
-        gram -= es.eigenvalues()(idx) * v * v.transpose();
-      }
+  const int k = std::min<int>(view.structured, static_cast<int>(s) - 2);
+  if (k > 0) {
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(gram);
+    // eigenvalues ascending: remove the k largest
+    for (int t = 0; t < k; ++t) {
+      const Eigen::Index idx = s - 1 - t;
+      const Eigen::VectorXd v = es.eigenvectors().col(idx);
+      gram -= es.eigenvalues()(idx) * v * v.transpose();
     }
   }
-  return gram;
 }
 
 }  // namespace
@@ -271,27 +281,33 @@ double permuted_correlation(const std::vector<double>& a, const Eigen::MatrixXd&
 
 }  // namespace
 
-Result<GramSet> gram_set(const Model& m, const std::vector<int>& dims,
-                         const std::vector<double>& signs, bool reference, int structured,
-                         unsigned threads) {
+Result<std::vector<GramSet>> gram_sets(const Model& m, const std::vector<GramView>& views,
+                                       unsigned threads) {
   const auto comps = components_of(m);
-  GramSet set;
-  set.grams.resize(static_cast<size_t>(std::max<int64_t>(m.config.num_layers, 0)));
-  if (reference) set.upper.resize(set.grams.size());
-  for (const auto& c : comps) {
-    if (c.layer >= static_cast<int>(set.grams.size())) set.grams.resize(c.layer + 1);
+  size_t layers = static_cast<size_t>(std::max<int64_t>(m.config.num_layers, 0));
+  for (const auto& c : comps) layers = std::max(layers, static_cast<size_t>(c.layer) + 1);
+  std::vector<GramSet> sets(views.size());
+  for (size_t v = 0; v < views.size(); ++v) {
+    sets[v].grams.resize(layers);
+    if (views[v].reference) sets[v].upper.resize(layers);
   }
-  if (reference) set.upper.resize(set.grams.size());
-  std::vector<Result<Eigen::MatrixXd>> out(comps.size(), Eigen::MatrixXd());
-  parallel_for(comps.size(), threads,
-               [&](size_t i) { out[i] = cosine_gram(m, comps[i], dims, signs, structured); });
+  std::vector<Result<std::vector<Eigen::MatrixXd>>> out(comps.size(),
+                                                        std::vector<Eigen::MatrixXd>());
+  parallel_for(comps.size(), threads, [&](size_t i) {
+    out[i] = raw_grams(m, comps[i], views);
+    if (!out[i].is_ok()) return;
+    for (size_t v = 0; v < views.size(); ++v) finish_gram((*out[i])[v], views[v]);
+  });
   for (size_t i = 0; i < comps.size(); ++i) {
     if (!out[i].is_ok()) return out[i].status();
     const int kind = static_cast<int>(comps[i].role);
-    if (reference) set.upper[comps[i].layer][kind] = centred_upper(*out[i]);
-    set.grams[comps[i].layer][kind] = std::move(*out[i]);
+    for (size_t v = 0; v < views.size(); ++v) {
+      Eigen::MatrixXd& g = (*out[i])[v];
+      if (views[v].reference) sets[v].upper[comps[i].layer][kind] = centred_upper(g);
+      sets[v].grams[comps[i].layer][kind] = std::move(g);
+    }
   }
-  return set;
+  return sets;
 }
 
 namespace {
@@ -474,22 +490,6 @@ GramTestResult permutation_test(const GramSet& ref, const GramSet& cand, int s, 
   return out;
 }
 
-namespace {
-
-Result<GramTestResult> gram_test(const Model& candidate, const Model& reference,
-                                 const std::vector<int>& sr, const std::vector<int>& sc,
-                                 const std::vector<double>& sgn, int structured, int permutations,
-                                 uint64_t seed, unsigned threads) {
-  const std::vector<double> ones(sr.size(), 1.0);
-  auto gr = gram_set(reference, sr, ones, true, structured, threads);
-  if (!gr.is_ok()) return gr.status().with_context("reference");
-  auto gc = gram_set(candidate, sc, sgn, false, structured, threads);
-  if (!gc.is_ok()) return gc.status().with_context("candidate");
-  return permutation_test(*gr, *gc, static_cast<int>(sr.size()), permutations, seed, threads);
-}
-
-}  // namespace
-
 Result<WeightLineageResult> compare_weights(const Model& candidate, const Model& reference,
                                             const WeightTestOptions& options) {
   WeightLineageResult res;
@@ -522,28 +522,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
   const TestSeeds seeds = test_seeds(options.seed);
   const uint64_t seed_a = seeds.a, seed_b = seeds.b, seed_s = seeds.subset;
 
-  // Test A: the raw residual indices (exact).
-  bool ran_a = false;
-  if (dc == dr && dr >= 3) {
-    const std::vector<int> dims = raw_test_dims(dr, options.max_dims, seed_s);
-    const std::vector<double> plus(dims.size(), 1.0);
-    auto a =
-        gram_test(candidate, reference, dims, dims, plus, 0, options.permutations, seed_a, threads);
-    if (!a.is_ok()) return a.status();
-    if (!a->empty) {
-      ran_a = true;
-      res.statistic = a->t;
-      res.z_score = a->z;
-      res.p_value = a->p;
-      res.null_mean = a->null_mean;
-      res.null_sd = a->null_sd;
-      res.permutations = std::max(options.permutations, 1);
-      res.test_dims = static_cast<int>(dims.size());
-      res.layers = std::move(a->layers);
-    }
-  }
-
-  // The vocabulary frame and the embedding-derived alignment (test B, a score).
+  // The vocabulary frame and the embedding-derived alignment (test B's dimensions).
   auto frame = vocabulary_frame(candidate, reference, options.max_tokens);
   if (!frame.is_ok()) return frame.status();
   res.shared_tokens = static_cast<int>(frame->pairs.size());
@@ -600,33 +579,69 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
     }
     res.matched_dims = static_cast<int>(matched_ref.size());
     res.embedding_alignment = res.matched_dims ? align_sum / res.matched_dims : 0.0;
-    if (res.matched_dims >= 3) {
-      std::vector<size_t> order(matched_ref.size());
-      std::iota(order.begin(), order.end(), 0);
-      if (options.max_dims > 0 && order.size() > static_cast<size_t>(options.max_dims)) {
-        std::mt19937_64 srng(seed_s);
-        std::shuffle(order.begin(), order.end(), srng);
-        order.resize(static_cast<size_t>(options.max_dims));
-        std::sort(order.begin(), order.end());
-      }
-      std::vector<int> sr, sc;
-      std::vector<double> sgn;
-      for (size_t k : order) {
-        sr.push_back(matched_ref[k]);
-        sc.push_back(matched_cand[k]);
-        sgn.push_back(matched_sign[k]);
-      }
-      auto b = gram_test(candidate, reference, sr, sc, sgn, options.structured_components,
-                         options.permutations, seed_b, threads);
-      if (!b.is_ok()) return b.status();
-      if (!b->empty) {
-        res.aligned.ran = true;
-        res.aligned.statistic = b->t;
-        res.aligned.z_score = b->z;
-        res.aligned.max_gram_difference = b->max_gram_difference;
-        res.aligned.layers = std::move(b->layers);
-        if (!ran_a) res.test_dims = static_cast<int>(sr.size());
-      }
+  }
+
+  // The Gram matrices of both tests, each model's tensors read once: test A on the raw residual
+  // indices (equal widths), test B on the aligned dimensions.
+  std::vector<GramView> ref_views, cand_views;
+  const bool want_a = dc == dr && dr >= 3;
+  if (want_a) {
+    const std::vector<int> dims = raw_test_dims(dr, options.max_dims, seed_s);
+    const std::vector<double> plus(dims.size(), 1.0);
+    ref_views.push_back({dims, plus, 0, true});
+    cand_views.push_back({dims, plus, 0, false});
+  }
+  const bool want_b = matched_ref.size() >= 3;
+  if (want_b) {
+    GramView rv, cv;
+    for (int k :
+         raw_test_dims(static_cast<int64_t>(matched_ref.size()), options.max_dims, seed_s)) {
+      rv.dims.push_back(matched_ref[static_cast<size_t>(k)]);
+      rv.signs.push_back(1.0);
+      cv.dims.push_back(matched_cand[static_cast<size_t>(k)]);
+      cv.signs.push_back(matched_sign[static_cast<size_t>(k)]);
+    }
+    rv.structured = cv.structured = options.structured_components;
+    rv.reference = true;
+    ref_views.push_back(std::move(rv));
+    cand_views.push_back(std::move(cv));
+  }
+  std::vector<GramSet> gr, gc;
+  if (!ref_views.empty()) {
+    auto r = gram_sets(reference, ref_views, threads);
+    if (!r.is_ok()) return r.status().with_context("reference");
+    auto c = gram_sets(candidate, cand_views, threads);
+    if (!c.is_ok()) return c.status().with_context("candidate");
+    gr = std::move(*r);
+    gc = std::move(*c);
+  }
+  bool ran_a = false;
+  if (want_a) {
+    const int s = static_cast<int>(ref_views[0].dims.size());
+    GramTestResult a = permutation_test(gr[0], gc[0], s, options.permutations, seed_a, threads);
+    if (!a.empty) {
+      ran_a = true;
+      res.statistic = a.t;
+      res.z_score = a.z;
+      res.p_value = a.p;
+      res.null_mean = a.null_mean;
+      res.null_sd = a.null_sd;
+      res.permutations = std::max(options.permutations, 1);
+      res.test_dims = s;
+      res.layers = std::move(a.layers);
+    }
+  }
+  if (want_b) {
+    const size_t v = want_a ? 1 : 0;
+    const int s = static_cast<int>(ref_views[v].dims.size());
+    GramTestResult b = permutation_test(gr[v], gc[v], s, options.permutations, seed_b, threads);
+    if (!b.empty) {
+      res.aligned.ran = true;
+      res.aligned.statistic = b.t;
+      res.aligned.z_score = b.z;
+      res.aligned.max_gram_difference = b.max_gram_difference;
+      res.aligned.layers = std::move(b.layers);
+      if (!ran_a) res.test_dims = s;
     }
   }
   if (!ran_a && !res.aligned.ran) {
@@ -728,6 +743,11 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
   res.reason =
       prefix + evidence + "); the embedding changed unevenly across tokens (" + change + ")";
   return res;
+}
+
+bool is_weight_derived(const std::string& r) {
+  return r == "identical" || r == "converted" || r == "quantized" || r == "permuted" ||
+         r == "noised" || r == "pruned" || r == "merged" || r == "finetuned";
 }
 
 nlohmann::json weight_result_json(const WeightLineageResult& r, bool tensors) {

@@ -135,6 +135,10 @@ Result<WeightLineageResult> compare_weights(const model::Model& candidate,
                                             const model::Model& reference,
                                             const WeightTestOptions& options = {});
 
+// True for the weight-derived relations of the taxonomy (METHODS.md): identical, converted,
+// quantized, permuted, noised, pruned, merged, finetuned.
+bool is_weight_derived(const std::string& relation);
+
 // The result as JSON: relation, reason, p_value (null when none), evidence [{method, statistic,
 // value, p_value, null_hypothesis, ...}], frame, layers [{reference_layer, candidate_layer,
 // similarity, p_value, components}] and, when `tensors`, the identity layer's per-tensor table.

@@ -26,11 +26,6 @@ bool identity_decided(const std::string& r) {
   return r == "identical" || r == "converted" || r == "quantized";
 }
 
-bool derived(const std::string& r) {
-  return r == "identical" || r == "converted" || r == "quantized" || r == "permuted" ||
-         r == "noised" || r == "pruned" || r == "finetuned" || r == "merged";
-}
-
 Result<std::string> digest_of(const std::string& path) {
   auto m = model::compute_manifest(path);
   if (!m.is_ok()) return m.status();
@@ -107,8 +102,8 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
     double best_z = -1e300;
     for (size_t i = 0; i < out.references.size(); ++i) {
       const auto& r = out.references[i];
-      if (r.p_holm && *r.p_holm < options.alpha && derived(r.weights.relation) &&
-          r.weights.z_score > best_z) {
+      if (r.p_holm && *r.p_holm < options.alpha &&
+          fingerprint::is_weight_derived(r.weights.relation) && r.weights.z_score > best_z) {
         best_z = r.weights.z_score;
         parent = static_cast<int>(i);
       }
@@ -129,7 +124,7 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
     double best_z = -1e300;
     for (size_t i = 0; i < out.references.size(); ++i) {
       const auto& r = out.references[i];
-      if (derived(r.weights.relation) && r.weights.aligned.ran &&
+      if (fingerprint::is_weight_derived(r.weights.relation) && r.weights.aligned.ran &&
           r.weights.aligned.z_score >= options.weights.aligned_z_threshold &&
           r.weights.aligned.z_score > best_z) {
         best_z = r.weights.aligned.z_score;
@@ -250,7 +245,7 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
     }
     const std::string id = "ref" + std::to_string(i + 1);
     nodes.push_back({{"id", id}, {"label", r.name}, {"kind", "reference"}});
-    if (derived(w.relation)) {
+    if (fingerprint::is_weight_derived(w.relation)) {
       edges.push_back({{"from", id},
                        {"to", "candidate"},
                        {"relation", w.relation},

@@ -17,13 +17,8 @@ using fingerprint::WeightLineageResult;
 
 constexpr double kChangeScale = 0.05;  // aligned change at which closeness is 1/2
 
-bool is_related_relation(const std::string& r) {
-  return r == "identical" || r == "converted" || r == "quantized" || r == "permuted" ||
-         r == "noised" || r == "pruned" || r == "finetuned";
-}
-
 bool is_related(const WeightLineageResult& r, double alpha) {
-  return (r.p_value && *r.p_value < alpha) || is_related_relation(r.relation);
+  return (r.p_value && *r.p_value < alpha) || fingerprint::is_weight_derived(r.relation);
 }
 
 double result_score(const WeightLineageResult& r) {
@@ -300,7 +295,7 @@ Result<LineageForest> build_forest(int n, const std::vector<PairResult>& pairs, 
     LineageEdge e;
     e.parent = parent_of[child];
     e.child = child;
-    e.relation = is_related_relation(r.relation) ? r.relation : "finetuned";
+    e.relation = fingerprint::is_weight_derived(r.relation) ? r.relation : "finetuned";
     e.p_value = r.p_value;
     e.score = l.score;
     e.direction_confidence = "low";

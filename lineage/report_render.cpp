@@ -799,6 +799,14 @@ struct Area {
   double x0, y0, w, h;
 };
 
+// The legend placed under a plot area, and the plot's total height with it.
+std::string legend_below(const std::vector<LegendEntry>& entries, const Area& a, double* height) {
+  double legend_h = 0;
+  std::string leg = legend(entries, a.x0, a.y0 + a.h + 50, a.w, &legend_h);
+  *height = a.y0 + a.h + 50 + legend_h + 8;
+  return leg;
+}
+
 struct Tick {
   double px;
   std::string label;
@@ -1295,9 +1303,8 @@ std::string weight_plot(const std::vector<WeightLayer>& rows) {
   for (size_t i = 0; i < series.size(); ++i) {
     entries.push_back({series[i].label, series_color(i), series_dash(i)});
   }
-  double legend_h = 0;
-  const std::string leg = legend(entries, a.x0, a.y0 + a.h + 50, a.w, &legend_h);
-  const double height = a.y0 + a.h + 50 + legend_h + 8;
+  double height = 0;
+  const std::string leg = legend_below(entries, a, &height);
 
   std::string svg = svg_open(kPlotW, height, "Per-layer weight similarity");
   svg += frame(a, xt, yt, "layer", "similarity");
@@ -1377,9 +1384,8 @@ std::string probe_plot(const std::vector<ProbeCurve>& curves) {
   for (size_t i = 0; i < curves.size(); ++i) {
     entries.push_back({curves[i].reference, series_color(i), series_dash(i)});
   }
-  double legend_h = 0;
-  const std::string leg = legend(entries, a.x0, a.y0 + a.h + 50, a.w, &legend_h);
-  const double height = a.y0 + a.h + 50 + legend_h + 8;
+  double height = 0;
+  const std::string leg = legend_below(entries, a, &height);
 
   std::string svg = svg_open(kPlotW, height, "p-value against number of probes");
   svg += frame(a, xt, yt, "number of probes (log scale)", "p-value (log scale)");
@@ -1458,9 +1464,8 @@ std::string pvalue_bars(const std::vector<Evidence>& rows) {
       entries.push_back({l + " evidence", layer_color(l), "box"});
     }
   }
-  double legend_h = 0;
-  const std::string leg = legend(entries, a.x0, a.y0 + a.h + 50, a.w, &legend_h);
-  const double height = a.y0 + a.h + 50 + legend_h + 8;
+  double height = 0;
+  const std::string leg = legend_below(entries, a, &height);
 
   std::string svg = svg_open(
       kPlotW, height, std::string("p-value summary (") + kMinus + "log10 p per evidence row)");
