@@ -4,12 +4,16 @@
 // Compares two checkpoints by their weights (fingerprint/weights.h): the identity layer
 // (identical, converted, quantized), then the weight-lineage permutation test on the aligned
 // models (permuted, noised, pruned, finetuned, independent, or inconclusive with the reason).
+#include <cmath>
 #include <cstdio>
+#include <memory>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/collect.h"
 #include "cli/common.h"
+#include "fingerprint/outputs.h"
 #include "fingerprint/weight_fingerprint.h"
 #include "fingerprint/weights.h"
 #include "model/model.h"
@@ -26,6 +30,15 @@ struct CompareOptions {
   int permutations = 999;
   int structured = fingerprint::WeightTestOptions{}.structured_components;
   uint64_t seed = fingerprint::WeightTestOptions{}.seed;
+  // Output lineage (--outputs-only).
+  bool outputs_only = false;
+  std::vector<std::string> controls;
+  std::string suite = "natural-v1:1000";
+  int xlik_probes = 200;
+  int max_probes = 0;
+  double alpha = 0.01;
+  std::vector<std::string> scores;
+  CollectSettings collect;
 };
 
 std::string p_text(const std::optional<double>& p) {
@@ -90,7 +103,144 @@ int run_compare_fingerprints(const CompareOptions& o) {
   return kExitOk;
 }
 
+// Output lineage: signatures (given, cached or collected now), the candidate's scores of the
+// pool's greedy texts, then fingerprint::compare_outputs.
+int run_compare_outputs(const CompareOptions& o) {
+  if (o.controls.empty()) {
+    return report_error("compare", invalid_argument("--outputs-only needs --controls: signatures "
+                                                    "or models unrelated to the reference"));
+  }
+  // The suite: --suite, or the one the candidate's signature file was collected on.
+  std::string suite_arg = o.suite;
+  if (is_signature_file(o.candidate)) {
+    auto sig = probes::read_signature(o.candidate);
+    if (!sig.is_ok()) return report_error("compare", sig.status().with_context("candidate"));
+    const auto& h = sig->header;
+    if (h.suite_name == "natural-v1") suite_arg = "natural-v1:" + std::to_string(h.num_probes);
+  }
+  auto suite = probes::resolve_suite(suite_arg, 0);
+  if (!suite.is_ok()) return report_error("compare", suite.status());
+  const std::string& endpoint_name = o.collect.endpoint.model_name;
+  auto path_of = [&](const std::string& spec) {
+    return signature_for(spec, is_endpoint_spec(spec) ? endpoint_name : "", suite_arg, *suite,
+                         o.collect);
+  };
+  std::vector<std::string> specs = {o.candidate, o.reference};
+  for (const auto& c : o.controls) specs.push_back(c);
+  std::vector<probes::Signature> sigs;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string what = i == 0 ? "candidate" : i == 1 ? "reference" : "control " + specs[i];
+    auto path = path_of(specs[i]);
+    if (!path.is_ok()) return report_error("compare", path.status().with_context(what));
+    auto sig = probes::read_signature(*path);
+    if (!sig.is_ok()) return report_error("compare", sig.status().with_context(what));
+    sigs.push_back(std::move(*sig));
+  }
+  // Cross-likelihood scores: from --scores (matched to a model by its digest, or its endpoint
+  // and name), or collected now for models and endpoints.
+  std::vector<probes::Signature> given;
+  for (const auto& path : o.scores) {
+    auto sig = probes::read_signature(path);
+    if (!sig.is_ok()) return report_error("compare", sig.status().with_context("--scores"));
+    given.push_back(std::move(*sig));
+  }
+  auto same_model = [](const probes::SignatureHeader& a, const probes::SignatureHeader& b) {
+    if (!a.model_digest.empty()) return a.model_digest == b.model_digest;
+    return !a.endpoint_url.empty() && a.endpoint_url == b.endpoint_url &&
+           a.model_name == b.model_name;
+  };
+  std::unique_ptr<probes::Suite> xsuite;
+  std::string xsuite_path;
+  std::vector<std::unique_ptr<probes::Signature>> scores(sigs.size());
+  for (size_t i = 0; i < sigs.size(); ++i) {
+    for (const auto& g : given) {
+      if (same_model(sigs[i].header, g.header)) {
+        scores[i] = std::make_unique<probes::Signature>(g);
+        break;
+      }
+    }
+    if (scores[i] || !o.scores.empty() || o.xlik_probes <= 0 || is_signature_file(specs[i])) {
+      continue;
+    }
+    if (!xsuite) {
+      std::vector<const probes::Signature*> ptrs;
+      for (const auto& s : sigs) ptrs.push_back(&s);
+      auto xs = fingerprint::cross_likelihood_suite(*suite, ptrs, o.xlik_probes);
+      if (!xs.is_ok()) return report_error("compare", xs.status());
+      auto dir = signature_cache_dir(o.collect);
+      if (!dir.is_ok()) return report_error("compare", dir.status());
+      xsuite_path = *dir + "/" + probes::suite_digest(*xs).substr(0, 32) + ".jsonl";
+      Status st = probes::write_suite_file(xsuite_path, *xs);
+      if (!st.is_ok()) return report_error("compare", st);
+      xsuite = std::make_unique<probes::Suite>(std::move(*xs));
+    }
+    auto path = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "",
+                              xsuite_path, *xsuite, o.collect);
+    if (!path.is_ok()) return report_error("compare", path.status().with_context("scores"));
+    auto sig = probes::read_signature(*path);
+    if (!sig.is_ok()) return report_error("compare", sig.status().with_context("scores"));
+    scores[i] = std::make_unique<probes::Signature>(std::move(*sig));
+  }
+  std::vector<fingerprint::NamedSignature> ctrl;
+  for (size_t i = 2; i < sigs.size(); ++i) ctrl.push_back({specs[i], &sigs[i], scores[i].get()});
+  fingerprint::OutputTestOptions opt;
+  opt.alpha = o.alpha;
+  opt.max_probes = o.max_probes;
+  auto r = fingerprint::compare_outputs({o.candidate, &sigs[0], scores[0].get()},
+                                        {o.reference, &sigs[1], scores[1].get()}, ctrl, opt);
+  if (!r.is_ok()) return report_error("compare", r.status());
+  if (o.json) {
+    nlohmann::json j = fingerprint::output_result_json(*r);
+    j["candidate"] = o.candidate;
+    j["reference"] = o.reference;
+    j["suite"] = {{"name", sigs[0].header.suite_name},
+                  {"version", sigs[0].header.suite_version},
+                  {"digest", sigs[0].header.suite_digest}};
+    nlohmann::json ev = nlohmann::json::array();
+    for (const auto& s : r->statistics) {
+      if (!s.primary) continue;
+      ev.push_back({{"method", "output-prediction-t"},
+                    {"statistic", s.name},
+                    {"value", s.reference},
+                    {"p_value", s.p_value},
+                    {"null_hypothesis", r->null_hypothesis},
+                    {"probes", r->probes_used},
+                    {"controls", s.controls.size()}});
+    }
+    j["evidence"] = ev;
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference
+            << "\nrelation:  " << r->relation << (r->kind.empty() ? "" : " (" + r->kind + ")")
+            << "\np-value:   " << p_text(r->p_value) << "\nreason:    " << r->reason << "\n";
+  if (r->p_value) {
+    std::cout << "H0:        " << r->null_hypothesis << "\ncombined:  " << r->combination
+              << "\nprobes:    " << r->probes_used << " used, "
+              << (r->probes_needed >= 0 ? std::to_string(r->probes_needed) + " needed"
+                                        : std::string("p never reached alpha"))
+              << "; " << r->controls.size() << " controls"
+              << (r->cross_tokenizer ? " (other tokenizers: text-level statistics only)" : "")
+              << "\n";
+    std::printf("\n%-22s %11s %11s %10s %8s %9s %7s\n", "statistic", "reference", "ctrl mean",
+                "ctrl sd", "t", "p-value", "rank p");
+    for (const auto& s : r->statistics) {
+      std::printf("%-22s %11.5f %11.5f %10.5f %8.2f %9s %7.3f\n", s.name.c_str(), s.reference,
+                  s.control_mean, s.control_sd, s.t,
+                  s.primary ? p_text(s.p_value).c_str() : "(score)", s.rank_p);
+    }
+    if (!r->teacher.empty()) {
+      std::printf("\ndirection: the %s taught the other (bootstrap confidence %.2f; gaps %.3f "
+                  "reference, %.3f candidate, nats/byte)\n",
+                  r->teacher.c_str(), r->direction_confidence, r->gap_reference,
+                  r->gap_candidate);
+    }
+  }
+  return kExitOk;
+}
+
 int run_compare(const CompareOptions& o) {
+  if (o.outputs_only) return run_compare_outputs(o);
   if (fingerprint::is_weight_fingerprint_file(o.candidate) ||
       fingerprint::is_weight_fingerprint_file(o.reference)) {
     return run_compare_fingerprints(o);
@@ -153,11 +303,39 @@ void register_compare(CLI::App& app, Action* run) {
   auto o = std::make_shared<CompareOptions>();
   CLI::App* cmd = app.add_subcommand(
       "compare",
-      "Compare a candidate checkpoint with a reference by their weights: identity, then a "
-      "permutation test of shared origin with the relation named");
+      "Compare a candidate with a reference: by weights (identity, then a permutation test of "
+      "shared origin) or by outputs against controls (--outputs-only)");
   cmd->add_option("CANDIDATE", o->candidate, "candidate model")->required();
   cmd->add_option("REFERENCE", o->reference, "reference model")->required();
-  cmd->add_flag("--weights-only", o->weights_only, "use the weights only (the only mode so far)");
+  cmd->add_flag("--weights-only", o->weights_only, "compare the weights (the default)");
+  cmd->add_flag("--outputs-only", o->outputs_only,
+                "compare outputs: signatures against --controls (models, signature files or "
+                "endpoint URLs)");
+  cmd->add_option("--controls", o->controls,
+                  "models unrelated to the reference (seed twins are the strongest controls)");
+  cmd->add_option("--suite", o->suite, "probe suite for signatures collected now")
+      ->capture_default_str();
+  cmd->add_option("--xlik-probes", o->xlik_probes,
+                  "probes on which the candidate scores the reference's and controls' greedy "
+                  "texts (0 = no cross-likelihood)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--max-probes", o->max_probes, "use at most this many probes (0 = all)")
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--scores", o->scores,
+                  "signatures of a cross-likelihood suite (prov suite cross), matched to the "
+                  "models by digest; replaces scoring now");
+  cmd->add_option("--alpha", o->alpha, "significance level")->capture_default_str();
+  cmd->add_option("--cache", o->collect.cache_dir,
+                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
+  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
+  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
+  cmd->add_option("--batch", o->collect.batch, "sequences per forward pass")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--model-name", o->collect.endpoint.model_name,
+                  "model name for endpoint arguments");
+  cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,
+                  "environment variable holding the endpoint's API key");
   cmd->add_option("--permutations", o->permutations, "signed permutations for the test")
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--structured-components", o->structured,
@@ -165,6 +343,8 @@ void register_compare(CLI::App& app, Action* run) {
   cmd->add_option("--seed", o->seed, "seed of the permutations and the dimension subset");
   cmd->add_flag("--tensors", o->tensors, "list every tensor's comparison");
   cmd->add_flag("--json", o->json, "print JSON: relation, reason, p_value, evidence[]");
+  cmd->add_flag("-v,--verbose", [o](int64_t) { o->collect.quiet = false; },
+                "show the progress of signatures collected now");
   cmd->callback([o, run] { *run = [o] { return run_compare(*o); }; });
 }
 

@@ -7,70 +7,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/collect.h"
 #include "cli/common.h"
 #include "cli/probe_common.h"
 #include "cli/torch_plugin.h"
 #include "probes/endpoint.h"
 
 namespace prov::cli {
-
-namespace {
-
-struct EndpointArgs {
-  std::string url;
-  std::string model_name;
-  std::string api_key_env;
-  bool chat = false;
-  int concurrency = 8;
-  double timeout = 60;
-  int retries = 5;
-  double rate = 0;
-};
-
-int run_endpoint_probe(const ProbeOptions& o, const EndpointArgs& e) {
-  if (e.model_name.empty()) {
-    return report_error("probe", invalid_argument("--endpoint needs --model-name"));
-  }
-  auto suite = probes::resolve_suite(o.suite, 0);
-  if (!suite.is_ok()) return report_error("probe", suite.status());
-  probes::EndpointOptions eo;
-  eo.base_url = e.url;
-  eo.model_name = e.model_name;
-  eo.chat = e.chat;
-  eo.concurrency = e.concurrency;
-  eo.timeout_s = e.timeout;
-  eo.max_retries = e.retries;
-  eo.rate_limit_rps = e.rate;
-  if (!e.api_key_env.empty()) {
-    auto key = api_key_from_env(e.api_key_env);
-    if (!key.is_ok()) return report_error("probe", key.status());
-    eo.api_key = *key;
-  }
-  auto client = probes::EndpointClient::create(eo);
-  if (!client.is_ok()) return report_error("probe", client.status());
-
-  probes::SignatureHeader h;
-  h.tool_version = tool_version();
-  h.source = "endpoint";
-  h.model_name = e.model_name;
-  h.endpoint_url = e.url;
-  h.suite_name = suite->name;
-  h.suite_version = suite->version;
-  h.suite_digest = probes::suite_digest(*suite);
-  h.num_probes = static_cast<uint32_t>(suite->probes.size());
-  for (const auto& p : suite->probes) h.top_k = std::max<uint32_t>(h.top_k, p.top_k);
-  h.device = e.chat ? "endpoint:chat" : "endpoint:completions";
-  SignatureSink sink("probe", o.output, o.resume, o.quiet);
-  std::vector<bool> skip;
-  Status st = sink.begin(h, &skip);
-  if (!st.is_ok()) return report_error("probe", st);
-  st = (*client)->run_suite(
-      *suite, skip, [&](const probes::ProbeRecord& r) { return sink.record(r); },
-      [&](size_t d, size_t n) { sink.progress(d, n); });
-  return sink.finish(st.is_ok() ? kExitOk : report_error("probe", st));
-}
-
-}  // namespace
 
 void register_probe(CLI::App& app, Action* run) {
   auto opts = std::make_shared<ProbeOptions>();

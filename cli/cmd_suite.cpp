@@ -8,6 +8,8 @@
 
 #include "cli/common.h"
 #include "cli/torch_plugin.h"
+#include "fingerprint/outputs.h"
+#include "probes/signature.h"
 #include "probes/suite.h"
 
 namespace prov::cli {
@@ -114,6 +116,46 @@ void register_suite(CLI::App& app, Action* run) {
       if (!st.is_ok()) return report_error("suite export", st);
       std::cout << ea->output << ": " << s->probes.size()
                 << " probes, sha256:" << probes::suite_digest(*s) << "\n";
+      return kExitOk;
+    };
+  });
+
+  struct CrossArgs {
+    std::string suite;
+    std::vector<std::string> signatures;
+    std::string output;
+    int probes = 0;
+  };
+  auto ca = std::make_shared<CrossArgs>();
+  CLI::App* cr = cmd->add_subcommand(
+      "cross", "Build a cross-likelihood suite: the same prompts, scoring the greedy texts of "
+               "the given signatures");
+  cr->add_option("--suite", ca->suite, "the suite the signatures were collected on")->required();
+  cr->add_option("--signatures", ca->signatures, "signature files whose greedy texts to score")
+      ->required();
+  cr->add_option("-o,--output", ca->output, "JSONL file to write")->required();
+  cr->add_option("--probes", ca->probes, "the first N probes only (0 = all)")
+      ->check(CLI::Range(0, 1000000));
+  cr->callback([run, ca] {
+    *run = [ca]() -> int {
+      auto base = probes::resolve_suite(ca->suite, 0);
+      if (!base.is_ok()) return report_error("suite cross", base.status());
+      std::vector<probes::Signature> sigs;
+      for (const auto& path : ca->signatures) {
+        auto s = probes::read_signature(path);
+        if (!s.is_ok()) return report_error("suite cross", s.status());
+        sigs.push_back(std::move(*s));
+      }
+      std::vector<const probes::Signature*> ptrs;
+      for (const auto& s : sigs) ptrs.push_back(&s);
+      auto xs = fingerprint::cross_likelihood_suite(*base, ptrs, ca->probes);
+      if (!xs.is_ok()) return report_error("suite cross", xs.status());
+      Status st = probes::write_suite_file(ca->output, *xs);
+      if (!st.is_ok()) return report_error("suite cross", st);
+      size_t texts = 0;
+      for (const auto& p : xs->probes) texts += p.score_texts.size();
+      std::cout << ca->output << ": " << xs->probes.size() << " probes, " << texts
+                << " texts to score, sha256:" << probes::suite_digest(*xs) << "\n";
       return kExitOk;
     };
   });

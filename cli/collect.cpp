@@ -1,0 +1,199 @@
+#include "cli/collect.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include <openssl/evp.h>
+
+#include "cli/common.h"
+#include "cli/probe_common.h"
+#include "cli/torch_plugin.h"
+#include "probes/endpoint.h"
+
+namespace prov::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+// Path, size and modification time of the model's files: a changed checkpoint gets a new key.
+Result<std::string> model_key(const std::string& path) {
+  std::error_code ec;
+  const fs::path canon = fs::canonical(path, ec);
+  if (ec) return not_found("no such model: " + path);
+  std::vector<std::string> parts;
+  auto add = [&](const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return;
+    parts.push_back(p.string() + "\t" + std::to_string(st.st_size) + "\t" +
+                    std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec));
+  };
+  if (fs::is_directory(canon)) {
+    for (const auto& e : fs::directory_iterator(canon, ec)) {
+      if (e.is_regular_file()) add(e.path());
+    }
+  } else {
+    add(canon);
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string all = canon.string();
+  for (const auto& p : parts) all += "\n" + p;
+  return all;
+}
+
+}  // namespace
+
+bool is_signature_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  f.read(magic, 8);
+  return f.gcount() == 8 && std::string(magic, 7) == "PROVSIG" && magic[7] == '\x01';
+}
+
+bool is_endpoint_spec(const std::string& spec) {
+  return spec.rfind("http://", 0) == 0 || spec.rfind("https://", 0) == 0;
+}
+
+Result<std::string> signature_cache_dir(const CollectSettings& settings) {
+  std::string dir = settings.cache_dir;
+  if (dir.empty()) {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    if (xdg != nullptr && *xdg != '\0') {
+      dir = std::string(xdg) + "/prov/signatures";
+    } else if (home != nullptr && *home != '\0') {
+      dir = std::string(home) + "/.cache/prov/signatures";
+    } else {
+      return invalid_argument("no signature cache: set --cache, XDG_CACHE_HOME or HOME");
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return io_error("cannot create the signature cache " + dir + ": " + ec.message());
+  return dir;
+}
+
+Result<std::string> signature_for(const std::string& spec, const std::string& model_name,
+                                  const std::string& suite, const probes::Suite& resolved,
+                                  const CollectSettings& settings) {
+  const std::string digest = probes::suite_digest(resolved);
+  if (is_signature_file(spec)) {
+    bool torn = false;
+    PROV_ASSIGN_OR_RETURN(auto sig, probes::read_signature(spec, &torn));
+    if (sig.header.suite_digest != digest) {
+      return invalid_argument(spec + " is a signature of suite " + sig.header.suite_name + " " +
+                              sig.header.suite_version + " (digest " +
+                              sig.header.suite_digest.substr(0, 12) + "), not of " +
+                              resolved.name + " (digest " + digest.substr(0, 12) + ")");
+    }
+    return spec;
+  }
+  PROV_ASSIGN_OR_RETURN(std::string dir, signature_cache_dir(settings));
+  std::string key;
+  if (is_endpoint_spec(spec)) {
+    if (model_name.empty()) return invalid_argument("endpoint " + spec + " needs --model-name");
+    key = "endpoint\n" + spec + "\n" + model_name + "\n" + (settings.endpoint.chat ? "chat" : "");
+  } else {
+    PROV_ASSIGN_OR_RETURN(key, model_key(spec));
+    key += "\n" + settings.device + "\n" + settings.dtype;
+  }
+  const std::string out = dir + "/" + sha256_hex(key + "\n" + digest).substr(0, 32) + ".sig";
+  if (is_signature_file(out)) {
+    auto sig = probes::read_signature(out);
+    if (sig.is_ok() && sig->complete()) return out;  // otherwise completed below (resume)
+  }
+  ProbeOptions o;
+  o.suite = suite;
+  o.output = out;
+  o.device = settings.device;
+  o.dtype = settings.dtype;
+  o.batch = settings.batch;
+  o.quiet = settings.quiet;
+  int rc = 0;
+  if (is_endpoint_spec(spec)) {
+    EndpointArgs e = settings.endpoint;
+    e.url = spec;
+    e.model_name = model_name;
+    rc = run_endpoint_probe(o, e);
+  } else {
+    o.path = spec;
+    SignatureSink sink("probe", o.output, true, o.quiet);
+    o.begin = [&](const probes::SignatureHeader& h, std::vector<bool>* skip) {
+      return sink.begin(h, skip);
+    };
+    o.record = [&](const probes::ProbeRecord& r) { return sink.record(r); };
+    o.progress = [&](size_t d, size_t n) { sink.progress(d, n); };
+    rc = sink.finish(run_torch_command("probe", "prov_torch_probe", &o));
+  }
+  if (rc != 0) {
+    return Status(rc == kExitIo ? StatusCode::kIo : StatusCode::kInvalidArgument,
+                  "collecting the signature of " + spec + " on " + resolved.name +
+                      " failed (see above)");
+  }
+  return out;
+}
+
+int run_endpoint_probe(const ProbeOptions& o, const EndpointArgs& e) {
+  if (e.model_name.empty()) {
+    return report_error("probe", invalid_argument("--endpoint needs --model-name"));
+  }
+  auto suite = probes::resolve_suite(o.suite, 0);
+  if (!suite.is_ok()) return report_error("probe", suite.status());
+  probes::EndpointOptions eo;
+  eo.base_url = e.url;
+  eo.model_name = e.model_name;
+  eo.chat = e.chat;
+  eo.concurrency = e.concurrency;
+  eo.timeout_s = e.timeout;
+  eo.max_retries = e.retries;
+  eo.rate_limit_rps = e.rate;
+  if (!e.api_key_env.empty()) {
+    auto key = api_key_from_env(e.api_key_env);
+    if (!key.is_ok()) return report_error("probe", key.status());
+    eo.api_key = *key;
+  }
+  auto client = probes::EndpointClient::create(eo);
+  if (!client.is_ok()) return report_error("probe", client.status());
+
+  probes::SignatureHeader h;
+  h.tool_version = tool_version();
+  h.source = "endpoint";
+  h.model_name = e.model_name;
+  h.endpoint_url = e.url;
+  h.suite_name = suite->name;
+  h.suite_version = suite->version;
+  h.suite_digest = probes::suite_digest(*suite);
+  h.num_probes = static_cast<uint32_t>(suite->probes.size());
+  for (const auto& p : suite->probes) h.top_k = std::max<uint32_t>(h.top_k, p.top_k);
+  h.device = e.chat ? "endpoint:chat" : "endpoint:completions";
+  SignatureSink sink("probe", o.output, o.resume, o.quiet);
+  std::vector<bool> skip;
+  Status st = sink.begin(h, &skip);
+  if (!st.is_ok()) return report_error("probe", st);
+  st = (*client)->run_suite(
+      *suite, skip, [&](const probes::ProbeRecord& r) { return sink.record(r); },
+      [&](size_t d, size_t n) { sink.progress(d, n); });
+  return sink.finish(st.is_ok() ? kExitOk : report_error("probe", st));
+}
+
+}  // namespace prov::cli

@@ -1,0 +1,56 @@
+// Signatures on demand, for the commands that compare outputs (prov compare --outputs-only,
+// prov audit --controls): a model argument may be a signature file, a local checkpoint (its
+// signature is collected through the LibTorch plugin into a cache and reused), or an
+// OpenAI-compatible endpoint URL (probed over HTTP into the same cache).
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+#include "probes/signature.h"
+#include "probes/suite.h"
+
+namespace prov::cli {
+
+struct EndpointArgs {
+  std::string url;
+  std::string model_name;
+  std::string api_key_env;
+  bool chat = false;
+  int concurrency = 8;
+  double timeout = 60;
+  int retries = 5;
+  double rate = 0;
+};
+
+struct CollectSettings {
+  std::string cache_dir;  // "" = $XDG_CACHE_HOME/prov/signatures or ~/.cache/prov/signatures
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  int batch = 16;
+  bool quiet = true;
+  EndpointArgs endpoint;  // url / model_name are filled per call for endpoint arguments
+};
+
+// True when `path` is a regular file that starts with the signature magic.
+bool is_signature_file(const std::string& path);
+// True for "http://..." and "https://..." arguments.
+bool is_endpoint_spec(const std::string& spec);
+
+// The signature of `spec` on `suite` (a built-in spec such as "natural-v1:1000" or a JSONL path;
+// `resolved` is that suite): `spec` itself when it is a signature file (whose suite must be
+// `resolved`), else a file in the cache named by the model's path, size and modification times
+// (or the endpoint URL and model name), the suite digest, device and dtype, collected or
+// completed now. For endpoints `model_name` names the served model. Failures name `spec`.
+Result<std::string> signature_for(const std::string& spec, const std::string& model_name,
+                                  const std::string& suite, const probes::Suite& resolved,
+                                  const CollectSettings& settings);
+
+// The cache directory (created when missing).
+Result<std::string> signature_cache_dir(const CollectSettings& settings);
+
+// Probes an endpoint into `output` (resume as prov probe): exit code.
+struct ProbeOptions;
+int run_endpoint_probe(const ProbeOptions& o, const EndpointArgs& e);
+
+}  // namespace prov::cli

@@ -1,0 +1,145 @@
+// Evidence layers 3 and 4 — output lineage and distillation, from signatures (probes/signature.h).
+//
+// Does the candidate answer like the reference more than models unrelated to the reference do?
+// Every statistic S(C, X) measures how close the candidate C's answers are to a model X's, on the
+// probes all signatures share, for X = the reference R and for each control K_1..K_m (models
+// known to be unrelated to R; the strongest controls share R's data and recipe: seed twins).
+//
+// Statistics (higher = closer; docs/output-lineage.md has the formulas):
+//   token level, when every signature used the candidate's tokenizer (same header `tokenizer`):
+//     top1_agreement          fraction of probes where the top-1 next tokens agree;
+//     idiosyncratic_top1      top-1 agreement weighted, probe by probe, by how much the rest of
+//                             the pool (R and controls, X left out) disagrees with X there: the
+//                             idiosyncrasies a student inherits from its teacher;
+//     topk_divergence         minus the mean Jensen-Shannon divergence of the two top-k lists
+//                             (tokens missing from a list get that list's lowest probability);
+//   text level (works across tokenizers):
+//     greedy_prefix           mean common-prefix length of the greedy continuations, as a
+//                             fraction of the longer one;
+//     idiosyncratic_greedy    greedy_prefix weighted like idiosyncratic_top1;
+//     cross_likelihood        the candidate's log-likelihood of X's greedy continuations, in nats
+//                             per byte (needs the candidate's scores of those texts: a signature
+//                             of cross_likelihood_suite, see below);
+//     cross_likelihood_ratio  the same minus the mean log-likelihood the rest of the pool (R and
+//                             the controls, X left out) gives X's texts: how much more likely the
+//                             candidate finds X's texts than X's peers do, which cancels how
+//                             predictable X's texts are (needs every pool model's scores).
+//
+// The test, per statistic. H0: "the reference is no closer to the candidate than independent
+// models are": S(C, R) is exchangeable with S(C, K_1..m). Under H0 and normal control scores,
+//   t = (S(C,R) - mean_K) / (sd_K * sqrt(1 + 1/m))  ~  Student t with m - 1 degrees of freedom
+// (a prediction interval for one more draw from the control population); p = P(T >= t),
+// one-sided. The primary p-value combines the primary statistics (idiosyncratic_greedy; and
+// cross_likelihood_ratio when every pool model's scores are given) by Bonferroni:
+// p = min(1, k * min p_s). The other statistics are reported as scores (their t) and feed the
+// relation's kind. The calibration of these p-values is measured on independent pairs
+// (docs/BENCHMARKS.md, "Output lineage"), not assumed. The rank of S(C, R) among the controls,
+// (1 + #{K >= R}) / (1 + m), is reported beside it: exact under exchangeability alone, but never
+// below 1 / (1 + m).
+//
+// Curve: the same test on the first n shared probes for n in `probe_grid`; probes_needed is the
+// smallest n from which the primary p stays <= alpha.
+//
+// Relation (outputs only): `related` when p <= alpha, else `independent`; `inconclusive` (no
+// p-value) when fewer than 2 controls or fewer than 10 shared probes remain, or the suites
+// differ. When related, `kind` guesses the mechanism from the scores: `distilled_logit` when the
+// full-distribution match (topk_divergence) stands out at least as much as greedy agreement,
+// else `distilled_seq`; a weight-derived copy also matches outputs, so the audit names the
+// relation from the weights first. Direction (who taught whom), when the reference's scores of
+// the candidate's texts are given too: a student finds its teacher's texts about as likely as
+// its own, while the teacher finds the student's texts unlikely; gap_X = (log-lik of own texts -
+// log-lik of the other's texts) per byte, and the reference is named the teacher when gap_R >
+// gap_C; confidence = the fraction of 1000 seeded bootstrap resamples of probes that agree.
+//
+// Errors (Result): a signature without records, signatures of different suites (kInvalidArgument
+// naming the file). Thread-safe: no shared state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "probes/signature.h"
+#include "probes/suite.h"
+
+namespace prov::fingerprint {
+
+struct OutputTestOptions {
+  double alpha = 0.01;
+  int max_probes = 0;  // use at most this many shared probes (0 = all)
+  std::vector<int> probe_grid = {10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
+  uint64_t seed = 20251;  // bootstrap for the direction's confidence
+};
+
+// A signature with the name it is reported under.
+struct NamedSignature {
+  std::string name;
+  const probes::Signature* signature = nullptr;
+  // This model's signature of a cross_likelihood_suite covering the pool's greedy texts (may be
+  // null): the candidate's gives cross_likelihood; with the reference's and every control's too,
+  // cross_likelihood_ratio and the direction.
+  const probes::Signature* scores = nullptr;
+};
+
+struct OutputStatistic {
+  std::string name;
+  bool primary = false;
+  double reference = 0;          // S(C, R)
+  std::vector<double> controls;  // S(C, K_j), in control order
+  double control_mean = 0, control_sd = 0;
+  double t = 0;  // prediction t statistic (score when not primary)
+  int df = 0;
+  double p_value = 1;  // one-sided P(T_df >= t)
+  double rank_p = 1;   // (1 + #{K >= R}) / (1 + m)
+};
+
+struct OutputCurvePoint {
+  int probes = 0;
+  double p_value = 1;                     // primary, Bonferroni-combined
+  std::vector<double> reference, control_mean;  // of each primary statistic, same order
+};
+
+struct OutputComparison {
+  std::string relation;  // related | independent | inconclusive
+  std::string kind;      // when related: distilled_logit | distilled_seq
+  std::string reason;
+  std::optional<double> p_value;
+  std::string null_hypothesis;
+  std::string combination;
+  int probes_used = 0;
+  int probes_needed = -1;  // -1: p never reached alpha on the grid
+  std::vector<std::string> controls;
+  std::vector<OutputStatistic> statistics;
+  std::vector<OutputCurvePoint> curve;
+  bool cross_tokenizer = false;  // token-level statistics left out
+  // Direction (only with both sides' cross-likelihood scores).
+  std::string teacher;  // "reference", "candidate" or "" (unknown)
+  double direction_confidence = 0;
+  double gap_reference = 0, gap_candidate = 0;
+};
+
+// The test above. Scores (NamedSignature::scores) restrict the test to the probes they cover.
+Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
+                                         const NamedSignature& reference,
+                                         const std::vector<NamedSignature>& controls,
+                                         const OutputTestOptions& options = {});
+
+// The suite that asks a model to score the greedy continuations in `signatures` (all of `base`,
+// whose digest they must carry): one probe per base probe (the first `max_probes`, 0 = all; text
+// probes only), same id and prompt, score_texts = the distinct non-empty greedy texts in byte
+// order, no top-k, no greedy tokens. Named base.name + "-xlik". kInvalidArgument when a signature
+// belongs to another suite or a base probe is given as ids.
+Result<probes::Suite> cross_likelihood_suite(const probes::Suite& base,
+                                             const std::vector<const probes::Signature*>& signatures,
+                                             int max_probes = 0);
+
+nlohmann::json output_result_json(const OutputComparison& r);
+
+// Upper tail of Student's t: P(T_df >= t), df >= 1 (exposed for tests).
+double student_t_upper(double t, double df);
+
+}  // namespace prov::fingerprint
