@@ -336,6 +336,9 @@ void register_compare(CLI::App& app, Action* run) {
                   "model name for endpoint arguments");
   cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,
                   "environment variable holding the endpoint's API key");
+  cmd->add_option("--retries", o->collect.endpoint.retries,
+                  "endpoint retries on 429, 5xx and broken responses")
+      ->capture_default_str();
   cmd->add_option("--permutations", o->permutations, "signed permutations for the test")
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--structured-components", o->structured,

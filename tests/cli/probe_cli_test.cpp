@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "probes/signature.h"
+#include "tests/support/serve_process.h"
 #include "tests/support/test_support.h"
 
 namespace {
@@ -28,46 +29,6 @@ Outcome prov(const std::string& args) {
 std::string model_dir() {
   return prov::testing::fixtures_dir() + "/zoo-dev/B";
 }
-
-// `prov serve` as a child process on a free loopback port; stopped with SIGTERM.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::string& model) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      execl(PROV_EXE, PROV_EXE, "serve", model.c_str(), "--port", "0", "--name", "B",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    // The first stdout line names the address: "prov serve: B on http://127.0.0.1:PORT/v1 ...".
-    FILE* f = fdopen(fds[0], "r");
-    char line[512];
-    if (f != nullptr && fgets(line, sizeof line, f) != nullptr) {
-      std::string s(line);
-      auto a = s.find("http://");
-      auto b = s.find("/v1");
-      if (a != std::string::npos && b != std::string::npos) url_ = s.substr(a, b - a);
-    }
-    if (f != nullptr) fclose(f);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int st = 0;
-      waitpid(pid_, &st, 0);
-    }
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string url_;
-};
 
 TEST(ProbeCli, SuitesListShowAndExport) {
   Outcome l = prov("suite list --json");
@@ -126,7 +87,7 @@ TEST(ProbeCli, LocalProbeIsCompleteResumableAndDeterministic) {
 TEST(ProbeCli, EndpointSignatureThroughProvServeEqualsTheLocalOne) {
   PROV_REQUIRE_FIXTURES();
   prov::testing::TempDir dir;
-  ServeProcess server(model_dir());
+  prov::testing::ServeProcess server(model_dir());
   ASSERT_FALSE(server.url().empty()) << "prov serve did not print its address";
   Outcome remote =
       prov("probe --endpoint " + server.url() + " --model-name B --suite natural-v1:12 -o " +

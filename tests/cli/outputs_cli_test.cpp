@@ -1,0 +1,139 @@
+// End-to-end tests of `prov compare --outputs-only` and `prov suite cross`: real checkpoints (the
+// zoo-dev fixtures and a noised copy of one), signatures and cross-likelihood scores collected by
+// the command into its cache, and a candidate served over HTTP by `prov serve` on loopback.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/support/serve_process.h"
+#include "tests/support/test_support.h"
+#include "zoo/derive.h"
+
+namespace {
+
+using nlohmann::json;
+using prov::testing::Outcome;
+using prov::testing::TempDir;
+
+Outcome run_prov(const std::string& args, bool merge_stderr = true) {
+  return prov::testing::run_command(std::string(PROV_EXE) + " " + args, merge_stderr);
+}
+
+std::string dev(const std::string& name) {
+  return prov::testing::fixtures_dir() + "/zoo-dev/" + name;
+}
+
+class OutputsCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PROV_REQUIRE_FIXTURES();
+    ASSERT_TRUE(prov::zoo::add_noise(dev("B"), dir_.file("copy"), 0.002, 5).is_ok());
+    controls_ = dev("C") + " " + dev("I1") + " " + dev("I3");
+  }
+  std::string common() const {
+    return " --outputs-only --suite natural-v1:40 --xlik-probes 20 --cache " + dir_.file("cache");
+  }
+  TempDir dir_;
+  std::string controls_;
+};
+
+TEST_F(OutputsCli, NoisedCopyIsRelatedAndAnIndependentIsNot) {
+  Outcome r = run_prov("compare " + dir_.file("copy") + " " + dev("B") + " --controls " +
+                           controls_ + common() + " --json",
+                       /*merge_stderr=*/false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["relation"], "related") << r.out;
+  EXPECT_LT(j["p_value"].get<double>(), 0.01);
+  EXPECT_EQ(j["probes_used"], 20);  // restricted to the scored probes
+  EXPECT_EQ(j["controls"].size(), 3u);
+  ASSERT_EQ(j["evidence"].size(), 2u);  // idiosyncratic_greedy and cross_likelihood_ratio
+  for (const auto& e : j["evidence"]) {
+    EXPECT_FALSE(e["null_hypothesis"].get<std::string>().empty());
+    EXPECT_EQ(e["probes"], 20);
+  }
+  ASSERT_TRUE(j.contains("direction"));
+
+  // I1 against B, controls C and I3 (B's other independents): not related.
+  Outcome n = run_prov("compare " + dev("I1") + " " + dev("B") + " --controls " + controls_ +
+                           common() + " --json",
+                       false);
+  ASSERT_EQ(n.code, 0) << n.out;
+  const json k = json::parse(n.out);
+  EXPECT_EQ(k["relation"], "independent") << n.out;
+  EXPECT_EQ(k["controls"].size(), 2u);  // I1 left out of its own controls
+  EXPECT_GT(k["p_value"].get<double>(), 0.01);
+
+  // The cached signatures make a rerun give the same bytes.
+  Outcome again = run_prov("compare " + dir_.file("copy") + " " + dev("B") + " --controls " +
+                               controls_ + common() + " --json",
+                           false);
+  EXPECT_EQ(again.out, r.out);
+}
+
+TEST_F(OutputsCli, SignatureFilesAndCrossSuites) {
+  // Signatures collected by prov probe, then compared from the files alone.
+  for (const std::string m : {"B", "C", "I1", "I3"}) {
+    ASSERT_EQ(run_prov("probe " + dev(m) + " --suite natural-v1:30 -q -o " + dir_.file(m + ".sig"))
+                  .code,
+              0);
+  }
+  ASSERT_EQ(run_prov("probe " + dir_.file("copy") + " --suite natural-v1:30 -q -o " +
+                     dir_.file("copy.sig"))
+                .code,
+            0);
+  Outcome r = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
+                       " --outputs-only --controls " + dir_.file("C.sig") + " " +
+                       dir_.file("I1.sig") + " " + dir_.file("I3.sig"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("relation:  related"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("idiosyncratic_greedy"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("cross_likelihood"), std::string::npos) << r.out;  // no scores given
+
+  // prov suite cross writes a valid scoring suite over the signatures' texts.
+  Outcome x = run_prov("suite cross --suite natural-v1:30 --probes 10 --signatures " +
+                       dir_.file("B.sig") + " " + dir_.file("C.sig") + " -o " +
+                       dir_.file("x.jsonl"));
+  ASSERT_EQ(x.code, 0) << x.out;
+  EXPECT_NE(x.out.find("10 probes"), std::string::npos) << x.out;
+  Outcome show = run_prov("suite show " + dir_.file("x.jsonl") + " --json", false);
+  ASSERT_EQ(show.code, 0) << show.out;
+  EXPECT_EQ(json::parse(show.out)["name"], "natural-v1-xlik");
+
+  // Bad input: another suite, too few controls, a missing control.
+  Outcome other = run_prov("suite cross --suite natural-v1:31 --signatures " +
+                           dir_.file("B.sig") + " -o " + dir_.file("y.jsonl"));
+  EXPECT_EQ(other.code, 2) << other.out;
+  Outcome few = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
+                         " --outputs-only --controls " + dir_.file("C.sig"));
+  EXPECT_EQ(few.code, 0) << few.out;
+  EXPECT_NE(few.out.find("inconclusive"), std::string::npos) << few.out;
+  Outcome none = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
+                          " --outputs-only");
+  EXPECT_EQ(none.code, 2) << none.out;
+  Outcome missing = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
+                             " --outputs-only --controls " + dir_.file("nothing") + " " +
+                             dir_.file("C.sig") + common());
+  EXPECT_EQ(missing.code, 2) << missing.out;
+  EXPECT_NE(missing.out.find("nothing"), std::string::npos) << missing.out;
+}
+
+TEST_F(OutputsCli, ServedCandidateIsProbedOverHttp) {
+  prov::testing::ServeProcess server(dir_.file("copy"), "suspect");
+  ASSERT_FALSE(server.url().empty()) << "prov serve did not print its address";
+  Outcome r = run_prov("compare " + server.url() + " " + dev("B") + " --model-name suspect" +
+                           " --controls " + controls_ + common() + " --json",
+                       false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["relation"], "related") << r.out;
+  EXPECT_EQ(j["evidence"].size(), 2u) << r.out;  // scores collected through echo
+  // A dead endpoint is an I/O failure naming it.
+  Outcome dead = run_prov("compare http://127.0.0.1:1 " + dev("B") + " --model-name x" +
+                          " --controls " + controls_ + common() + " --retries 0 --json");
+  EXPECT_EQ(dead.code, 3) << dead.out;
+  EXPECT_NE(dead.out.find("127.0.0.1:1"), std::string::npos) << dead.out;
+}
+
+}  // namespace
