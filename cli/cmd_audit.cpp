@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/collect.h"
 #include "cli/common.h"
 #include "core/file_io.h"
 #include "core/sha256.h"
@@ -30,6 +31,12 @@ struct AuditCliOptions {
   int permutations = 9999;
   double alpha = 0.01;
   bool json = false;
+  // Output layers.
+  std::vector<std::string> controls;
+  std::string suite = "natural-v1:1000";
+  int xlik_probes = 200;
+  std::vector<std::string> scores;
+  CollectSettings collect;
 };
 
 std::string hex_hash(const store::Hash& h) {
@@ -50,6 +57,65 @@ int run_audit(const AuditCliOptions& o) {
   }
   lineage::AuditOptions ao;
   ao.references = o.references;
+  // Output evidence: signatures of the candidate, references and controls on one suite.
+  const bool cand_weights = !is_endpoint_spec(o.candidate) && !is_signature_file(o.candidate);
+  ao.candidate_weights = cand_weights;
+  for (const auto& r : o.references) ao.reference_weights.push_back(!is_signature_file(r));
+  std::optional<OutputSet> set;
+  lineage::OutputEvidence ev;
+  if (!o.controls.empty()) {
+    OutputSetRequest req;
+    req.specs = {o.candidate};
+    req.what = {"candidate"};
+    for (size_t i = 0; i < o.references.size(); ++i) {
+      req.specs.push_back(o.references[i]);
+      req.what.push_back("reference " + std::to_string(i + 1));
+    }
+    for (const auto& c : o.controls) req.specs.push_back(c);
+    req.suite = o.suite;
+    req.xlik_probes = o.xlik_probes;
+    req.scores = o.scores;
+    auto got = collect_output_set(req, o.collect);
+    if (!got.is_ok()) return report_error(cmd, got.status());
+    set = std::move(*got);
+    const std::string cand_name =
+        is_endpoint_spec(o.candidate) ? o.collect.endpoint.model_name
+                                      : lineage::model_display_name(o.candidate);
+    ev.candidate = {cand_name, &set->signatures[0], set->scores[0].get()};
+    for (size_t i = 0; i < o.references.size(); ++i) {
+      ev.references.push_back({lineage::model_display_name(o.references[i]),
+                               &set->signatures[i + 1], set->scores[i + 1].get()});
+    }
+    for (size_t i = 1 + o.references.size(); i < set->signatures.size(); ++i) {
+      ev.controls.push_back({lineage::model_display_name(req.specs[i]), &set->signatures[i],
+                             set->scores[i].get()});
+    }
+    ev.test.alpha = o.alpha;
+    ao.outputs = &ev;
+    if (!cand_weights) {
+      ao.candidate_name = cand_name;
+      const auto& h = set->signatures[0].header;
+      if (is_endpoint_spec(o.candidate)) {
+        // What was observed: the digest of the candidate's answers (its signature's records).
+        ao.candidate_source = "endpoint " + o.candidate + " model " + cand_name;
+      } else {
+        ao.candidate_source = "signature " + o.candidate;
+      }
+      if (h.model_digest.size() == 64) {
+        ao.candidate_digest = h.model_digest;
+      } else {
+        std::string text;
+        for (const auto& r : set->signatures[0].records) {
+          text += r.probe_id + "\t" + r.continuation_text + "\n";
+        }
+        ao.candidate_digest = to_hex(sha256(text));
+        ao.candidate_source += " (digest: SHA-256 of its probe ids and greedy answers)";
+      }
+    }
+  } else if (!cand_weights) {
+    return report_error(cmd, invalid_argument("a candidate without weights (endpoint or "
+                                              "signature) needs --controls for the output tests"));
+  }
   ao.alpha = o.alpha;
   ao.weights.permutations = o.permutations;
   ao.weights.alpha = o.alpha;
@@ -121,12 +187,23 @@ int run_audit(const AuditCliOptions& o) {
                                            ? std::nullopt
                                            : std::optional<double>(v["p_value"].get<double>()))
             << "\nconfidence: " << v["confidence"].get<std::string>() << "\n\n";
-  std::printf("%-28s %-13s %10s %10s %9s\n", "reference", "relation", "p-value", "Holm p",
+  std::printf("%-28s %-13s %10s %10s %9s", "reference", "weights", "p-value", "Holm p",
               "aligned z");
+  if (ao.outputs != nullptr) std::printf("  %-15s %10s %10s", "outputs", "p-value", "Holm p");
+  std::printf("\n");
   for (const auto& ref : r->references) {
-    std::printf("%-28s %-13s %10s %10s %9.1f\n", ref.name.c_str(), ref.weights.relation.c_str(),
+    std::printf("%-28s %-13s %10s %10s %9.1f", ref.name.c_str(),
+                ref.has_weights ? ref.weights.relation.c_str() : "-",
                 lineage::format_p_value(ref.weights.p_value).c_str(),
                 lineage::format_p_value(ref.p_holm).c_str(), ref.weights.aligned.z_score);
+    if (ref.outputs) {
+      const auto& oc = *ref.outputs;
+      std::printf("  %-15s %10s %10s",
+                  (oc.relation == "related" ? oc.kind : oc.relation).c_str(),
+                  lineage::format_p_value(oc.p_value).c_str(),
+                  lineage::format_p_value(ref.output_p_holm).c_str());
+    }
+    std::printf("\n");
   }
   std::cout << "\n" << v["summary"].get<std::string>() << "\n";
   for (const auto& w : written) std::cout << "wrote " << w.get<std::string>() << "\n";
@@ -148,7 +225,9 @@ void register_audit(CLI::App& app, Action* run) {
       "audit",
       "Audit a candidate checkpoint against references: verdict, evidence, signed lineage "
       "report (JSON, Markdown, HTML), ledger entry");
-  cmd->add_option("CANDIDATE", o->candidate, "candidate model")->required();
+  cmd->add_option("CANDIDATE", o->candidate,
+                  "candidate: checkpoint, signature file or endpoint URL (--model-name)")
+      ->required();
   cmd->add_option("--references", o->references, "reference models")->required();
   cmd->add_option("--report", o->report, "write OUT.json, OUT.md, OUT.html (and OUT.dsse.json)");
   cmd->add_option("--key", o->key, "private key to sign the report with (prov key generate)");
@@ -160,6 +239,25 @@ void register_audit(CLI::App& app, Action* run) {
   cmd->add_option("--alpha", o->alpha, "family-wise level over the references")
       ->check(CLI::Range(1e-12, 0.5));
   cmd->add_flag("--json", o->json, "print the report (and the inclusion proof) as JSON");
+  cmd->add_option("--controls", o->controls,
+                  "models unrelated to the references (checkpoints, signature files or "
+                  "endpoints): runs the output and distillation tests");
+  cmd->add_option("--suite", o->suite, "probe suite of the output tests")->capture_default_str();
+  cmd->add_option("--xlik-probes", o->xlik_probes,
+                  "probes of the cross-likelihood scoring (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--scores", o->scores, "cross-likelihood score signatures (prov suite cross)");
+  cmd->add_option("--cache", o->collect.cache_dir,
+                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
+  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
+  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
+  cmd->add_option("--model-name", o->collect.endpoint.model_name,
+                  "model name when CANDIDATE is an endpoint URL");
+  cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,
+                  "environment variable holding the endpoint's API key");
+  cmd->add_option("--retries", o->collect.endpoint.retries, "endpoint retries")
+      ->capture_default_str();
   cmd->callback([o, run] { *run = [o] { return run_audit(*o); }; });
 }
 

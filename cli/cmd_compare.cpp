@@ -110,77 +110,18 @@ int run_compare_outputs(const CompareOptions& o) {
     return report_error("compare", invalid_argument("--outputs-only needs --controls: signatures "
                                                     "or models unrelated to the reference"));
   }
-  // The suite: --suite, or the one the candidate's signature file was collected on.
-  std::string suite_arg = o.suite;
-  if (is_signature_file(o.candidate)) {
-    auto sig = probes::read_signature(o.candidate);
-    if (!sig.is_ok()) return report_error("compare", sig.status().with_context("candidate"));
-    const auto& h = sig->header;
-    if (h.suite_name == "natural-v1") suite_arg = "natural-v1:" + std::to_string(h.num_probes);
-  }
-  auto suite = probes::resolve_suite(suite_arg, 0);
-  if (!suite.is_ok()) return report_error("compare", suite.status());
-  const std::string& endpoint_name = o.collect.endpoint.model_name;
-  auto path_of = [&](const std::string& spec) {
-    return signature_for(spec, is_endpoint_spec(spec) ? endpoint_name : "", suite_arg, *suite,
-                         o.collect);
-  };
   std::vector<std::string> specs = {o.candidate, o.reference};
   for (const auto& c : o.controls) specs.push_back(c);
-  std::vector<probes::Signature> sigs;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const std::string what = i == 0 ? "candidate" : i == 1 ? "reference" : "control " + specs[i];
-    auto path = path_of(specs[i]);
-    if (!path.is_ok()) return report_error("compare", path.status().with_context(what));
-    auto sig = probes::read_signature(*path);
-    if (!sig.is_ok()) return report_error("compare", sig.status().with_context(what));
-    sigs.push_back(std::move(*sig));
-  }
-  // Cross-likelihood scores: from --scores (matched to a model by its digest, or its endpoint
-  // and name), or collected now for models and endpoints.
-  std::vector<probes::Signature> given;
-  for (const auto& path : o.scores) {
-    auto sig = probes::read_signature(path);
-    if (!sig.is_ok()) return report_error("compare", sig.status().with_context("--scores"));
-    given.push_back(std::move(*sig));
-  }
-  auto same_model = [](const probes::SignatureHeader& a, const probes::SignatureHeader& b) {
-    if (!a.model_digest.empty()) return a.model_digest == b.model_digest;
-    return !a.endpoint_url.empty() && a.endpoint_url == b.endpoint_url &&
-           a.model_name == b.model_name;
-  };
-  std::unique_ptr<probes::Suite> xsuite;
-  std::string xsuite_path;
-  std::vector<std::unique_ptr<probes::Signature>> scores(sigs.size());
-  for (size_t i = 0; i < sigs.size(); ++i) {
-    for (const auto& g : given) {
-      if (same_model(sigs[i].header, g.header)) {
-        scores[i] = std::make_unique<probes::Signature>(g);
-        break;
-      }
-    }
-    if (scores[i] || !o.scores.empty() || o.xlik_probes <= 0 || is_signature_file(specs[i])) {
-      continue;
-    }
-    if (!xsuite) {
-      std::vector<const probes::Signature*> ptrs;
-      for (const auto& s : sigs) ptrs.push_back(&s);
-      auto xs = fingerprint::cross_likelihood_suite(*suite, ptrs, o.xlik_probes);
-      if (!xs.is_ok()) return report_error("compare", xs.status());
-      auto dir = signature_cache_dir(o.collect);
-      if (!dir.is_ok()) return report_error("compare", dir.status());
-      xsuite_path = *dir + "/" + probes::suite_digest(*xs).substr(0, 32) + ".jsonl";
-      Status st = probes::write_suite_file(xsuite_path, *xs);
-      if (!st.is_ok()) return report_error("compare", st);
-      xsuite = std::make_unique<probes::Suite>(std::move(*xs));
-    }
-    auto path = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "",
-                              xsuite_path, *xsuite, o.collect);
-    if (!path.is_ok()) return report_error("compare", path.status().with_context("scores"));
-    auto sig = probes::read_signature(*path);
-    if (!sig.is_ok()) return report_error("compare", sig.status().with_context("scores"));
-    scores[i] = std::make_unique<probes::Signature>(std::move(*sig));
-  }
+  OutputSetRequest req;
+  req.specs = specs;
+  req.what = {"candidate", "reference"};
+  req.suite = o.suite;
+  req.xlik_probes = o.xlik_probes;
+  req.scores = o.scores;
+  auto set = collect_output_set(req, o.collect);
+  if (!set.is_ok()) return report_error("compare", set.status());
+  auto& sigs = set->signatures;
+  auto& scores = set->scores;
   std::vector<fingerprint::NamedSignature> ctrl;
   for (size_t i = 2; i < sigs.size(); ++i) ctrl.push_back({specs[i], &sigs[i], scores[i].get()});
   fingerprint::OutputTestOptions opt;

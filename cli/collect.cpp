@@ -8,11 +8,11 @@
 #include <fstream>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include "cli/common.h"
 #include "cli/probe_common.h"
+#include "core/sha256.h"
 #include "cli/torch_plugin.h"
+#include "fingerprint/outputs.h"
 #include "probes/endpoint.h"
 
 namespace prov::cli {
@@ -20,19 +20,6 @@ namespace prov::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 // Path, size and modification time of the model's files: a changed checkpoint gets a new key.
 Result<std::string> model_key(const std::string& path) {
@@ -117,7 +104,7 @@ Result<std::string> signature_for(const std::string& spec, const std::string& mo
     PROV_ASSIGN_OR_RETURN(key, model_key(spec));
     key += "\n" + settings.device + "\n" + settings.dtype;
   }
-  const std::string out = dir + "/" + sha256_hex(key + "\n" + digest).substr(0, 32) + ".sig";
+  const std::string out = dir + "/" + to_hex(sha256(key + "\n" + digest)).substr(0, 32) + ".sig";
   if (is_signature_file(out)) {
     auto sig = probes::read_signature(out);
     if (sig.is_ok() && sig->complete()) return out;  // otherwise completed below (resume)
@@ -149,6 +136,85 @@ Result<std::string> signature_for(const std::string& spec, const std::string& mo
     return Status(rc == kExitIo ? StatusCode::kIo : StatusCode::kInvalidArgument,
                   "collecting the signature of " + spec + " on " + resolved.name +
                       " failed (see above)");
+  }
+  return out;
+}
+
+Result<OutputSet> collect_output_set(const OutputSetRequest& request,
+                                     const CollectSettings& settings) {
+  // The suite: --suite, or the one the candidate's signature file was collected on.
+  const auto& o = request;
+  OutputSet out;
+  std::string suite_arg = o.suite;
+  if (!o.specs.empty() && is_signature_file(o.specs[0])) {
+    auto sig = probes::read_signature(o.specs[0]);
+    if (!sig.is_ok()) return sig.status().with_context(o.what.empty() ? "" : o.what[0]);
+    const auto& h = sig->header;
+    if (h.suite_name == "natural-v1") suite_arg = "natural-v1:" + std::to_string(h.num_probes);
+  }
+  auto suite = probes::resolve_suite(suite_arg, 0);
+  if (!suite.is_ok()) return suite.status();
+  out.suite_arg = suite_arg;
+  const std::string& endpoint_name = settings.endpoint.model_name;
+  auto path_of = [&](const std::string& spec) {
+    return signature_for(spec, is_endpoint_spec(spec) ? endpoint_name : "", suite_arg, *suite,
+                         settings);
+  };
+  const std::vector<std::string>& specs = o.specs;
+  std::vector<probes::Signature>& sigs = out.signatures;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string what = i < o.what.size() ? o.what[i] : "control " + specs[i];
+    auto path = path_of(specs[i]);
+    if (!path.is_ok()) return path.status().with_context(what);
+    auto sig = probes::read_signature(*path);
+    if (!sig.is_ok()) return sig.status().with_context(what);
+    sigs.push_back(std::move(*sig));
+  }
+  // Cross-likelihood scores: from --scores (matched to a model by its digest, or its endpoint
+  // and name), or collected now for models and endpoints.
+  std::vector<probes::Signature> given;
+  for (const auto& path : o.scores) {
+    auto sig = probes::read_signature(path);
+    if (!sig.is_ok()) return sig.status().with_context("scores");
+    given.push_back(std::move(*sig));
+  }
+  auto same_model = [](const probes::SignatureHeader& a, const probes::SignatureHeader& b) {
+    if (!a.model_digest.empty()) return a.model_digest == b.model_digest;
+    return !a.endpoint_url.empty() && a.endpoint_url == b.endpoint_url &&
+           a.model_name == b.model_name;
+  };
+  std::unique_ptr<probes::Suite> xsuite;
+  std::string xsuite_path;
+  std::vector<std::unique_ptr<probes::Signature>>& scores = out.scores;
+  scores.resize(sigs.size());
+  for (size_t i = 0; i < sigs.size(); ++i) {
+    for (const auto& g : given) {
+      if (same_model(sigs[i].header, g.header)) {
+        scores[i] = std::make_unique<probes::Signature>(g);
+        break;
+      }
+    }
+    if (scores[i] || !o.scores.empty() || o.xlik_probes <= 0 || is_signature_file(specs[i])) {
+      continue;
+    }
+    if (!xsuite) {
+      std::vector<const probes::Signature*> ptrs;
+      for (const auto& s : sigs) ptrs.push_back(&s);
+      auto xs = fingerprint::cross_likelihood_suite(*suite, ptrs, o.xlik_probes);
+      if (!xs.is_ok()) return xs.status();
+      auto dir = signature_cache_dir(settings);
+      if (!dir.is_ok()) return dir.status();
+      xsuite_path = *dir + "/" + probes::suite_digest(*xs).substr(0, 32) + ".jsonl";
+      Status st = probes::write_suite_file(xsuite_path, *xs);
+      if (!st.is_ok()) return st;
+      xsuite = std::make_unique<probes::Suite>(std::move(*xs));
+    }
+    auto path = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "",
+                              xsuite_path, *xsuite, settings);
+    if (!path.is_ok()) return path.status().with_context("scores");
+    auto sig = probes::read_signature(*path);
+    if (!sig.is_ok()) return sig.status().with_context("scores");
+    scores[i] = std::make_unique<probes::Signature>(std::move(*sig));
   }
   return out;
 }

@@ -4,7 +4,9 @@
 // OpenAI-compatible endpoint URL (probed over HTTP into the same cache).
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "probes/signature.h"
@@ -48,6 +50,25 @@ Result<std::string> signature_for(const std::string& spec, const std::string& mo
 
 // The cache directory (created when missing).
 Result<std::string> signature_cache_dir(const CollectSettings& settings);
+
+// Signatures (and cross-likelihood scores) of several models on one suite, for the output tests.
+struct OutputSetRequest {
+  std::vector<std::string> specs;  // model paths, signature files or endpoint URLs
+  std::vector<std::string> what;   // names for messages ("candidate", ...); the rest "control"
+  // Built-in spec or JSONL path; when specs[0] is a natural-v1 signature file, its size wins.
+  std::string suite = "natural-v1:1000";
+  // Probes on which models and endpoints score the greedy texts of all specs (0 = none). Models
+  // known only by a signature file get no scores (then cross_likelihood_ratio is left out).
+  int xlik_probes = 200;
+  std::vector<std::string> scores;  // given score files (matched by model digest); no scoring now
+};
+struct OutputSet {
+  std::string suite_arg;
+  std::vector<probes::Signature> signatures;                // one per spec
+  std::vector<std::unique_ptr<probes::Signature>> scores;  // one per spec, may be null
+};
+Result<OutputSet> collect_output_set(const OutputSetRequest& request,
+                                     const CollectSettings& settings);
 
 // Probes an endpoint into `output` (resume as prov probe): exit code.
 struct ProbeOptions;

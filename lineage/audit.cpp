@@ -1,7 +1,9 @@
 #include "lineage/audit.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <numeric>
 
 #include "model/digest.h"
@@ -59,25 +61,64 @@ std::string model_display_name(const std::string& path) {
 
 Result<AuditResult> audit(const std::string& candidate, const AuditOptions& options) {
   AuditResult out;
-  auto cm = model::open_model(candidate);
-  if (!cm.is_ok()) return cm.status().with_context("candidate");
-  auto cd = digest_of(candidate);
-  if (!cd.is_ok()) return cd.status().with_context("candidate");
+  const OutputEvidence* ov = options.outputs;
+  if (ov != nullptr && ov->references.size() != options.references.size()) {
+    return invalid_argument("output evidence for " + std::to_string(ov->references.size()) +
+                            " references, but " + std::to_string(options.references.size()) +
+                            " references");
+  }
+  std::optional<model::Model> cm;
+  std::string cand_digest = options.candidate_digest;
+  if (options.candidate_weights) {
+    auto m = model::open_model(candidate);
+    if (!m.is_ok()) return m.status().with_context("candidate");
+    cm = std::move(*m);
+    auto cd = digest_of(candidate);
+    if (!cd.is_ok()) return cd.status().with_context("candidate");
+    cand_digest = *cd;
+  } else if (ov == nullptr) {
+    return invalid_argument("a candidate without weights needs output evidence (signatures)");
+  }
   for (size_t i = 0; i < options.references.size(); ++i) {
     const std::string& path = options.references[i];
     const std::string ctx = "reference " + std::to_string(i + 1) + " (" + path + ")";
-    auto rm = model::open_model(path);
-    if (!rm.is_ok()) return rm.status().with_context(ctx);
-    auto rd = digest_of(path);
-    if (!rd.is_ok()) return rd.status().with_context(ctx);
-    auto w = fingerprint::compare_weights(*cm, *rm, options.weights);
-    if (!w.is_ok()) return w.status().with_context(ctx);
     ReferenceOutcome o;
     o.name = model_display_name(path);
     o.path = path;
-    o.digest = *rd;
-    o.weights = std::move(*w);
+    o.has_weights = options.reference_weights.empty() || options.reference_weights[i];
+    if (o.has_weights) {
+      auto rm = model::open_model(path);
+      if (!rm.is_ok()) return rm.status().with_context(ctx);
+      auto rd = digest_of(path);
+      if (!rd.is_ok()) return rd.status().with_context(ctx);
+      o.digest = *rd;
+      if (cm) {
+        auto w = fingerprint::compare_weights(*cm, *rm, options.weights);
+        if (!w.is_ok()) return w.status().with_context(ctx);
+        o.weights = std::move(*w);
+      }
+    } else {
+      if (ov == nullptr) return invalid_argument(ctx + ": no weights and no signature");
+      o.digest = ov->references[i].signature->header.model_digest;
+      if (o.digest.size() != 64) {
+        return invalid_argument(ctx + ": its signature records no model digest (an endpoint "
+                                "signature cannot be a reference)");
+      }
+    }
+    o.has_weights = o.has_weights && cm.has_value();
+    if (ov != nullptr) {
+      auto r = fingerprint::compare_outputs(ov->candidate, ov->references[i], ov->controls,
+                                            ov->test);
+      if (!r.is_ok()) return r.status().with_context(ctx);
+      o.outputs = std::move(*r);
+    }
     out.references.push_back(std::move(o));
+  }
+  if (ov != nullptr) {
+    std::vector<std::optional<double>> raw;
+    for (const auto& r : out.references) raw.push_back(r.outputs->p_value);
+    const auto adj = holm_adjust(raw);
+    for (size_t i = 0; i < adj.size(); ++i) out.references[i].output_p_holm = adj[i];
   }
   std::vector<std::optional<double>> raw;
   for (const auto& r : out.references) raw.push_back(r.weights.p_value);
@@ -144,24 +185,73 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
                 r.weights.reason + ".";
     }
   }
+  if (parent < 0 && ov != nullptr) {
+    for (size_t i = 0; i < out.references.size(); ++i) {
+      const auto& r = out.references[i];
+      if (r.output_p_holm && *r.output_p_holm < options.alpha &&
+          (parent < 0 || *r.output_p_holm < *out.references[size_t(parent)].output_p_holm)) {
+        parent = static_cast<int>(i);
+      }
+    }
+    if (parent >= 0) {
+      const auto& r = out.references[static_cast<size_t>(parent)];
+      const auto& oc = *r.outputs;
+      relation = oc.kind;
+      verdict_p = r.output_p_holm;
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    " on %d probes against %zu controls (Holm-adjusted p = %s over %zu "
+                    "reference(s))",
+                    oc.probes_used, oc.controls.size(), fmt_p(r.output_p_holm).c_str(),
+                    out.references.size());
+      if (r.has_weights) {
+        confidence = *r.output_p_holm < options.alpha / 10 ? "high" : "medium";
+        summary = "The candidate shares no weights with " + r.name +
+                  " but answers like it beyond its controls" + buf +
+                  ": distillation. The pattern of the evidence suggests " + relation + ".";
+      } else {
+        confidence = "low";
+        summary = "The candidate answers like " + r.name + " beyond its controls" + buf +
+                  ". Without both models' weights a weight-derived copy cannot be told from a "
+                  "distilled student; the pattern of the evidence suggests " + relation + ".";
+      }
+      if (!oc.teacher.empty()) {
+        char d[160];
+        std::snprintf(d, sizeof d, " Direction: the %s looks like the teacher (bootstrap "
+                      "confidence %.2f).", oc.teacher.c_str(), oc.direction_confidence);
+        summary += d;
+      }
+    }
+  }
   if (parent < 0) {
     bool any = false, all_tested = !out.references.empty();
     for (size_t i = 0; i < out.references.size(); ++i) {
       const auto& r = out.references[i];
-      if (r.weights.relation != "inconclusive") any = true;
-      if (!r.p_holm) all_tested = false;
+      const bool weights_tested = r.has_weights && r.weights.relation != "inconclusive";
+      const bool outputs_tested = r.outputs && r.outputs->p_value.has_value();
+      if (weights_tested || outputs_tested) any = true;
+      if (!r.p_holm && !r.output_p_holm) all_tested = false;
       if (r.p_holm && (!verdict_p || *r.p_holm < *verdict_p)) verdict_p = r.p_holm;
+      if (r.output_p_holm && (!verdict_p || *r.output_p_holm < *verdict_p)) {
+        verdict_p = r.output_p_holm;
+      }
     }
     relation = any ? "independent" : "inconclusive";
     confidence = any && all_tested ? "medium" : "low";
     summary = out.references.empty()
                   ? "No reference was given: nothing to compare with."
-                  : (any ? "No evidence that the candidate derives from any reference by its "
-                           "weights (smallest Holm-adjusted p = " +
-                               fmt_p(verdict_p) + ")."
+                  : (any ? std::string("No evidence that the candidate derives from any "
+                                       "reference by its ") +
+                               (ov != nullptr ? (cm ? "weights or outputs" : "outputs")
+                                              : "weights") +
+                               " (smallest Holm-adjusted p = " + fmt_p(verdict_p) + ")."
                          : "No reference could be compared with the candidate.");
   }
-  summary += "\nOutput and distillation tests were not run (not part of this build).";
+  if (ov == nullptr) {
+    summary += "\nOutput and distillation tests were not run (no signatures and controls given).";
+  } else if (!cm) {
+    summary += "\nWeight tests were not run (the candidate's weights are not at hand).";
+  }
   out.parent = parent;
   verdict["relation"] = relation;
   verdict["parent"] =
@@ -176,24 +266,81 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
   // The report.
   nlohmann::json rep;
   rep["report_version"] = 1;
-  rep["candidate"] = {
-      {"name", model_display_name(candidate)}, {"path", candidate}, {"digest", {{"sha256", *cd}}}};
+  const std::string cand_name =
+      options.candidate_name.empty() ? model_display_name(candidate) : options.candidate_name;
+  rep["candidate"] = {{"name", cand_name}, {"path", candidate}, {"digest", {{"sha256", cand_digest}}}};
+  if (!options.candidate_source.empty()) rep["candidate"]["source"] = options.candidate_source;
   rep["verdict"] = verdict;
   rep["references"] = nlohmann::json::array();
   rep["evidence"] = nlohmann::json::array();
   rep["weight_layers"] = nlohmann::json::array();
   nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
-  nodes.push_back(
-      {{"id", "candidate"}, {"label", model_display_name(candidate)}, {"kind", "candidate"}});
+  nodes.push_back({{"id", "candidate"}, {"label", cand_name}, {"kind", "candidate"}});
+  nlohmann::json curves = nlohmann::json::array();
   for (size_t i = 0; i < out.references.size(); ++i) {
     const auto& r = out.references[i];
     const auto& w = r.weights;
-    rep["references"].push_back({{"name", r.name},
-                                 {"path", r.path},
-                                 {"digest", {{"sha256", r.digest}}},
-                                 {"relation", w.relation},
-                                 {"p_value", opt_json(w.p_value)},
-                                 {"p_value_holm", opt_json(r.p_holm)}});
+    nlohmann::json ref = {{"name", r.name},
+                          {"path", r.path},
+                          {"digest", {{"sha256", r.digest}}},
+                          {"relation", r.has_weights ? w.relation : std::string("not compared")},
+                          {"p_value", opt_json(w.p_value)},
+                          {"p_value_holm", opt_json(r.p_holm)}};
+    if (r.outputs) {
+      const auto& oc = *r.outputs;
+      ref["outputs"] = {{"relation", oc.kind.empty() ? oc.relation : oc.kind},
+                        {"p_value", opt_json(oc.p_value)},
+                        {"p_value_holm", opt_json(r.output_p_holm)}};
+      if (!r.has_weights) {
+        ref["relation"] = oc.relation == "related" ? oc.kind : oc.relation;
+        ref["p_value"] = opt_json(oc.p_value);
+        ref["p_value_holm"] = opt_json(r.output_p_holm);
+      }
+    }
+    rep["references"].push_back(std::move(ref));
+    if (r.outputs) {
+      const auto& oc = *r.outputs;
+      for (const auto& st : oc.statistics) {
+        nlohmann::json row = {
+            {"reference", r.name},
+            {"layer", st.name.find("likelihood") != std::string::npos ? "distillation"
+                                                                       : "outputs"},
+            {"method", "prediction t-test against controls"},
+            {"statistic", st.name},
+            {"value", std::isfinite(st.reference) ? nlohmann::json(st.reference)
+                                                  : nlohmann::json(nullptr)},
+            {"p_value", st.primary ? opt_json(r.output_p_holm) : nlohmann::json(nullptr)},
+            {"null_hypothesis", oc.null_hypothesis},
+            {"probes", oc.probes_used},
+            {"detail",
+             {{"t", std::isfinite(st.t) ? nlohmann::json(st.t) : nlohmann::json(nullptr)},
+              {"df", st.df},
+              {"primary", st.primary},
+              {"statistic_p_value", st.primary ? nlohmann::json(st.p_value)
+                                               : nlohmann::json(nullptr)},
+              {"rank_p", st.rank_p},
+              {"control_mean", st.control_mean},
+              {"control_sd", st.control_sd},
+              {"controls", oc.controls}}}};
+        if (st.primary) {
+          row["combination"] = oc.combination + "; Holm-Bonferroni over the references";
+          if (oc.probes_needed >= 0) row["probes_needed"] = oc.probes_needed;
+        }
+        if (st.primary && !oc.teacher.empty()) {
+          row["detail"]["direction"] = {{"teacher", oc.teacher},
+                                        {"confidence", oc.direction_confidence}};
+        }
+        rep["evidence"].push_back(std::move(row));
+      }
+      if (!oc.curve.empty()) {
+        nlohmann::json probes = nlohmann::json::array(), ps = nlohmann::json::array();
+        for (const auto& pt : oc.curve) {
+          probes.push_back(pt.probes);
+          ps.push_back(pt.p_value);
+        }
+        curves.push_back({{"reference", r.name}, {"probes", probes}, {"p_value", ps}});
+      }
+    }
     if (!w.identity.relation.empty()) {
       rep["evidence"].push_back(
           {{"reference", r.name},
@@ -245,14 +392,24 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
     }
     const std::string id = "ref" + std::to_string(i + 1);
     nodes.push_back({{"id", id}, {"label", r.name}, {"kind", "reference"}});
-    if (fingerprint::is_weight_derived(w.relation)) {
+    if (r.has_weights && fingerprint::is_weight_derived(w.relation)) {
       edges.push_back({{"from", id},
                        {"to", "candidate"},
                        {"relation", w.relation},
                        {"p_value", opt_json(r.p_holm)}});
+    } else if (r.outputs && r.output_p_holm && *r.output_p_holm < options.alpha) {
+      edges.push_back({{"from", id},
+                       {"to", "candidate"},
+                       {"relation", r.outputs->kind},
+                       {"p_value", opt_json(r.output_p_holm)}});
     }
   }
   rep["graph"] = {{"nodes", nodes}, {"edges", edges}};
+  if (ov != nullptr) {
+    rep["probe_curve"] = curves;
+    const auto& h = ov->candidate.signature->header;
+    rep["suite"] = {{"name", h.suite_name + " " + h.suite_version}, {"digest", h.suite_digest}};
+  }
   rep["tool"] = {{"name", "prov"}, {"version", options.tool_version}};
   rep["environment"] = {{"device", "cpu"}, {"dtype", "float32"}};
   out.report = std::move(rep);
