@@ -171,8 +171,9 @@ int run_compare_outputs(const CompareOptions& o) {
                   s.primary ? p_text(s.p_value).c_str() : "(score)", s.rank_p);
     }
     if (!r->teacher.empty()) {
-      std::printf("\ndirection: the %s taught the other (bootstrap confidence %.2f; gaps %.3f "
-                  "reference, %.3f candidate, nats/byte)\n",
+      std::printf("\ndirection: the %s looks like the teacher (bootstrap agreement %.2f; gaps "
+                  "%.3f reference, %.3f candidate, nats/byte; rule and its measured accuracy: "
+                  "docs/output-lineage.md)\n",
                   r->teacher.c_str(), r->direction_confidence, r->gap_reference,
                   r->gap_candidate);
     }

@@ -41,15 +41,16 @@
 // smallest n from which the primary p stays <= alpha.
 //
 // Relation (outputs only): `related` when p <= alpha, else `independent`; `inconclusive` (no
-// p-value) when fewer than 2 controls or fewer than 10 shared probes remain, or the suites
-// differ. When related, `kind` guesses the mechanism from the scores: `distilled_logit` when the
-// full-distribution match (topk_divergence) stands out at least as much as greedy agreement,
-// else `distilled_seq`; a weight-derived copy also matches outputs, so the audit names the
-// relation from the weights first. Direction (who taught whom), when the reference's scores of
-// the candidate's texts are given too: a student finds its teacher's texts about as likely as
-// its own, while the teacher finds the student's texts unlikely; gap_X = (log-lik of own texts -
-// log-lik of the other's texts) per byte, and the reference is named the teacher when gap_R >
-// gap_C; confidence = the fraction of 1000 seeded bootstrap resamples of probes that agree.
+// p-value) when fewer than 2 controls or fewer than 10 shared probes remain. When related, `kind`
+// names the mechanism from the scores: `distilled_logit` when the full-distribution match
+// (topk_divergence) stands out from the controls by t >= 3, else `distilled_seq`; a weight-derived
+// copy also matches outputs, so the audit names the relation from the weights first. Direction,
+// for distilled_seq with both sides' scores of each other's texts: gap_X = (log-likelihood X
+// gives its own greedy texts - the one it gives the other's) per byte; a student trained on
+// generated text is sharper on its own texts than its teacher is, so the side with the smaller
+// gap is named the teacher, with the fraction of 1000 seeded bootstrap resamples of probes that
+// agree. Both rules were set on the project's zoo (docs/BENCHMARKS.md has their measured accuracy,
+// and a held-out check on zoo-dev); they are evidence detail, not part of the p-value.
 //
 // Errors (Result): a signature without records, signatures of different suites (kInvalidArgument
 // naming the file). Thread-safe: no shared state.
@@ -116,9 +117,9 @@ struct OutputComparison {
   std::vector<OutputStatistic> statistics;
   std::vector<OutputCurvePoint> curve;
   bool cross_tokenizer = false;  // token-level statistics left out
-  // Direction (only with both sides' cross-likelihood scores).
+  // Direction (distilled_seq with both sides' cross-likelihood scores only).
   std::string teacher;  // "reference", "candidate" or "" (unknown)
-  double direction_confidence = 0;
+  double direction_confidence = 0;  // bootstrap agreement
   double gap_reference = 0, gap_candidate = 0;
 };
 

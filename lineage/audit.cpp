@@ -215,12 +215,6 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
                   ". Without both models' weights a weight-derived copy cannot be told from a "
                   "distilled student; the pattern of the evidence suggests " + relation + ".";
       }
-      if (!oc.teacher.empty()) {
-        char d[160];
-        std::snprintf(d, sizeof d, " Direction: the %s looks like the teacher (bootstrap "
-                      "confidence %.2f).", oc.teacher.c_str(), oc.direction_confidence);
-        summary += d;
-      }
     }
   }
   if (parent < 0) {
@@ -328,7 +322,7 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
         }
         if (st.primary && !oc.teacher.empty()) {
           row["detail"]["direction"] = {{"teacher", oc.teacher},
-                                        {"confidence", oc.direction_confidence}};
+                                        {"bootstrap_agreement", oc.direction_confidence}};
         }
         rep["evidence"].push_back(std::move(row));
       }

@@ -26,17 +26,26 @@ std::string dev(const std::string& name) {
 
 class OutputsCli : public ::testing::Test {
  protected:
+  // One signature cache for the suite: the fixtures' signatures are collected once.
+  static void SetUpTestSuite() { cache_ = new TempDir(); }
+  static void TearDownTestSuite() {
+    delete cache_;
+    cache_ = nullptr;
+  }
   void SetUp() override {
     PROV_REQUIRE_FIXTURES();
     ASSERT_TRUE(prov::zoo::add_noise(dev("B"), dir_.file("copy"), 0.002, 5).is_ok());
     controls_ = dev("C") + " " + dev("I1") + " " + dev("I3");
   }
   std::string common() const {
-    return " --outputs-only --suite natural-v1:40 --xlik-probes 20 --cache " + dir_.file("cache");
+    return " --outputs-only --suite natural-v1:40 --xlik-probes 20 --cache " + cache_->file("c");
   }
+  static TempDir* cache_;
   TempDir dir_;
   std::string controls_;
 };
+
+TempDir* OutputsCli::cache_ = nullptr;
 
 TEST_F(OutputsCli, NoisedCopyIsRelatedAndAnIndependentIsNot) {
   Outcome r = run_prov("compare " + dir_.file("copy") + " " + dev("B") + " --controls " +
@@ -53,7 +62,9 @@ TEST_F(OutputsCli, NoisedCopyIsRelatedAndAnIndependentIsNot) {
     EXPECT_FALSE(e["null_hypothesis"].get<std::string>().empty());
     EXPECT_EQ(e["probes"], 20);
   }
-  ASSERT_TRUE(j.contains("direction"));
+  // The direction is given for sequence distillation only.
+  EXPECT_TRUE(j["kind"] == "distilled_logit" || j["kind"] == "distilled_seq") << r.out;
+  EXPECT_EQ(j.contains("direction"), j["kind"] == "distilled_seq");
 
   // I1 against B, controls C and I3 (B's other independents): not related.
   Outcome n = run_prov("compare " + dev("I1") + " " + dev("B") + " --controls " + controls_ +
@@ -134,6 +145,65 @@ TEST_F(OutputsCli, ServedCandidateIsProbedOverHttp) {
                           " --controls " + controls_ + common() + " --retries 0 --json");
   EXPECT_EQ(dead.code, 3) << dead.out;
   EXPECT_NE(dead.out.find("127.0.0.1:1"), std::string::npos) << dead.out;
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(OutputsCli, AuditAddsOutputEvidenceAndProbeCurves) {
+  // A checkpoint candidate: the weights name the relation, the outputs add their rows.
+  Outcome r = run_prov("audit " + dir_.file("copy") + " --references " + dev("B") +
+                           " --controls " + controls_ + " --permutations 99" + " --suite natural-v1:40 --xlik-probes 20 --cache " +
+                           cache_->file("c") + " --report " + dir_.file("rep") + " --json",
+                       false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json j = json::parse(r.out)["report"];
+  // A copy with 0.2 % noise: a weight relation (noised or finetuned), decided by the weights.
+  EXPECT_TRUE(j["verdict"]["relation"] == "noised" || j["verdict"]["relation"] == "finetuned")
+      << r.out;
+  EXPECT_EQ(j["verdict"]["parent"], "B");
+  int output_rows = 0, primary_with_p = 0;
+  for (const auto& e : j["evidence"]) {
+    if (e["layer"] == "outputs" || e["layer"] == "distillation") {
+      ++output_rows;
+      EXPECT_EQ(e["probes"], 20);
+      if (!e["p_value"].is_null()) ++primary_with_p;
+    }
+  }
+  EXPECT_EQ(output_rows, 7);  // 7 statistics (same tokenizer, scores of every model)
+  EXPECT_EQ(primary_with_p, 2);
+  ASSERT_EQ(j["probe_curve"].size(), 1u);
+  EXPECT_EQ(j["probe_curve"][0]["probes"].back(), 20);
+  EXPECT_FALSE(j["suite"]["digest"].get<std::string>().empty());
+  const std::string out_rel = j["references"][0]["outputs"]["relation"];
+  EXPECT_TRUE(out_rel == "distilled_seq" || out_rel == "distilled_logit") << out_rel;
+  EXPECT_NE(prov::testing::read_file(dir_.file("rep.html")).find("<svg"), std::string::npos);
+
+  // A served candidate has no weights: the verdict rests on the outputs, with low confidence.
+  prov::testing::ServeProcess server(dir_.file("copy"), "suspect");
+  ASSERT_FALSE(server.url().empty());
+  Outcome e = run_prov("audit " + server.url() + " --model-name suspect --references " +
+                           dev("B") + " --controls " + controls_ +
+                           " --suite natural-v1:40 --xlik-probes 20 --cache " +
+                           cache_->file("c") + " --json",
+                       false);
+  ASSERT_EQ(e.code, 0) << e.out;
+  const json k = json::parse(e.out)["report"];
+  EXPECT_EQ(k["verdict"]["parent"], "B") << e.out;
+  EXPECT_EQ(k["verdict"]["confidence"], "low");
+  EXPECT_TRUE(k["verdict"]["relation"] == "distilled_seq" ||
+              k["verdict"]["relation"] == "distilled_logit");
+  EXPECT_EQ(k["candidate"]["name"], "suspect");
+  EXPECT_EQ(k["candidate"]["digest"]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_NE(k["verdict"]["summary"].get<std::string>().find("cannot be told"), std::string::npos);
+  for (const auto& ev : k["evidence"]) EXPECT_NE(ev["layer"], "weights");
+
+  // Without controls a weightless candidate is refused.
+  Outcome no = run_prov("audit " + server.url() + " --model-name suspect --references " +
+                        dev("B"));
+  EXPECT_EQ(no.code, 2) << no.out;
+  EXPECT_NE(no.out.find("--controls"), std::string::npos) << no.out;
 }
 
 }  // namespace
