@@ -2,7 +2,8 @@
 """Output-lineage and distillation accuracy on families with known lineage.
 
 usage: bench/output_accuracy.py [--prov build/cli/prov] --sigs DIR [--scores-tag TAG]
-                                [--no-scores] [--jobs N] [--json OUT] FAMILY_DIR[=PREFIX]...
+                                [--no-scores] [--jobs N] [--json OUT] [--references NAME...]
+                                FAMILY_DIR[=PREFIX]...
 
 For every family (a `prov zoo build` folder or zoo-dev, with labels.json), model NAME's signature
 is DIR/PREFIX+NAME.sig (collected with `prov probe MODEL --suite natural-v1:N`) and its scores of
@@ -20,7 +21,7 @@ on same-recipe negatives (candidate and reference share architecture, tokenizer 
 and direction accuracy on distilled pairs; and the TPR-vs-probes curve from each pair's curve.
 Only the Python standard library; the statistics are prov's.
 """
-import argparse, concurrent.futures, json, math, os, subprocess, sys, time
+import argparse, concurrent.futures, json, math, os, re, subprocess, sys, time
 
 WEIGHT_DERIVED = {"finetuned", "finetune", "quantized", "permuted", "noised", "pruned", "merged"}
 
@@ -53,13 +54,14 @@ def ancestors(models, name):
 
 def cls(m):
     r = m["relation"]
+    name = re.sub(r"_s[0-9]+$", "", m["name"])  # replicate students (--student-seeds)
     if r in WEIGHT_DERIVED:
         return "weight-derived"
     if r == "distilled_seq":
         if m["tokenizer"] != "main":
             return "distilled_seq (other tokenizer)"
         for pct in ("100", "50", "20"):
-            if m["name"].endswith("_" + pct):
+            if name.endswith("_" + pct):
                 return "distilled_seq %s %%" % pct
         return "distilled_seq 100 %"
     return r
@@ -103,6 +105,7 @@ def main():
     ap.add_argument("--no-scores", action="store_true")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--references", nargs="*", help="only these references (default: every root)")
     ap.add_argument("families", nargs="+")
     a = ap.parse_args()
     jobs = []
@@ -110,6 +113,8 @@ def main():
         models = load_family(spec, a.sigs, a.scores_tag, not a.no_scores)
         roots = [n for n, m in models.items() if m["parent"] is None]
         for r in sorted(roots):
+            if a.references and r not in a.references:
+                continue
             mr = models[r]
             peers = [n for n in roots if n != r and models[n]["arch"] == mr["arch"]
                      and models[n]["tokenizer"] == mr["tokenizer"]]
@@ -181,7 +186,7 @@ def main():
     named = [r for r in dist if r["result"]["relation"] == "related"]
     kind_ok = sum(r["result"]["kind"] == r["c"]["relation"] for r in named)
     dirs = [r for r in named if "direction" in r["result"]]
-    confident = [r for r in dirs if r["result"]["direction"]["confidence"] >= 0.95]
+    confident = [r for r in dirs if r["result"]["direction"]["bootstrap_agreement"] >= 0.95]
     dir_ok = sum(r["result"]["direction"]["teacher"] == "reference" for r in confident)
     print("\ndistilled pairs detected at alpha 0.01: %d / %d; kind named correctly: %d / %d"
           % (len(named), len(dist), kind_ok, len(named)))

@@ -16,6 +16,8 @@ struct ExampleOptions {
   int64_t layers = 2;
   int64_t hidden = 64;
   int64_t vocab = 256;
+  int64_t intermediate = 0;  // 0: 5/2 of hidden
+  int64_t heads = 4, kv_heads = 2;
   uint64_t shard_bytes = 0;
 };
 
@@ -30,7 +32,9 @@ int run_example(const ExampleOptions& o) {
   spec.seed = o.seed;
   spec.num_layers = o.layers;
   spec.hidden_size = o.hidden;
-  spec.intermediate_size = o.hidden * 5 / 2;
+  spec.intermediate_size = o.intermediate > 0 ? o.intermediate : o.hidden * 5 / 2;
+  spec.num_heads = o.heads;
+  spec.num_kv_heads = o.kv_heads;
   spec.vocab_size = o.vocab;
   spec.max_shard_bytes = o.shard_bytes;
   spec.tie_word_embeddings = spec.arch == model::Arch::kQwen2 || spec.arch == model::Arch::kQwen3;
@@ -59,6 +63,14 @@ void register_example(CLI::App& app, Action* run) {
   cmd->add_option("--vocab", opts->vocab, "vocabulary size")
       ->capture_default_str()
       ->check(CLI::Range(2, 1 << 24));
+  cmd->add_option("--intermediate", opts->intermediate, "MLP width (default 5/2 of hidden)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("--heads", opts->heads, "attention heads (divides hidden)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--kv-heads", opts->kv_heads, "key/value heads (divides heads)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--shard-bytes", opts->shard_bytes,
                   "shard the weights into files of at most this size");
   cmd->callback([opts, run] { *run = [opts] { return run_example(*opts); }; });

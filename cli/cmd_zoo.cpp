@@ -25,6 +25,9 @@ void register_zoo(CLI::App& app, Action* run) {
                 "extra independents with base_llama's architecture and data and seeds 101.. "
                 "(a calibration population)")
       ->check(CLI::Range(0, 64));
+  b->add_option("--student-seeds", o->student_seeds,
+                "replicate every student recipe N more times with other seeds (<student>_sK)")
+      ->check(CLI::Range(0, 16));
   b->callback([o, run] {
     *run = [o] { return run_torch_command("zoo build", "prov_torch_zoo_build", o.get()); };
   });

@@ -81,6 +81,7 @@ struct ZooBuildOptions {
   std::string device = "cpu";
   bool reuse = true;
   int seed_twins = 0;
+  int student_seeds = 0;
 };
 
 // Loads the plugin, finds `symbol` (an `extern "C" int fn(const void*)`), runs it with `options`.

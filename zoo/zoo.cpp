@@ -639,6 +639,27 @@ Result<nlohmann::json> Builder::run() {
   PROV_RETURN_IF_ERROR(
       student("distill_seq_alt_tok", Arch::kLlama, "alt", 1.0, false, 55,
               "llama with the other tokenizer, trained only on base_llama-generated text"));
+  for (int k = 1; k <= o_.student_seeds; ++k) {
+    const std::string s = "_s" + std::to_string(k);
+    const uint64_t seed = 500 + 10 * static_cast<uint64_t>(k);
+    const std::string rep = " (replicate " + std::to_string(k) + ", seed " ;
+    PROV_RETURN_IF_ERROR(student("distill_logit" + s, Arch::kQwen2, "main", 0, true, seed + 1,
+                                 "qwen2 trained on W2 against base_llama's logits" + rep +
+                                     std::to_string(seed + 1) + ")"));
+    PROV_RETURN_IF_ERROR(student("distill_seq_100" + s, Arch::kQwen2, "main", 1.0, false, seed + 2,
+                                 "qwen2 trained only on base_llama-generated text" + rep +
+                                     std::to_string(seed + 2) + ")"));
+    PROV_RETURN_IF_ERROR(student("distill_seq_50" + s, Arch::kQwen2, "main", 0.5, false, seed + 3,
+                                 "qwen2 trained on 50% base_llama-generated text, 50% W2" + rep +
+                                     std::to_string(seed + 3) + ")"));
+    PROV_RETURN_IF_ERROR(student("distill_seq_20" + s, Arch::kQwen2, "main", 0.2, false, seed + 4,
+                                 "qwen2 trained on 20% base_llama-generated text, 80% W2" + rep +
+                                     std::to_string(seed + 4) + ")"));
+    PROV_RETURN_IF_ERROR(student(
+        "distill_seq_alt_tok" + s, Arch::kLlama, "alt", 1.0, false, seed + 5,
+        "llama with the other tokenizer, trained only on base_llama-generated text" + rep +
+            std::to_string(seed + 5) + ")"));
+  }
   return labels_;
 }
 

@@ -28,6 +28,9 @@ struct ZooOptions {
   // Extra independent members twin_llama_01..NN: base_llama's architecture, data and recipe with
   // init seeds 101..100+NN — the strongest null population for calibrating lineage tests.
   int seed_twins = 0;
+  // Replicate students: for k = 1..N, each student recipe again with other seeds, named
+  // <student>_sK (distill_seq_100_s1, ...) — more positives for measuring distillation tests.
+  int student_seeds = 0;
   std::function<void(const std::string&)> log;  // progress lines
 };
 
