@@ -84,6 +84,25 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   std::ifstream f2(out + "/labels.json");
   EXPECT_EQ(nlohmann::json::parse(f2), labels);
 
+  // Seed twins and replicate students are added to the same zoo; the rest is reused.
+  Outcome more = prov("zoo build " + out + " --preset test --seed-twins 1 --student-seeds 1");
+  ASSERT_EQ(more.code, 0) << more.out;
+  EXPECT_EQ(prov::testing::read_file(out + "/base_llama/model.safetensors"), before);
+  std::ifstream f3(out + "/labels.json");
+  const auto m3 = nlohmann::json::parse(f3)["models"];
+  EXPECT_EQ(m3.size(), m.size() + 6);
+  EXPECT_EQ(m3["twin_llama_01"]["relation"], "independent");
+  for (const char* s : {"distill_logit_s1", "distill_seq_100_s1", "distill_seq_50_s1",
+                        "distill_seq_20_s1", "distill_seq_alt_tok_s1"}) {
+    ASSERT_TRUE(m3.contains(s)) << s;
+    EXPECT_EQ(m3[s]["parent"], "base_llama") << s;
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + s + "/model.safetensors")) << s;
+  }
+  EXPECT_EQ(m3["distill_seq_100_s1"]["relation"], "distilled_seq");
+  EXPECT_EQ(m3["distill_logit_s1"]["relation"], "distilled_logit");
+  EXPECT_EQ(m3["distill_seq_alt_tok_s1"]["tokenizer"], "alt");
+  EXPECT_NE(m3["distill_seq_100_s1"]["recipe"], m3["distill_seq_100"]["recipe"]);
+
   EXPECT_EQ(prov("zoo build " + out + " --preset huge").code, 2);
 }
 
