@@ -79,10 +79,6 @@ Result<Encoded> encode_probe(const model::Tokenizer* tok, const Probe& p, int64_
   return e;
 }
 
-float nan_f() {
-  return std::numeric_limits<float>::quiet_NaN();
-}
-
 }  // namespace
 
 std::string token_string(const model::Tokenizer* tokenizer, int32_t id) {

@@ -26,10 +26,6 @@ using ordered_json = nlohmann::ordered_json;
 const char kGpt2Regex[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
 // Appends code point cp (< 0x800 suffices for the byte-level alphabet) as UTF-8.
 void append_utf8(uint32_t cp, std::string* out) {
   if (cp < 0x80) {

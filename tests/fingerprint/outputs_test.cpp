@@ -229,7 +229,9 @@ TEST(OutputTest, CrossLikelihoodRatioWithEveryPoolModelsScores) {
   ASSERT_TRUE(r2.is_ok());
   for (const auto& s : r2->statistics) {
     EXPECT_NE(s.name, "cross_likelihood_ratio");
-    if (s.name == "cross_likelihood") EXPECT_FALSE(s.primary);
+    if (s.name == "cross_likelihood") {
+      EXPECT_FALSE(s.primary);
+    }
   }
   // Scores that miss a pool text are an error naming the model.
   probes::Signature partial = cs;
