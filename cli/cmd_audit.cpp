@@ -78,8 +78,8 @@ int run_audit(const AuditCliOptions& o) {
     auto got = collect_output_set(req, o.collect);
     if (!got.is_ok()) return report_error(cmd, got.status());
     set = std::move(*got);
-    const std::string cand_name =
-        is_endpoint_spec(o.candidate) ? o.collect.endpoint.model_name
+    const std::string cand_name = is_endpoint_spec(o.candidate)
+                                      ? o.collect.endpoint.model_name
                                       : lineage::model_display_name(o.candidate);
     ev.candidate = {cand_name, &set->signatures[0], set->scores[0].get()};
     for (size_t i = 0; i < o.references.size(); ++i) {
@@ -87,8 +87,8 @@ int run_audit(const AuditCliOptions& o) {
                                &set->signatures[i + 1], set->scores[i + 1].get()});
     }
     for (size_t i = 1 + o.references.size(); i < set->signatures.size(); ++i) {
-      ev.controls.push_back({lineage::model_display_name(req.specs[i]), &set->signatures[i],
-                             set->scores[i].get()});
+      ev.controls.push_back(
+          {lineage::model_display_name(req.specs[i]), &set->signatures[i], set->scores[i].get()});
     }
     ev.test.alpha = o.alpha;
     ao.outputs = &ev;
@@ -198,8 +198,7 @@ int run_audit(const AuditCliOptions& o) {
                 lineage::format_p_value(ref.p_holm).c_str(), ref.weights.aligned.z_score);
     if (ref.outputs) {
       const auto& oc = *ref.outputs;
-      std::printf("  %-15s %10s %10s",
-                  (oc.relation == "related" ? oc.kind : oc.relation).c_str(),
+      std::printf("  %-15s %10s %10s", (oc.relation == "related" ? oc.kind : oc.relation).c_str(),
                   lineage::format_p_value(oc.p_value).c_str(),
                   lineage::format_p_value(ref.output_p_holm).c_str());
     }

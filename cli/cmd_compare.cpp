@@ -6,8 +6,8 @@
 // models (permuted, noised, pruned, finetuned, independent, or inconclusive with the reason).
 #include <cmath>
 #include <cstdio>
-#include <memory>
 #include <iostream>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -171,11 +171,11 @@ int run_compare_outputs(const CompareOptions& o) {
                   s.primary ? p_text(s.p_value).c_str() : "(score)", s.rank_p);
     }
     if (!r->teacher.empty()) {
-      std::printf("\ndirection: the %s looks like the teacher (bootstrap agreement %.2f; gaps "
-                  "%.3f reference, %.3f candidate, nats/byte; rule and its measured accuracy: "
-                  "docs/output-lineage.md)\n",
-                  r->teacher.c_str(), r->direction_confidence, r->gap_reference,
-                  r->gap_candidate);
+      std::printf(
+          "\ndirection: the %s looks like the teacher (bootstrap agreement %.2f; gaps "
+          "%.3f reference, %.3f candidate, nats/byte; rule and its measured accuracy: "
+          "docs/output-lineage.md)\n",
+          r->teacher.c_str(), r->direction_confidence, r->gap_reference, r->gap_candidate);
     }
   }
   return kExitOk;
@@ -288,8 +288,9 @@ void register_compare(CLI::App& app, Action* run) {
   cmd->add_option("--seed", o->seed, "seed of the permutations and the dimension subset");
   cmd->add_flag("--tensors", o->tensors, "list every tensor's comparison");
   cmd->add_flag("--json", o->json, "print JSON: relation, reason, p_value, evidence[]");
-  cmd->add_flag("-v,--verbose", [o](int64_t) { o->collect.quiet = false; },
-                "show the progress of signatures collected now");
+  cmd->add_flag(
+      "-v,--verbose", [o](int64_t) { o->collect.quiet = false; },
+      "show the progress of signatures collected now");
   cmd->callback([o, run] { *run = [o] { return run_compare(*o); }; });
 }
 

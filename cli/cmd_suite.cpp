@@ -128,8 +128,9 @@ void register_suite(CLI::App& app, Action* run) {
   };
   auto ca = std::make_shared<CrossArgs>();
   CLI::App* cr = cmd->add_subcommand(
-      "cross", "Build a cross-likelihood suite: the same prompts, scoring the greedy texts of "
-               "the given signatures");
+      "cross",
+      "Build a cross-likelihood suite: the same prompts, scoring the greedy texts of "
+      "the given signatures");
   cr->add_option("--suite", ca->suite, "the suite the signatures were collected on")->required();
   cr->add_option("--signatures", ca->signatures, "signature files whose greedy texts to score")
       ->required();

@@ -6,12 +6,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <vector>
 
 #include "cli/common.h"
 #include "cli/probe_common.h"
-#include "core/sha256.h"
 #include "cli/torch_plugin.h"
+#include "core/sha256.h"
 #include "fingerprint/outputs.h"
 #include "probes/endpoint.h"
 
@@ -80,20 +81,27 @@ Result<std::string> signature_cache_dir(const CollectSettings& settings) {
   return dir;
 }
 
-Result<std::string> signature_for(const std::string& spec, const std::string& model_name,
-                                  const std::string& suite, const probes::Suite& resolved,
-                                  const CollectSettings& settings) {
+namespace {
+
+Status check_suite(const probes::Signature& sig, const std::string& spec,
+                   const probes::Suite& resolved, const std::string& digest) {
+  if (sig.header.suite_digest == digest) return Status::ok();
+  return invalid_argument(spec + " is a signature of suite " + sig.header.suite_name + " " +
+                          sig.header.suite_version + " (digest " +
+                          sig.header.suite_digest.substr(0, 12) + "), not of " + resolved.name +
+                          " (digest " + digest.substr(0, 12) + ")");
+}
+
+}  // namespace
+
+Result<probes::Signature> signature_for(const std::string& spec, const std::string& model_name,
+                                        const std::string& suite, const probes::Suite& resolved,
+                                        const CollectSettings& settings) {
   const std::string digest = probes::suite_digest(resolved);
   if (is_signature_file(spec)) {
-    bool torn = false;
-    PROV_ASSIGN_OR_RETURN(auto sig, probes::read_signature(spec, &torn));
-    if (sig.header.suite_digest != digest) {
-      return invalid_argument(spec + " is a signature of suite " + sig.header.suite_name + " " +
-                              sig.header.suite_version + " (digest " +
-                              sig.header.suite_digest.substr(0, 12) + "), not of " +
-                              resolved.name + " (digest " + digest.substr(0, 12) + ")");
-    }
-    return spec;
+    PROV_ASSIGN_OR_RETURN(auto sig, probes::read_signature(spec));
+    PROV_RETURN_IF_ERROR(check_suite(sig, spec, resolved, digest));
+    return sig;
   }
   PROV_ASSIGN_OR_RETURN(std::string dir, signature_cache_dir(settings));
   std::string key;
@@ -107,7 +115,7 @@ Result<std::string> signature_for(const std::string& spec, const std::string& mo
   const std::string out = dir + "/" + to_hex(sha256(key + "\n" + digest)).substr(0, 32) + ".sig";
   if (is_signature_file(out)) {
     auto sig = probes::read_signature(out);
-    if (sig.is_ok() && sig->complete()) return out;  // otherwise completed below (resume)
+    if (sig.is_ok() && sig->complete()) return std::move(*sig);  // else completed below (resume)
   }
   ProbeOptions o;
   o.suite = suite;
@@ -133,11 +141,11 @@ Result<std::string> signature_for(const std::string& spec, const std::string& mo
     rc = sink.finish(run_torch_command("probe", "prov_torch_probe", &o));
   }
   if (rc != 0) {
-    return Status(rc == kExitIo ? StatusCode::kIo : StatusCode::kInvalidArgument,
-                  "collecting the signature of " + spec + " on " + resolved.name +
-                      " failed (see above)");
+    return Status(
+        rc == kExitIo ? StatusCode::kIo : StatusCode::kInvalidArgument,
+        "collecting the signature of " + spec + " on " + resolved.name + " failed (see above)");
   }
-  return out;
+  return probes::read_signature(out);
 }
 
 Result<OutputSet> collect_output_set(const OutputSetRequest& request,
@@ -145,29 +153,31 @@ Result<OutputSet> collect_output_set(const OutputSetRequest& request,
   // The suite: --suite, or the one the candidate's signature file was collected on.
   const auto& o = request;
   OutputSet out;
+  const std::vector<std::string>& specs = o.specs;
+  auto what = [&](size_t i) { return i < o.what.size() ? o.what[i] : "control " + specs[i]; };
   std::string suite_arg = o.suite;
-  if (!o.specs.empty() && is_signature_file(o.specs[0])) {
-    auto sig = probes::read_signature(o.specs[0]);
-    if (!sig.is_ok()) return sig.status().with_context(o.what.empty() ? "" : o.what[0]);
+  std::optional<probes::Signature> first;  // specs[0] as a signature file, read once
+  if (!specs.empty() && is_signature_file(specs[0])) {
+    auto sig = probes::read_signature(specs[0]);
+    if (!sig.is_ok()) return sig.status().with_context(what(0));
     const auto& h = sig->header;
     if (h.suite_name == "natural-v1") suite_arg = "natural-v1:" + std::to_string(h.num_probes);
+    first = std::move(*sig);
   }
   auto suite = probes::resolve_suite(suite_arg, 0);
   if (!suite.is_ok()) return suite.status();
-  out.suite_arg = suite_arg;
   const std::string& endpoint_name = settings.endpoint.model_name;
-  auto path_of = [&](const std::string& spec) {
-    return signature_for(spec, is_endpoint_spec(spec) ? endpoint_name : "", suite_arg, *suite,
-                         settings);
-  };
-  const std::vector<std::string>& specs = o.specs;
   std::vector<probes::Signature>& sigs = out.signatures;
   for (size_t i = 0; i < specs.size(); ++i) {
-    const std::string what = i < o.what.size() ? o.what[i] : "control " + specs[i];
-    auto path = path_of(specs[i]);
-    if (!path.is_ok()) return path.status().with_context(what);
-    auto sig = probes::read_signature(*path);
-    if (!sig.is_ok()) return sig.status().with_context(what);
+    if (i == 0 && first) {
+      Status st = check_suite(*first, specs[0], *suite, probes::suite_digest(*suite));
+      if (!st.is_ok()) return st.with_context(what(0));
+      sigs.push_back(std::move(*first));
+      continue;
+    }
+    auto sig = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "", suite_arg,
+                             *suite, settings);
+    if (!sig.is_ok()) return sig.status().with_context(what(i));
     sigs.push_back(std::move(*sig));
   }
   // Cross-likelihood scores: from --scores (matched to a model by its digest, or its endpoint
@@ -209,10 +219,8 @@ Result<OutputSet> collect_output_set(const OutputSetRequest& request,
       if (!st.is_ok()) return st;
       xsuite = std::make_unique<probes::Suite>(std::move(*xs));
     }
-    auto path = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "",
-                              xsuite_path, *xsuite, settings);
-    if (!path.is_ok()) return path.status().with_context("scores");
-    auto sig = probes::read_signature(*path);
+    auto sig = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "", xsuite_path,
+                             *xsuite, settings);
     if (!sig.is_ok()) return sig.status().with_context("scores");
     scores[i] = std::make_unique<probes::Signature>(std::move(*sig));
   }

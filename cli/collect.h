@@ -40,13 +40,13 @@ bool is_signature_file(const std::string& path);
 bool is_endpoint_spec(const std::string& spec);
 
 // The signature of `spec` on `suite` (a built-in spec such as "natural-v1:1000" or a JSONL path;
-// `resolved` is that suite): `spec` itself when it is a signature file (whose suite must be
-// `resolved`), else a file in the cache named by the model's path, size and modification times
+// `resolved` is that suite), read once: `spec` itself when it is a signature file (whose suite must
+// be `resolved`), else a file in the cache named by the model's path, size and modification times
 // (or the endpoint URL and model name), the suite digest, device and dtype, collected or
 // completed now. For endpoints `model_name` names the served model. Failures name `spec`.
-Result<std::string> signature_for(const std::string& spec, const std::string& model_name,
-                                  const std::string& suite, const probes::Suite& resolved,
-                                  const CollectSettings& settings);
+Result<probes::Signature> signature_for(const std::string& spec, const std::string& model_name,
+                                        const std::string& suite, const probes::Suite& resolved,
+                                        const CollectSettings& settings);
 
 // The cache directory (created when missing).
 Result<std::string> signature_cache_dir(const CollectSettings& settings);
@@ -63,8 +63,7 @@ struct OutputSetRequest {
   std::vector<std::string> scores;  // given score files (matched by model digest); no scoring now
 };
 struct OutputSet {
-  std::string suite_arg;
-  std::vector<probes::Signature> signatures;                // one per spec
+  std::vector<probes::Signature> signatures;               // one per spec
   std::vector<std::unique_ptr<probes::Signature>> scores;  // one per spec, may be null
 };
 Result<OutputSet> collect_output_set(const OutputSetRequest& request,

@@ -54,8 +54,8 @@ double beta_cf(double a, double b, double x) {
 double incomplete_beta(double a, double b, double x) {
   if (x <= 0) return 0;
   if (x >= 1) return 1;
-  const double lbt = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
-                     b * std::log1p(-x);
+  const double lbt =
+      std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
   const double bt = std::exp(lbt);
   if (x < (a + 1) / (a + b + 2)) return bt * beta_cf(a, b, x) / a;
   return 1 - bt * beta_cf(b, a, 1 - x) / b;
@@ -64,7 +64,7 @@ double incomplete_beta(double a, double b, double x) {
 // ---- per-probe views ---------------------------------------------------------------------------
 
 struct View {
-  std::string top1;                           // "" when no position
+  std::string top1;                                 // "" when no position
   std::vector<std::pair<std::string, float>> topk;  // key, logprob
   std::string greedy;
 };
@@ -172,7 +172,7 @@ TestOut prediction_test(double ref, const std::vector<double>& ctrl) {
 struct Inputs {
   std::vector<std::vector<View>> pool;  // [model][probe]
   std::vector<View> cand;
-  std::vector<ScoreMap> cand_scores;  // empty when not given
+  std::vector<ScoreMap> cand_scores;               // empty when not given
   std::vector<std::vector<ScoreMap>> pool_scores;  // [model][probe]; empty unless all given
   bool token_level = true;
 };
@@ -207,7 +207,9 @@ Result<std::vector<StatValues>> statistics(const Inputs& in, size_t n,
   auto top1_same = [](const View& a, const View& b) {
     return !a.top1.empty() && a.top1 == b.top1 ? 1.0 : 0.0;
   };
-  auto greedy_sim = [](const View& a, const View& b) { return prefix_fraction(a.greedy, b.greedy); };
+  auto greedy_sim = [](const View& a, const View& b) {
+    return prefix_fraction(a.greedy, b.greedy);
+  };
   if (in.token_level) {
     StatValues top1{"top1_agreement", std::vector<double>(P, 0)};
     StatValues div{"topk_divergence", std::vector<double>(P, 0)};
@@ -241,9 +243,10 @@ Result<std::vector<StatValues>> statistics(const Inputs& in, size_t n,
         if (g.empty()) continue;
         auto it = in.cand_scores[i].find(g);
         if (it == in.cand_scores[i].end()) {
-          return invalid_argument("the candidate's scores do not cover the greedy text of " +
-                                  pool_names[x] + " on shared probe " + std::to_string(i + 1) +
-                                  " (build the scoring suite from the same reference and controls)");
+          return invalid_argument(
+              "the candidate's scores do not cover the greedy text of " + pool_names[x] +
+              " on shared probe " + std::to_string(i + 1) +
+              " (build the scoring suite from the same reference and controls)");
         }
         lp += it->second.first;
         bytes += double(it->second.second);
@@ -519,7 +522,7 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
           nbc += bc[i];
           nbr += br[i];
         }
-        *gc_out = oc / nbc - xc / nbr;  // candidate: own texts vs the reference's
+        *gc_out = oc / nbc - xc / nbr;   // candidate: own texts vs the reference's
         *gr_out = orr / nbr - xr / nbc;  // reference: own texts vs the candidate's
       };
       std::vector<size_t> idx(own_c.size());
@@ -546,9 +549,9 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   return r;
 }
 
-Result<probes::Suite> cross_likelihood_suite(const probes::Suite& base,
-                                             const std::vector<const probes::Signature*>& signatures,
-                                             int max_probes) {
+Result<probes::Suite> cross_likelihood_suite(
+    const probes::Suite& base, const std::vector<const probes::Signature*>& signatures,
+    int max_probes) {
   const std::string digest = probes::suite_digest(base);
   std::vector<std::unordered_map<uint32_t, const probes::ProbeRecord*>> idx;
   for (const auto* s : signatures) {
@@ -563,8 +566,8 @@ Result<probes::Suite> cross_likelihood_suite(const probes::Suite& base,
   out.version = base.version;
   out.description = "cross-likelihood of greedy continuations on " + base.name + " " +
                     base.version + " (" + std::to_string(signatures.size()) + " signatures)";
-  const size_t n = max_probes > 0 ? std::min(base.probes.size(), size_t(max_probes))
-                                  : base.probes.size();
+  const size_t n =
+      max_probes > 0 ? std::min(base.probes.size(), size_t(max_probes)) : base.probes.size();
   for (size_t i = 0; i < n; ++i) {
     const probes::Probe& bp = base.probes[i];
     if (!bp.text) {

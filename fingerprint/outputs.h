@@ -100,7 +100,7 @@ struct OutputStatistic {
 
 struct OutputCurvePoint {
   int probes = 0;
-  double p_value = 1;                     // primary, Bonferroni-combined
+  double p_value = 1;                           // primary, Bonferroni-combined
   std::vector<double> reference, control_mean;  // of each primary statistic, same order
 };
 
@@ -118,7 +118,7 @@ struct OutputComparison {
   std::vector<OutputCurvePoint> curve;
   bool cross_tokenizer = false;  // token-level statistics left out
   // Direction (distilled_seq with both sides' cross-likelihood scores only).
-  std::string teacher;  // "reference", "candidate" or "" (unknown)
+  std::string teacher;              // "reference", "candidate" or "" (unknown)
   double direction_confidence = 0;  // bootstrap agreement
   double gap_reference = 0, gap_candidate = 0;
 };
@@ -134,9 +134,9 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
 // probes only), same id and prompt, score_texts = the distinct non-empty greedy texts in byte
 // order, no top-k, no greedy tokens. Named base.name + "-xlik". kInvalidArgument when a signature
 // belongs to another suite or a base probe is given as ids.
-Result<probes::Suite> cross_likelihood_suite(const probes::Suite& base,
-                                             const std::vector<const probes::Signature*>& signatures,
-                                             int max_probes = 0);
+Result<probes::Suite> cross_likelihood_suite(
+    const probes::Suite& base, const std::vector<const probes::Signature*>& signatures,
+    int max_probes = 0);
 
 nlohmann::json output_result_json(const OutputComparison& r);
 

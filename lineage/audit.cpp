@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <optional>
 #include <numeric>
+#include <optional>
 
 #include "model/digest.h"
 #include "model/model.h"
@@ -101,14 +101,15 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
       if (ov == nullptr) return invalid_argument(ctx + ": no weights and no signature");
       o.digest = ov->references[i].signature->header.model_digest;
       if (o.digest.size() != 64) {
-        return invalid_argument(ctx + ": its signature records no model digest (an endpoint "
+        return invalid_argument(ctx +
+                                ": its signature records no model digest (an endpoint "
                                 "signature cannot be a reference)");
       }
     }
     o.has_weights = o.has_weights && cm.has_value();
     if (ov != nullptr) {
-      auto r = fingerprint::compare_outputs(ov->candidate, ov->references[i], ov->controls,
-                                            ov->test);
+      auto r =
+          fingerprint::compare_outputs(ov->candidate, ov->references[i], ov->controls, ov->test);
       if (!r.is_ok()) return r.status().with_context(ctx);
       o.outputs = std::move(*r);
     }
@@ -213,7 +214,8 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
         confidence = "low";
         summary = "The candidate answers like " + r.name + " beyond its controls" + buf +
                   ". Without both models' weights a weight-derived copy cannot be told from a "
-                  "distilled student; the pattern of the evidence suggests " + relation + ".";
+                  "distilled student; the pattern of the evidence suggests " +
+                  relation + ".";
       }
     }
   }
@@ -232,14 +234,14 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
     }
     relation = any ? "independent" : "inconclusive";
     confidence = any && all_tested ? "medium" : "low";
-    summary = out.references.empty()
-                  ? "No reference was given: nothing to compare with."
-                  : (any ? std::string("No evidence that the candidate derives from any "
-                                       "reference by its ") +
-                               (ov != nullptr ? (cm ? "weights or outputs" : "outputs")
-                                              : "weights") +
-                               " (smallest Holm-adjusted p = " + fmt_p(verdict_p) + ")."
-                         : "No reference could be compared with the candidate.");
+    summary =
+        out.references.empty()
+            ? "No reference was given: nothing to compare with."
+            : (any ? std::string("No evidence that the candidate derives from any "
+                                 "reference by its ") +
+                         (ov != nullptr ? (cm ? "weights or outputs" : "outputs") : "weights") +
+                         " (smallest Holm-adjusted p = " + fmt_p(verdict_p) + ")."
+                   : "No reference could be compared with the candidate.");
   }
   if (ov == nullptr) {
     summary += "\nOutput and distillation tests were not run (no signatures and controls given).";
@@ -262,7 +264,8 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
   rep["report_version"] = 1;
   const std::string cand_name =
       options.candidate_name.empty() ? model_display_name(candidate) : options.candidate_name;
-  rep["candidate"] = {{"name", cand_name}, {"path", candidate}, {"digest", {{"sha256", cand_digest}}}};
+  rep["candidate"] = {
+      {"name", cand_name}, {"path", candidate}, {"digest", {{"sha256", cand_digest}}}};
   if (!options.candidate_source.empty()) rep["candidate"]["source"] = options.candidate_source;
   rep["verdict"] = verdict;
   rep["references"] = nlohmann::json::array();
@@ -297,12 +300,11 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
       for (const auto& st : oc.statistics) {
         nlohmann::json row = {
             {"reference", r.name},
-            {"layer", st.name.find("likelihood") != std::string::npos ? "distillation"
-                                                                       : "outputs"},
+            {"layer", st.name.find("likelihood") != std::string::npos ? "distillation" : "outputs"},
             {"method", "prediction t-test against controls"},
             {"statistic", st.name},
-            {"value", std::isfinite(st.reference) ? nlohmann::json(st.reference)
-                                                  : nlohmann::json(nullptr)},
+            {"value",
+             std::isfinite(st.reference) ? nlohmann::json(st.reference) : nlohmann::json(nullptr)},
             {"p_value", st.primary ? opt_json(r.output_p_holm) : nlohmann::json(nullptr)},
             {"null_hypothesis", oc.null_hypothesis},
             {"probes", oc.probes_used},
@@ -310,8 +312,8 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
              {{"t", std::isfinite(st.t) ? nlohmann::json(st.t) : nlohmann::json(nullptr)},
               {"df", st.df},
               {"primary", st.primary},
-              {"statistic_p_value", st.primary ? nlohmann::json(st.p_value)
-                                               : nlohmann::json(nullptr)},
+              {"statistic_p_value",
+               st.primary ? nlohmann::json(st.p_value) : nlohmann::json(nullptr)},
               {"rank_p", st.rank_p},
               {"control_mean", st.control_mean},
               {"control_sd", st.control_sd},

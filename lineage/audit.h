@@ -30,9 +30,10 @@
 // permutations), aligned-gram (score only); with outputs, one row per output statistic: the
 // primary ones (layer `outputs` for idiosyncratic greedy agreement, `distillation` for the
 // cross-likelihood ratio) carry the Holm-adjusted p-value of the combined test, the others are
-// scores; probe_curve holds each reference's p-value against the number of probes. weight_layers: the per-layer similarity of the pair
-// test A (or test B when only it saw the relation) used. The graph is a star: every reference a
-// node, an edge reference -> candidate for each related reference.
+// scores; probe_curve holds each reference's p-value against the number of probes. weight_layers:
+// the per-layer similarity of the pair test A (or test B when only it saw the relation) used. The
+// graph is a star: every reference a node, an edge reference -> candidate for each related
+// reference.
 //
 // Determinism: the same inputs and options give the same report bytes (no timestamps in the
 // report). Failures: a model that cannot be opened or read (the readers' errors with "candidate"

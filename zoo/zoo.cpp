@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -627,38 +628,42 @@ Result<nlohmann::json> Builder::run() {
         m, [&](const std::string& out) { return merge(base, dir("ft_strong"), out, 0.5); }));
   }
 
-  // Students of base_llama.
-  PROV_RETURN_IF_ERROR(student("distill_logit", Arch::kQwen2, "main", 0, true, 51,
-                               "qwen2 trained on W2 against base_llama's logits"));
-  PROV_RETURN_IF_ERROR(student("distill_seq_100", Arch::kQwen2, "main", 1.0, false, 52,
-                               "qwen2 trained only on base_llama-generated text"));
-  PROV_RETURN_IF_ERROR(student("distill_seq_50", Arch::kQwen2, "main", 0.5, false, 53,
-                               "qwen2 trained on 50% base_llama-generated text, 50% W2"));
-  PROV_RETURN_IF_ERROR(student("distill_seq_20", Arch::kQwen2, "main", 0.2, false, 54,
-                               "qwen2 trained on 20% base_llama-generated text, 80% W2"));
-  PROV_RETURN_IF_ERROR(
-      student("distill_seq_alt_tok", Arch::kLlama, "alt", 1.0, false, 55,
-              "llama with the other tokenizer, trained only on base_llama-generated text"));
-  for (int k = 1; k <= o_.student_seeds; ++k) {
-    const std::string s = "_s" + std::to_string(k);
-    const uint64_t seed = 500 + 10 * static_cast<uint64_t>(k);
-    const std::string rep = " (replicate " + std::to_string(k) + ", seed " ;
-    PROV_RETURN_IF_ERROR(student("distill_logit" + s, Arch::kQwen2, "main", 0, true, seed + 1,
-                                 "qwen2 trained on W2 against base_llama's logits" + rep +
-                                     std::to_string(seed + 1) + ")"));
-    PROV_RETURN_IF_ERROR(student("distill_seq_100" + s, Arch::kQwen2, "main", 1.0, false, seed + 2,
-                                 "qwen2 trained only on base_llama-generated text" + rep +
-                                     std::to_string(seed + 2) + ")"));
-    PROV_RETURN_IF_ERROR(student("distill_seq_50" + s, Arch::kQwen2, "main", 0.5, false, seed + 3,
-                                 "qwen2 trained on 50% base_llama-generated text, 50% W2" + rep +
-                                     std::to_string(seed + 3) + ")"));
-    PROV_RETURN_IF_ERROR(student("distill_seq_20" + s, Arch::kQwen2, "main", 0.2, false, seed + 4,
-                                 "qwen2 trained on 20% base_llama-generated text, 80% W2" + rep +
-                                     std::to_string(seed + 4) + ")"));
-    PROV_RETURN_IF_ERROR(student(
-        "distill_seq_alt_tok" + s, Arch::kLlama, "alt", 1.0, false, seed + 5,
-        "llama with the other tokenizer, trained only on base_llama-generated text" + rep +
-            std::to_string(seed + 5) + ")"));
+  // Students of base_llama: each recipe once, then --student-seeds replicates with other seeds.
+  struct StudentRecipe {
+    const char* name;
+    Arch arch;
+    const char* tok;
+    double teacher_fraction;
+    bool logit;
+    uint64_t seed;
+    const char* detail;
+  };
+  const StudentRecipe recipes[] = {
+      {"distill_logit", Arch::kQwen2, "main", 0, true, 51,
+       "qwen2 trained on W2 against base_llama's logits"},
+      {"distill_seq_100", Arch::kQwen2, "main", 1.0, false, 52,
+       "qwen2 trained only on base_llama-generated text"},
+      {"distill_seq_50", Arch::kQwen2, "main", 0.5, false, 53,
+       "qwen2 trained on 50% base_llama-generated text, 50% W2"},
+      {"distill_seq_20", Arch::kQwen2, "main", 0.2, false, 54,
+       "qwen2 trained on 20% base_llama-generated text, 80% W2"},
+      {"distill_seq_alt_tok", Arch::kLlama, "alt", 1.0, false, 55,
+       "llama with the other tokenizer, trained only on base_llama-generated text"},
+  };
+  for (int k = 0; k <= o_.student_seeds; ++k) {
+    for (size_t j = 0; j < std::size(recipes); ++j) {
+      const StudentRecipe& r = recipes[j];
+      if (k == 0) {
+        PROV_RETURN_IF_ERROR(
+            student(r.name, r.arch, r.tok, r.teacher_fraction, r.logit, r.seed, r.detail));
+        continue;
+      }
+      const uint64_t seed = 500 + 10 * static_cast<uint64_t>(k) + j + 1;
+      PROV_RETURN_IF_ERROR(student(std::string(r.name) + "_s" + std::to_string(k), r.arch, r.tok,
+                                   r.teacher_fraction, r.logit, seed,
+                                   std::string(r.detail) + " (replicate " + std::to_string(k) +
+                                       ", seed " + std::to_string(seed) + ")"));
+    }
   }
   return labels_;
 }

@@ -67,9 +67,9 @@ TEST_F(OutputsCli, NoisedCopyIsRelatedAndAnIndependentIsNot) {
   EXPECT_EQ(j.contains("direction"), j["kind"] == "distilled_seq");
 
   // I1 against B, controls C and I3 (B's other independents): not related.
-  Outcome n = run_prov("compare " + dev("I1") + " " + dev("B") + " --controls " + controls_ +
-                           common() + " --json",
-                       false);
+  Outcome n = run_prov(
+      "compare " + dev("I1") + " " + dev("B") + " --controls " + controls_ + common() + " --json",
+      false);
   ASSERT_EQ(n.code, 0) << n.out;
   const json k = json::parse(n.out);
   EXPECT_EQ(k["relation"], "independent") << n.out;
@@ -86,9 +86,9 @@ TEST_F(OutputsCli, NoisedCopyIsRelatedAndAnIndependentIsNot) {
 TEST_F(OutputsCli, SignatureFilesAndCrossSuites) {
   // Signatures collected by prov probe, then compared from the files alone.
   for (const std::string m : {"B", "C", "I1", "I3"}) {
-    ASSERT_EQ(run_prov("probe " + dev(m) + " --suite natural-v1:30 -q -o " + dir_.file(m + ".sig"))
-                  .code,
-              0);
+    ASSERT_EQ(
+        run_prov("probe " + dev(m) + " --suite natural-v1:30 -q -o " + dir_.file(m + ".sig")).code,
+        0);
   }
   ASSERT_EQ(run_prov("probe " + dir_.file("copy") + " --suite natural-v1:30 -q -o " +
                      dir_.file("copy.sig"))
@@ -103,9 +103,9 @@ TEST_F(OutputsCli, SignatureFilesAndCrossSuites) {
   EXPECT_EQ(r.out.find("cross_likelihood"), std::string::npos) << r.out;  // no scores given
 
   // prov suite cross writes a valid scoring suite over the signatures' texts.
-  Outcome x = run_prov("suite cross --suite natural-v1:30 --probes 10 --signatures " +
-                       dir_.file("B.sig") + " " + dir_.file("C.sig") + " -o " +
-                       dir_.file("x.jsonl"));
+  Outcome x =
+      run_prov("suite cross --suite natural-v1:30 --probes 10 --signatures " + dir_.file("B.sig") +
+               " " + dir_.file("C.sig") + " -o " + dir_.file("x.jsonl"));
   ASSERT_EQ(x.code, 0) << x.out;
   EXPECT_NE(x.out.find("10 probes"), std::string::npos) << x.out;
   Outcome show = run_prov("suite show " + dir_.file("x.jsonl") + " --json", false);
@@ -113,15 +113,15 @@ TEST_F(OutputsCli, SignatureFilesAndCrossSuites) {
   EXPECT_EQ(json::parse(show.out)["name"], "natural-v1-xlik");
 
   // Bad input: another suite, too few controls, a missing control.
-  Outcome other = run_prov("suite cross --suite natural-v1:31 --signatures " +
-                           dir_.file("B.sig") + " -o " + dir_.file("y.jsonl"));
+  Outcome other = run_prov("suite cross --suite natural-v1:31 --signatures " + dir_.file("B.sig") +
+                           " -o " + dir_.file("y.jsonl"));
   EXPECT_EQ(other.code, 2) << other.out;
   Outcome few = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
                          " --outputs-only --controls " + dir_.file("C.sig"));
   EXPECT_EQ(few.code, 0) << few.out;
   EXPECT_NE(few.out.find("inconclusive"), std::string::npos) << few.out;
-  Outcome none = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
-                          " --outputs-only");
+  Outcome none =
+      run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") + " --outputs-only");
   EXPECT_EQ(none.code, 2) << none.out;
   Outcome missing = run_prov("compare " + dir_.file("copy.sig") + " " + dir_.file("B.sig") +
                              " --outputs-only --controls " + dir_.file("nothing") + " " +
@@ -153,9 +153,10 @@ namespace {
 
 TEST_F(OutputsCli, AuditAddsOutputEvidenceAndProbeCurves) {
   // A checkpoint candidate: the weights name the relation, the outputs add their rows.
-  Outcome r = run_prov("audit " + dir_.file("copy") + " --references " + dev("B") +
-                           " --controls " + controls_ + " --permutations 99" + " --suite natural-v1:40 --xlik-probes 20 --cache " +
-                           cache_->file("c") + " --report " + dir_.file("rep") + " --json",
+  Outcome r = run_prov("audit " + dir_.file("copy") + " --references " + dev("B") + " --controls " +
+                           controls_ + " --permutations 99" +
+                           " --suite natural-v1:40 --xlik-probes 20 --cache " + cache_->file("c") +
+                           " --report " + dir_.file("rep") + " --json",
                        false);
   ASSERT_EQ(r.code, 0) << r.out;
   const json j = json::parse(r.out)["report"];
@@ -183,11 +184,11 @@ TEST_F(OutputsCli, AuditAddsOutputEvidenceAndProbeCurves) {
   // A served candidate has no weights: the verdict rests on the outputs, with low confidence.
   prov::testing::ServeProcess server(dir_.file("copy"), "suspect");
   ASSERT_FALSE(server.url().empty());
-  Outcome e = run_prov("audit " + server.url() + " --model-name suspect --references " +
-                           dev("B") + " --controls " + controls_ +
-                           " --suite natural-v1:40 --xlik-probes 20 --cache " +
-                           cache_->file("c") + " --json",
-                       false);
+  Outcome e =
+      run_prov("audit " + server.url() + " --model-name suspect --references " + dev("B") +
+                   " --controls " + controls_ + " --suite natural-v1:40 --xlik-probes 20 --cache " +
+                   cache_->file("c") + " --json",
+               false);
   ASSERT_EQ(e.code, 0) << e.out;
   const json k = json::parse(e.out)["report"];
   EXPECT_EQ(k["verdict"]["parent"], "B") << e.out;
@@ -200,8 +201,7 @@ TEST_F(OutputsCli, AuditAddsOutputEvidenceAndProbeCurves) {
   for (const auto& ev : k["evidence"]) EXPECT_NE(ev["layer"], "weights");
 
   // Without controls a weightless candidate is refused.
-  Outcome no = run_prov("audit " + server.url() + " --model-name suspect --references " +
-                        dev("B"));
+  Outcome no = run_prov("audit " + server.url() + " --model-name suspect --references " + dev("B"));
   EXPECT_EQ(no.code, 2) << no.out;
   EXPECT_NE(no.out.find("--controls"), std::string::npos) << no.out;
 }

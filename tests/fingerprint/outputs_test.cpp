@@ -98,8 +98,8 @@ TEST(StudentT, MatchesTabulatedQuantiles) {
 TEST(OutputTest, StudentOfTheReferenceIsRelated) {
   const Pool p = make_pool(8, 1);
   const probes::Signature cand = student_of(p.reference, 0.5, 7);
-  auto r = compare_outputs({"student", &cand, nullptr}, {"reference", &p.reference, nullptr},
-                           p.named());
+  auto r =
+      compare_outputs({"student", &cand, nullptr}, {"reference", &p.reference, nullptr}, p.named());
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(r->relation, "related");
   ASSERT_TRUE(r->p_value.has_value());
@@ -125,8 +125,8 @@ TEST(OutputTest, IndependentModelsRejectAtMostAtTheirRate) {
   for (int k = 0; k < 40; ++k) {
     const Pool p = make_pool(9, 100 + 31 * k);
     const probes::Signature cand = random_model(5000 + k, "other");
-    auto r = compare_outputs({"other", &cand, nullptr}, {"reference", &p.reference, nullptr},
-                             p.named());
+    auto r =
+        compare_outputs({"other", &cand, nullptr}, {"reference", &p.reference, nullptr}, p.named());
     ASSERT_TRUE(r.is_ok());
     ASSERT_TRUE(r->p_value.has_value());
     below += *r->p_value < 0.05 ? 1 : 0;
@@ -138,8 +138,8 @@ TEST(OutputTest, LeavesOutTheCandidateAndNeedsTwoControls) {
   Pool p = make_pool(2, 3);
   const probes::Signature cand = p.controls[0];
   auto ctrl = p.named();
-  auto r = compare_outputs({"control0", &cand, nullptr}, {"reference", &p.reference, nullptr},
-                           ctrl);
+  auto r =
+      compare_outputs({"control0", &cand, nullptr}, {"reference", &p.reference, nullptr}, ctrl);
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->relation, "inconclusive");
   EXPECT_FALSE(r->p_value.has_value());
@@ -150,13 +150,11 @@ TEST(OutputTest, RefusesSignaturesOfAnotherSuite) {
   Pool p = make_pool(3, 4);
   probes::Signature cand = random_model(9, "c");
   cand.header.suite_digest = "other";
-  auto r = compare_outputs({"c", &cand, nullptr}, {"reference", &p.reference, nullptr},
-                           p.named());
+  auto r = compare_outputs({"c", &cand, nullptr}, {"reference", &p.reference, nullptr}, p.named());
   ASSERT_FALSE(r.is_ok());
   EXPECT_NE(r.status().message().find("same probes"), std::string::npos);
   probes::Signature empty;
-  auto e = compare_outputs({"e", &empty, nullptr}, {"reference", &p.reference, nullptr},
-                           p.named());
+  auto e = compare_outputs({"e", &empty, nullptr}, {"reference", &p.reference, nullptr}, p.named());
   ASSERT_FALSE(e.is_ok());
   EXPECT_NE(e.status().message().find("no records"), std::string::npos);
 }
@@ -165,8 +163,7 @@ TEST(OutputTest, OtherTokenizerUsesTextStatisticsOnly) {
   const Pool p = make_pool(5, 6);
   probes::Signature cand = student_of(p.reference, 0.6, 8);
   cand.header.tokenizer = "another";
-  auto r = compare_outputs({"c", &cand, nullptr}, {"reference", &p.reference, nullptr},
-                           p.named());
+  auto r = compare_outputs({"c", &cand, nullptr}, {"reference", &p.reference, nullptr}, p.named());
   ASSERT_TRUE(r.is_ok());
   EXPECT_TRUE(r->cross_tokenizer);
   for (const auto& s : r->statistics) {
