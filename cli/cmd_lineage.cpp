@@ -1,19 +1,27 @@
 // prov lineage MODELS... [--svg OUT] [--json] [--permutations N] [--alpha A] [--labels FILE]
+//                        [--controls M... [--suite S] [--xlik-probes N] [--fdr Q] [--cache DIR]]
 //
 // Recovers the lineage forest of many models from their weights (lineage/graph.h over
 // fingerprint/weights.h comparisons of every pair): edges with relation, direction (and how
 // sure), p-value; roots = models with no parent among those given. Test A runs at alpha divided
-// by the number of pairs (Bonferroni). With --labels (a zoo's
-// labels.json) it also scores the recovered parents against the known ones.
+// by the number of pairs (Bonferroni). With --controls, models that are roots by their weights
+// may get a distillation parent from the output tests (fingerprint/outputs.h): every root is
+// tested as a student against every model that has at least two controls of its own shape
+// (architecture, sizes and tokenizer: the controls must stand for independent models like the
+// teacher), and lineage::attach_output_edges draws the discoveries (Benjamini-Hochberg at
+// --fdr). With --labels (a zoo's labels.json) it also scores the recovered parents against the
+// known ones (weight parents, and distillation parents when --controls was given).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/collect.h"
 #include "cli/common.h"
 #include "core/file_io.h"
 #include "fingerprint/weights.h"
@@ -32,7 +40,85 @@ struct LineageOptions {
   int permutations = 999;
   double alpha = 0.01;
   bool json = false;
+  // Output edges.
+  std::vector<std::string> controls;
+  std::string suite = "natural-v1:1000";
+  int xlik_probes = 1000;
+  double fdr = 0.05;
+  CollectSettings collect;
 };
+
+// What must match between a teacher and its controls: architecture and sizes (checkpoints) and
+// the tokenizer (signatures).
+std::string shape_key(const model::Model* m, const probes::Signature& s) {
+  std::string k = s.header.tokenizer + "|" + std::to_string(s.header.vocab_size);
+  if (m != nullptr) {
+    const auto& c = m->config;
+    k += "|" + std::to_string(static_cast<int>(c.arch)) + "|" + std::to_string(c.hidden_size) +
+         "|" + std::to_string(c.intermediate_size) + "|" + std::to_string(c.num_layers) + "|" +
+         std::to_string(c.num_heads) + "|" + std::to_string(c.num_kv_heads);
+  }
+  return k;
+}
+
+// The output tests of `o.controls` for the weight roots of `forest`, then the forest with the
+// discoveries attached. Progress on stderr.
+Result<lineage::LineageForest> with_output_edges(const LineageOptions& o,
+                                                 const std::vector<model::Model>& models,
+                                                 const std::vector<std::string>& names,
+                                                 const lineage::LineageForest& forest,
+                                                 int* tests_run) {
+  const size_t n = models.size();
+  OutputSetRequest req;
+  req.specs = o.models;
+  req.specs.insert(req.specs.end(), o.controls.begin(), o.controls.end());
+  for (size_t i = 0; i < n; ++i) req.what.push_back("model");
+  req.suite = o.suite;
+  req.xlik_probes = o.xlik_probes;
+  std::fprintf(stderr, "collecting signatures of %zu models and %zu controls ...\n", n,
+               o.controls.size());
+  PROV_ASSIGN_OR_RETURN(OutputSet set, collect_output_set(req, o.collect));
+  std::vector<std::string> control_shape;
+  std::vector<std::unique_ptr<model::Model>> control_models;
+  for (size_t j = 0; j < o.controls.size(); ++j) {
+    std::unique_ptr<model::Model> cm;
+    if (!is_signature_file(o.controls[j]) && !is_endpoint_spec(o.controls[j])) {
+      PROV_ASSIGN_OR_RETURN(model::Model m, model::open_model(o.controls[j]));
+      cm = std::make_unique<model::Model>(std::move(m));
+    }
+    control_shape.push_back(shape_key(cm.get(), set.signatures[n + j]));
+    control_models.push_back(std::move(cm));
+  }
+  std::vector<bool> is_root(n, false);
+  for (int r : forest.roots) is_root[static_cast<size_t>(r)] = true;
+  std::vector<lineage::OutputPairResult> tests;
+  fingerprint::OutputTestOptions opt;
+  opt.alpha = o.fdr;
+  for (size_t t = 0; t < n; ++t) {
+    const std::string key = shape_key(&models[t], set.signatures[t]);
+    std::vector<fingerprint::NamedSignature> ctrl;
+    for (size_t j = 0; j < o.controls.size(); ++j) {
+      if (control_shape[j] != key) continue;
+      ctrl.push_back({lineage::model_display_name(o.controls[j]), &set.signatures[n + j],
+                      set.scores[n + j].get()});
+    }
+    if (ctrl.size() < 2) continue;  // no control population like this teacher
+    for (size_t s = 0; s < n; ++s) {
+      if (s == t || !is_root[s]) continue;
+      auto r = fingerprint::compare_outputs({names[s], &set.signatures[s], set.scores[s].get()},
+                                            {names[t], &set.signatures[t], set.scores[t].get()},
+                                            ctrl, opt);
+      if (!r.is_ok()) return r.status().with_context(names[s] + " vs " + names[t] + " (outputs)");
+      tests.push_back({static_cast<int>(s), static_cast<int>(t), std::move(*r)});
+    }
+  }
+  *tests_run = static_cast<int>(tests.size());
+  std::fprintf(stderr,
+               "%zu output tests (students: the weight roots; teachers: models with "
+               "controls of their shape)\n",
+               tests.size());
+  return lineage::attach_output_edges(forest, tests, o.fdr);
+}
 
 int run_lineage(const LineageOptions& o) {
   const char* cmd = "lineage";
@@ -71,6 +157,11 @@ int run_lineage(const LineageOptions& o) {
   if (n > 1) std::fprintf(stderr, "%s%d pairs compared\n", tty ? "\r" : "", n * (n - 1) / 2);
   auto forest = lineage::build_forest(n, pairs, pair_alpha);
   if (!forest.is_ok()) return report_error(cmd, forest.status());
+  int output_tests = 0;
+  if (!o.controls.empty()) {
+    forest = with_output_edges(o, models, names, *forest, &output_tests);
+    if (!forest.is_ok()) return report_error(cmd, forest.status());
+  }
   const nlohmann::json graph = lineage::forest_graph_json(*forest, names);
   nlohmann::json accuracy;
   if (!o.labels.empty()) {
@@ -90,7 +181,9 @@ int run_lineage(const LineageOptions& o) {
       const auto parent = it->find("parent");
       // zoo-dev's labels say "finetune".
       const bool weight = rel == "finetune" || fingerprint::is_weight_derived(rel);
-      if (weight && parent != it->end() && parent->is_string() && index.count(*parent)) {
+      const bool distilled = rel.rfind("distilled", 0) == 0;
+      if ((weight || (distilled && !o.controls.empty())) && parent != it->end() &&
+          parent->is_string() && index.count(*parent)) {
         expected[static_cast<size_t>(i)] = index[*parent];
       }
     }
@@ -117,6 +210,7 @@ int run_lineage(const LineageOptions& o) {
     nlohmann::json roots = nlohmann::json::array();
     for (int r : forest->roots) roots.push_back(names[r]);
     nlohmann::json j = {{"models", names}, {"edges", edges}, {"roots", roots}, {"graph", graph}};
+    if (!o.controls.empty()) j["output_tests"] = {{"tests", output_tests}, {"fdr", o.fdr}};
     if (!accuracy.is_null()) j["accuracy"] = accuracy;
     std::cout << j.dump(2) << "\n";
     return kExitOk;
@@ -153,6 +247,21 @@ void register_lineage(CLI::App& app, Action* run) {
   cmd->add_option("--alpha", o->alpha, "family-wise level over all pairs (Bonferroni)")
       ->check(CLI::Range(1e-12, 0.5));
   cmd->add_flag("--json", o->json, "print edges, roots, graph (and accuracy) as JSON");
+  cmd->add_option("--controls", o->controls,
+                  "models unrelated to the possible teachers (checkpoints or signature files): "
+                  "adds distillation edges from the output tests");
+  cmd->add_option("--suite", o->suite, "probe suite of the output tests")->capture_default_str();
+  cmd->add_option("--xlik-probes", o->xlik_probes,
+                  "probes of the cross-likelihood scoring (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--fdr", o->fdr, "false discovery rate of the distillation edges")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-12, 0.5));
+  cmd->add_option("--cache", o->collect.cache_dir,
+                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
+  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
+  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
   cmd->callback([o, run] { *run = [o] { return run_lineage(*o); }; });
 }
 

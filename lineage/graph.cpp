@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <set>
@@ -314,6 +315,83 @@ Result<LineageForest> build_forest(int n, const std::vector<PairResult>& pairs, 
     forest.edges.push_back(std::move(e));
   }
   return forest;
+}
+
+Result<LineageForest> attach_output_edges(const LineageForest& f,
+                                          const std::vector<OutputPairResult>& tests, double q) {
+  if (!(q >= 0 && q <= 1)) return invalid_argument("q must be in [0, 1]");
+  int n = 0;
+  for (const auto& c : f.components) n += static_cast<int>(c.size());
+  for (size_t i = 0; i < tests.size(); ++i) {
+    const auto& t = tests[i];
+    const std::string where = "tests[" + std::to_string(i) + "]: ";
+    if (t.student < 0 || t.student >= n || t.teacher < 0 || t.teacher >= n) {
+      return invalid_argument(where + "model index out of range");
+    }
+    if (t.student == t.teacher)
+      return invalid_argument(where + "student and teacher are one model");
+    if (t.result.p_value && !(*t.result.p_value >= 0 && *t.result.p_value <= 1)) {
+      return invalid_argument(where + "p-value outside [0, 1]");
+    }
+  }
+  // Benjamini-Hochberg.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < tests.size(); ++i) {
+    if (tests[i].result.p_value) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const double pa = *tests[a].result.p_value, pb = *tests[b].result.p_value;
+    if (pa != pb) return pa < pb;
+    if (tests[a].student != tests[b].student) return tests[a].student < tests[b].student;
+    return tests[a].teacher < tests[b].teacher;
+  });
+  const double m = static_cast<double>(tests.size());
+  size_t k = 0;  // number of discoveries
+  for (size_t r = 0; r < order.size(); ++r) {
+    if (*tests[order[r]].result.p_value <= static_cast<double>(r + 1) * q / m) k = r + 1;
+  }
+  // Union-find over the weight components.
+  std::vector<int> up(static_cast<size_t>(n));
+  std::iota(up.begin(), up.end(), 0);
+  std::function<int(int)> find = [&](int x) { return up[x] == x ? x : up[x] = find(up[x]); };
+  std::vector<int> parent(static_cast<size_t>(n), -1);
+  for (const LineageEdge& e : f.edges) {
+    parent[e.child] = e.parent;
+    up[find(e.child)] = find(e.parent);
+  }
+  LineageForest out;
+  out.edges = f.edges;
+  for (size_t r = 0; r < k; ++r) {
+    const OutputPairResult& t = tests[order[r]];
+    if (parent[t.student] >= 0 || find(t.student) == find(t.teacher)) continue;
+    parent[t.student] = t.teacher;
+    up[find(t.student)] = find(t.teacher);
+    LineageEdge e;
+    e.parent = t.teacher;
+    e.child = t.student;
+    e.relation = t.result.kind.empty() ? "distilled_seq" : t.result.kind;
+    e.p_value = t.result.p_value;
+    e.score = 0;
+    e.direction_basis = "output test (the reference side is the teacher)";
+    e.direction_confidence = "low";
+    if (t.result.teacher == "reference" && t.result.direction_confidence >= 0.9) {
+      e.direction_confidence = "high";
+      e.direction_basis += "; cross-likelihood gaps agree";
+    } else if (t.result.teacher == "candidate") {
+      e.direction_basis += "; cross-likelihood gaps point the other way";
+    }
+    out.edges.push_back(std::move(e));
+  }
+  std::sort(out.edges.begin(), out.edges.end(),
+            [](const LineageEdge& a, const LineageEdge& b) { return a.child < b.child; });
+  std::map<int, std::vector<int>> comps;
+  for (int i = 0; i < n; ++i) {
+    if (parent[i] < 0) out.roots.push_back(i);
+    comps[find(i)].push_back(i);
+  }
+  for (auto& [root, members] : comps) out.components.push_back(std::move(members));
+  std::sort(out.components.begin(), out.components.end());
+  return out;
 }
 
 double edge_accuracy(const LineageForest& f, const std::vector<int>& expected_parent,

@@ -84,6 +84,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "fingerprint/outputs.h"
 #include "fingerprint/weights.h"
 
 namespace prov::lineage {
@@ -117,6 +118,33 @@ struct LineageForest {
 // kInvalidArgument (nothing else) as described in step 1.
 Result<LineageForest> build_forest(int n, const std::vector<PairResult>& pairs,
                                    double alpha = 0.01);
+
+// One output test toward a possible teacher: fingerprint::compare_outputs with candidate =
+// model `student` and reference = model `teacher`, against controls like the teacher.
+struct OutputPairResult {
+  int student = 0, teacher = 0;
+  fingerprint::OutputComparison result;
+};
+
+// Adds distillation edges to the weight forest `f` of n models (n = the models in its
+// components), from output tests:
+//  1. Validation: indices in [0, n), student != teacher, p-values in [0, 1]; otherwise
+//     kInvalidArgument naming the test ("tests[2]: ...").
+//  2. Discoveries: Benjamini-Hochberg at level q over all m tests (a test without a p-value, i.e.
+//     inconclusive, counts among the m and is never a discovery): the tests with
+//     p <= p_(k), k the largest rank with p_(k) <= k q / m. Among the edges drawn, the expected
+//     fraction whose H0 ("the teacher is no closer to the student than independent models are")
+//     is true stays at most q when the tests are independent or positively dependent.
+//  3. Edges: the discoveries in order of increasing p-value (ties: student, then teacher
+//     ascending) each add teacher -> student unless the student already has a parent (by weights,
+//     or an earlier output edge) or both already lie in one component. Relation: the test's kind
+//     (distilled_logit | distilled_seq); p_value: the test's raw p-value; score 0. Direction
+//     basis "output test (the reference side is the teacher)"; confidence "high" when the test's
+//     own direction estimate names the reference as teacher with bootstrap agreement >= 0.9,
+//     else "low" (and the basis says when the estimate points the other way).
+//  Roots, components and the edge order are then recomputed as in build_forest's output.
+Result<LineageForest> attach_output_edges(const LineageForest& f,
+                                          const std::vector<OutputPairResult>& tests, double q);
 
 // Edge accuracy against ground truth. expected_parent[i] is model i's true parent, negative for
 // a root; its size is the number of models scored. Returns the fraction of models i whose parent

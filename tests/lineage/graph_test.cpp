@@ -376,5 +376,88 @@ TEST(LineageGraph, GraphJsonShape) {
   EXPECT_TRUE(empty["edges"].is_array());
 }
 
+OutputPairResult output_test(int student, int teacher, std::optional<double> p,
+                             const std::string& kind = "distilled_seq",
+                             const std::string& teacher_side = "", double agreement = 0) {
+  OutputPairResult t;
+  t.student = student;
+  t.teacher = teacher;
+  t.result.relation = p && *p < 0.01 ? "related" : "independent";
+  t.result.kind = kind;
+  t.result.p_value = p;
+  t.result.teacher = teacher_side;
+  t.result.direction_confidence = agreement;
+  return t;
+}
+
+// Models: 0 base, 1 its fine-tune, 2 a student of 0, 3 an independent, 4 a logit student of 0.
+TEST(AttachOutputEdges, AddsDiscoveriesToRootsOnly) {
+  auto f = build_forest(5, {related(1, 0, "finetuned", 0.9), independent(2, 0), independent(3, 0),
+                            independent(4, 0)});
+  ASSERT_TRUE(f.is_ok());
+  ASSERT_EQ(f->roots, (std::vector<int>{0, 2, 3, 4}));
+  std::vector<OutputPairResult> tests = {
+      output_test(2, 0, 1e-4, "distilled_seq", "reference", 0.95),
+      output_test(2, 1, 2e-4),  // the fine-tune is close too, less so: not the parent
+      output_test(3, 0, 0.4),
+      output_test(4, 0, 1e-6, "distilled_logit"),
+      output_test(1, 3, 1e-5),          // 1 already has a weight parent: never re-parented
+      output_test(0, 3, std::nullopt),  // inconclusive: no p-value, never drawn
+  };
+  auto g = attach_output_edges(*f, tests, 0.05);
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  EXPECT_EQ(g->roots, (std::vector<int>{0, 3}));
+  ASSERT_EQ(g->edges.size(), 3u);
+  EXPECT_EQ(g->edges[0].child, 1);
+  EXPECT_EQ(g->edges[0].relation, "finetuned");
+  EXPECT_EQ(g->edges[1].parent, 0);
+  EXPECT_EQ(g->edges[1].child, 2);
+  EXPECT_EQ(g->edges[1].relation, "distilled_seq");
+  EXPECT_EQ(g->edges[1].direction_confidence, "high");
+  EXPECT_EQ(g->edges[2].parent, 0);
+  EXPECT_EQ(g->edges[2].child, 4);
+  EXPECT_EQ(g->edges[2].relation, "distilled_logit");
+  EXPECT_EQ(g->edges[2].direction_confidence, "low");
+  EXPECT_EQ(g->components.size(), 2u);
+  double undirected = 0;
+  EXPECT_DOUBLE_EQ(edge_accuracy(*g, {-1, 0, 0, -1, 0}, &undirected), 1.0);
+  EXPECT_DOUBLE_EQ(undirected, 1.0);
+}
+
+TEST(AttachOutputEdges, BenjaminiHochbergAndNoCycles) {
+  auto f = build_forest(3, {});
+  ASSERT_TRUE(f.is_ok());
+  // m = 4 tests at q = 0.05: thresholds 0.0125, 0.025, 0.0375, 0.05. Sorted p: 0.001, 0.002,
+  // 0.03, 0.2 -> k = 3 (0.03 <= 0.0375): three discoveries.
+  std::vector<OutputPairResult> tests = {output_test(1, 0, 0.001), output_test(0, 1, 0.002),
+                                         output_test(2, 0, 0.03), output_test(2, 1, 0.2)};
+  auto g = attach_output_edges(*f, tests, 0.05);
+  ASSERT_TRUE(g.is_ok());
+  // 0 -> 1 first; 1 -> 0 would close a cycle; 0 -> 2 third.
+  ASSERT_EQ(g->edges.size(), 2u);
+  EXPECT_EQ(g->edges[0].parent, 0);
+  EXPECT_EQ(g->edges[0].child, 1);
+  EXPECT_EQ(g->edges[1].parent, 0);
+  EXPECT_EQ(g->edges[1].child, 2);
+  EXPECT_EQ(g->roots, (std::vector<int>{0}));
+  // At q = 0.01 only p <= k * 0.0025: 0.001 and 0.002 (0.002 <= 0.005): 0 -> 1 only.
+  auto h = attach_output_edges(*f, tests, 0.01);
+  ASSERT_TRUE(h.is_ok());
+  ASSERT_EQ(h->edges.size(), 1u);
+  EXPECT_EQ(h->roots, (std::vector<int>{0, 2}));
+}
+
+TEST(AttachOutputEdges, RejectsBadTests) {
+  auto f = build_forest(2, {});
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_FALSE(attach_output_edges(*f, {output_test(0, 5, 0.1)}, 0.05).is_ok());
+  EXPECT_FALSE(attach_output_edges(*f, {output_test(1, 1, 0.1)}, 0.05).is_ok());
+  EXPECT_FALSE(attach_output_edges(*f, {output_test(0, 1, 1.5)}, 0.05).is_ok());
+  EXPECT_FALSE(attach_output_edges(*f, {}, 2.0).is_ok());
+  auto empty = attach_output_edges(*f, {}, 0.05);
+  ASSERT_TRUE(empty.is_ok());
+  EXPECT_EQ(empty->roots, (std::vector<int>{0, 1}));
+}
+
 }  // namespace
 }  // namespace prov::lineage
