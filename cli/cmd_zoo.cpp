@@ -28,6 +28,11 @@ void register_zoo(CLI::App& app, Action* run) {
   b->add_option("--student-seeds", o->student_seeds,
                 "replicate every student recipe N more times with other seeds (<student>_sK)")
       ->check(CLI::Range(0, 16));
+  b->add_option("--family", o->family,
+                "full (every member) or demo (base_llama, ft_strong, distill_seq_100, "
+                "ind_llama_seed and 4 seed twins: the demo's family)")
+      ->check(CLI::IsMember({"full", "demo"}))
+      ->capture_default_str();
   b->callback([o, run] {
     *run = [o] { return run_torch_command("zoo build", "prov_torch_zoo_build", o.get()); };
   });

@@ -148,6 +148,18 @@ Result<probes::Signature> signature_for(const std::string& spec, const std::stri
   return probes::read_signature(out);
 }
 
+Result<std::string> cross_likelihood_suite_file(
+    const probes::Suite& base, const std::vector<const probes::Signature*>& signatures,
+    int xlik_probes, const CollectSettings& settings, probes::Suite* out) {
+  PROV_ASSIGN_OR_RETURN(auto xs,
+                        fingerprint::cross_likelihood_suite(base, signatures, xlik_probes));
+  PROV_ASSIGN_OR_RETURN(std::string dir, signature_cache_dir(settings));
+  const std::string path = dir + "/" + probes::suite_digest(xs).substr(0, 32) + ".jsonl";
+  PROV_RETURN_IF_ERROR(probes::write_suite_file(path, xs));
+  *out = std::move(xs);
+  return path;
+}
+
 Result<OutputSet> collect_output_set(const OutputSetRequest& request,
                                      const CollectSettings& settings) {
   // The suite: --suite, or the one the candidate's signature file was collected on.
@@ -210,14 +222,11 @@ Result<OutputSet> collect_output_set(const OutputSetRequest& request,
     if (!xsuite) {
       std::vector<const probes::Signature*> ptrs;
       for (const auto& s : sigs) ptrs.push_back(&s);
-      auto xs = fingerprint::cross_likelihood_suite(*suite, ptrs, o.xlik_probes);
-      if (!xs.is_ok()) return xs.status();
-      auto dir = signature_cache_dir(settings);
-      if (!dir.is_ok()) return dir.status();
-      xsuite_path = *dir + "/" + probes::suite_digest(*xs).substr(0, 32) + ".jsonl";
-      Status st = probes::write_suite_file(xsuite_path, *xs);
-      if (!st.is_ok()) return st;
-      xsuite = std::make_unique<probes::Suite>(std::move(*xs));
+      auto xs = std::make_unique<probes::Suite>();
+      auto path = cross_likelihood_suite_file(*suite, ptrs, o.xlik_probes, settings, xs.get());
+      if (!path.is_ok()) return path.status();
+      xsuite_path = *path;
+      xsuite = std::move(xs);
     }
     auto sig = signature_for(specs[i], is_endpoint_spec(specs[i]) ? endpoint_name : "", xsuite_path,
                              *xsuite, settings);

@@ -51,6 +51,13 @@ Result<probes::Signature> signature_for(const std::string& spec, const std::stri
 // The cache directory (created when missing).
 Result<std::string> signature_cache_dir(const CollectSettings& settings);
 
+// The cross-likelihood suite of `signatures` on `base` (fingerprint::cross_likelihood_suite, the
+// first `xlik_probes` probes) written into the signature cache; returns its path and fills
+// `*out` with it. A model's scores of it are signature_for(model, "", path, *out, settings).
+Result<std::string> cross_likelihood_suite_file(
+    const probes::Suite& base, const std::vector<const probes::Signature*>& signatures,
+    int xlik_probes, const CollectSettings& settings, probes::Suite* out);
+
 // Signatures (and cross-likelihood scores) of several models on one suite, for the output tests.
 struct OutputSetRequest {
   std::vector<std::string> specs;  // model paths, signature files or endpoint URLs

@@ -41,6 +41,8 @@ void register_verify(CLI::App& app, Action* run);
 void register_audit(CLI::App& app, Action* run);
 void register_lineage(CLI::App& app, Action* run);
 void register_fingerprint(CLI::App& app, Action* run);
+void register_bench(CLI::App& app, Action* run);
+void register_demo(CLI::App& app, Action* run);
 
 const char* tool_version();
 

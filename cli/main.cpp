@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   prov::cli::register_audit(app, &run);
   prov::cli::register_lineage(app, &run);
   prov::cli::register_fingerprint(app, &run);
+  prov::cli::register_bench(app, &run);
+  prov::cli::register_demo(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

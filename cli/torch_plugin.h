@@ -82,6 +82,7 @@ struct ZooBuildOptions {
   bool reuse = true;
   int seed_twins = 0;
   int student_seeds = 0;
+  std::string family = "full";
 };
 
 // Loads the plugin, finds `symbol` (an `extern "C" int fn(const void*)`), runs it with `options`.

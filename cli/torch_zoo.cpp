@@ -20,6 +20,7 @@ int run_zoo_build(const ZooBuildOptions& o) {
   z.reuse = o.reuse;
   z.seed_twins = o.seed_twins;
   z.student_seeds = o.student_seeds;
+  z.family = o.family;
   const auto t0 = std::chrono::steady_clock::now();
   z.log = [&](const std::string& line) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

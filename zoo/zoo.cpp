@@ -503,6 +503,13 @@ Status Builder::student(const std::string& name, model::Arch arch, const std::st
 
 Result<nlohmann::json> Builder::run() {
   PROV_ASSIGN_OR_RETURN(p_, preset_for(o_.preset));
+  if (o_.family != "full" && o_.family != "demo") {
+    return invalid_argument("unknown zoo family " + o_.family + " (full, demo)");
+  }
+  const bool full = o_.family == "full";
+  // The demo's student is tested by its outputs against base_llama's seed twins as controls:
+  // ind_llama_seed and at least 4 more.
+  const int seed_twins = full ? o_.seed_twins : std::max(o_.seed_twins, 4);
   if (o_.device == "cuda") {
     if (!torch::cuda::is_available())
       return unsupported("--device cuda: LibTorch sees no CUDA device");
@@ -520,8 +527,10 @@ Result<nlohmann::json> Builder::run() {
   }
   torch::manual_seed(0);
   labels_ = {{"name", fs::path(o_.out_dir).filename().string()},
-             {"made_with", "prov zoo build --preset " + o_.preset},
+             {"made_with", "prov zoo build --preset " + o_.preset +
+                               (full ? std::string() : " --family " + o_.family)},
              {"preset", o_.preset},
+             {"family", o_.family},
              {"corpora",
               {{"main", o_.corpus_file.empty() ? o_.corpus_package : o_.corpus_file},
                {"finetune", o_.finetune_package},
@@ -542,16 +551,20 @@ Result<nlohmann::json> Builder::run() {
   // Bases.
   PROV_RETURN_IF_ERROR(
       trained_base("base_llama", Arch::kLlama, "w1", "main", 11, "base", "llama on W1"));
-  PROV_RETURN_IF_ERROR(
-      trained_base("base_qwen2", Arch::kQwen2, "w2", "main", 12, "base", "qwen2 on W2"));
+  if (full) {
+    PROV_RETURN_IF_ERROR(
+        trained_base("base_qwen2", Arch::kQwen2, "w2", "main", 12, "base", "qwen2 on W2"));
+  }
   // Independent controls.
   PROV_RETURN_IF_ERROR(trained_base("ind_llama_seed", Arch::kLlama, "w1", "main", 21, "independent",
                                     "base_llama's architecture and data, another seed"));
-  PROV_RETURN_IF_ERROR(trained_base("ind_qwen2_w2", Arch::kQwen2, "w2", "main", 22, "independent",
-                                    "the students' architecture (qwen2) on real W2 text"));
-  PROV_RETURN_IF_ERROR(trained_base("ind_llama_alt_tok", Arch::kLlama, "w1", "alt", 23,
-                                    "independent", "llama on W1 with the other tokenizer"));
-  for (int k = 1; k <= o_.seed_twins; ++k) {
+  if (full) {
+    PROV_RETURN_IF_ERROR(trained_base("ind_qwen2_w2", Arch::kQwen2, "w2", "main", 22, "independent",
+                                      "the students' architecture (qwen2) on real W2 text"));
+    PROV_RETURN_IF_ERROR(trained_base("ind_llama_alt_tok", Arch::kLlama, "w1", "alt", 23,
+                                      "independent", "llama on W1 with the other tokenizer"));
+  }
+  for (int k = 1; k <= seed_twins; ++k) {
     char name[32];
     std::snprintf(name, sizeof name, "twin_llama_%02d", k);
     PROV_RETURN_IF_ERROR(trained_base(name, Arch::kLlama, "w1", "main", 100 + k, "independent",
@@ -560,72 +573,76 @@ Result<nlohmann::json> Builder::run() {
   }
 
   // Weight derivatives of base_llama.
-  PROV_RETURN_IF_ERROR(finetune("ft_light", "base_llama", p_.ft_light, 1e-3, 31,
-                                "light fine-tune on the fine-tune domain"));
+  if (full) {
+    PROV_RETURN_IF_ERROR(finetune("ft_light", "base_llama", p_.ft_light, 1e-3, 31,
+                                  "light fine-tune on the fine-tune domain"));
+  }
   PROV_RETURN_IF_ERROR(finetune("ft_strong", "base_llama", p_.ft_strong, 3e-3, 32,
                                 "strong fine-tune on the fine-tune domain"));
   const std::string base = dir("base_llama");
-  for (const char* scheme : {"int8", "q8_0"}) {
-    Member m{std::string("quant_") + scheme,
-             "quantized",
-             {"base_llama"},
-             std::string(scheme) + " round trip of base_llama",
-             "main",
-             {{"kind", "quantize round trip"}, {"scheme", scheme}}};
-    PROV_RETURN_IF_ERROR(
-        derived(m, [&](const std::string& out) { return quantize_roundtrip(base, out, scheme); }));
-  }
-  {
-    Member m{"permuted",
-             "permuted",
-             {"base_llama"},
-             "function-preserving permutation of residual dims, MLP units and KV-head groups",
-             "main",
-             {{"kind", "permutation"}, {"seed", 41}}};
-    PROV_RETURN_IF_ERROR(derived(
-        m, [&](const std::string& out) { return permute(base, out, 41, true, true, true); }));
-  }
-  {
-    Member m{"noised",       "noised",
-             {"base_llama"}, "Gaussian noise, 5% of each tensor's std",
-             "main",         {{"kind", "noise"}, {"relative_std", 0.05}, {"seed", 42}}};
-    PROV_RETURN_IF_ERROR(
-        derived(m, [&](const std::string& out) { return add_noise(base, out, 0.05, 42); }));
-  }
-  {
-    Member m{"pruned",
-             "pruned",
-             {"base_llama"},
-             "layer 0 only and 75% of its MLP units, healed by training on W1",
-             "main",
-             {{"kind", "prune + heal"},
-              {"keep_layers", {0}},
-              {"keep_mlp_fraction", 0.75},
-              {"heal", train_options_json(train_opts(p_.heal, 43, 1e-3))}}};
-    PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) -> Result<nlohmann::json> {
-      PROV_ASSIGN_OR_RETURN(nlohmann::json r, prune(base, out, {0}, 0.75));
-      PROV_ASSIGN_OR_RETURN(model::Model pm, model::open_model(out));
-      model::RuntimeOptions ro;
-      ro.device = dev_;
-      ro.trainable = true;
-      PROV_ASSIGN_OR_RETURN(auto tf, model::Transformer::load(pm, ro));
-      PROV_RETURN_IF_ERROR(train_lm(*tf, stream("w1", "main"), train_opts(p_.heal, 43, 1e-3)));
-      std::ifstream cf(out + "/config.json");
-      nlohmann::json cfg = nlohmann::json::parse(cf, nullptr, false);
-      Member tmp{"pruned", "", {}, "", "main", {}};
-      PROV_RETURN_IF_ERROR(save(tmp, *tf, cfg));
-      return r;
-    }));
-  }
-  {
-    Member m{"merged",
-             "merged",
-             {"base_llama", "ft_strong"},
-             "50/50 average of base_llama and ft_strong",
-             "main",
-             {{"kind", "merge"}, {"weight_a", 0.5}}};
-    PROV_RETURN_IF_ERROR(derived(
-        m, [&](const std::string& out) { return merge(base, dir("ft_strong"), out, 0.5); }));
+  if (full) {  // the remaining weight derivatives
+    for (const char* scheme : {"int8", "q8_0"}) {
+      Member m{std::string("quant_") + scheme,
+               "quantized",
+               {"base_llama"},
+               std::string(scheme) + " round trip of base_llama",
+               "main",
+               {{"kind", "quantize round trip"}, {"scheme", scheme}}};
+      PROV_RETURN_IF_ERROR(derived(
+          m, [&](const std::string& out) { return quantize_roundtrip(base, out, scheme); }));
+    }
+    {
+      Member m{"permuted",
+               "permuted",
+               {"base_llama"},
+               "function-preserving permutation of residual dims, MLP units and KV-head groups",
+               "main",
+               {{"kind", "permutation"}, {"seed", 41}}};
+      PROV_RETURN_IF_ERROR(derived(
+          m, [&](const std::string& out) { return permute(base, out, 41, true, true, true); }));
+    }
+    {
+      Member m{"noised",       "noised",
+               {"base_llama"}, "Gaussian noise, 5% of each tensor's std",
+               "main",         {{"kind", "noise"}, {"relative_std", 0.05}, {"seed", 42}}};
+      PROV_RETURN_IF_ERROR(
+          derived(m, [&](const std::string& out) { return add_noise(base, out, 0.05, 42); }));
+    }
+    {
+      Member m{"pruned",
+               "pruned",
+               {"base_llama"},
+               "layer 0 only and 75% of its MLP units, healed by training on W1",
+               "main",
+               {{"kind", "prune + heal"},
+                {"keep_layers", {0}},
+                {"keep_mlp_fraction", 0.75},
+                {"heal", train_options_json(train_opts(p_.heal, 43, 1e-3))}}};
+      PROV_RETURN_IF_ERROR(derived(m, [&](const std::string& out) -> Result<nlohmann::json> {
+        PROV_ASSIGN_OR_RETURN(nlohmann::json r, prune(base, out, {0}, 0.75));
+        PROV_ASSIGN_OR_RETURN(model::Model pm, model::open_model(out));
+        model::RuntimeOptions ro;
+        ro.device = dev_;
+        ro.trainable = true;
+        PROV_ASSIGN_OR_RETURN(auto tf, model::Transformer::load(pm, ro));
+        PROV_RETURN_IF_ERROR(train_lm(*tf, stream("w1", "main"), train_opts(p_.heal, 43, 1e-3)));
+        std::ifstream cf(out + "/config.json");
+        nlohmann::json cfg = nlohmann::json::parse(cf, nullptr, false);
+        Member tmp{"pruned", "", {}, "", "main", {}};
+        PROV_RETURN_IF_ERROR(save(tmp, *tf, cfg));
+        return r;
+      }));
+    }
+    {
+      Member m{"merged",
+               "merged",
+               {"base_llama", "ft_strong"},
+               "50/50 average of base_llama and ft_strong",
+               "main",
+               {{"kind", "merge"}, {"weight_a", 0.5}}};
+      PROV_RETURN_IF_ERROR(derived(
+          m, [&](const std::string& out) { return merge(base, dir("ft_strong"), out, 0.5); }));
+    }
   }
 
   // Students of base_llama: each recipe once, then --student-seeds replicates with other seeds.
@@ -653,6 +670,7 @@ Result<nlohmann::json> Builder::run() {
   for (int k = 0; k <= o_.student_seeds; ++k) {
     for (size_t j = 0; j < std::size(recipes); ++j) {
       const StudentRecipe& r = recipes[j];
+      if (!full && std::string(r.name) != "distill_seq_100") continue;
       if (k == 0) {
         PROV_RETURN_IF_ERROR(
             student(r.name, r.arch, r.tok, r.teacher_fraction, r.logit, r.seed, r.detail));

@@ -31,6 +31,10 @@ struct ZooOptions {
   // Replicate students: for k = 1..N, each student recipe again with other seeds, named
   // <student>_sK (distill_seq_100_s1, ...) — more positives for measuring distillation tests.
   int student_seeds = 0;
+  // "full": every member (docs/zoo.md). "demo": the members `prov demo` audits — base_llama,
+  // ft_strong, distill_seq_100, ind_llama_seed and at least 4 seed twins (the controls of the
+  // student's output test) — made with the same recipes as in a full family.
+  std::string family = "full";
   std::function<void(const std::string&)> log;  // progress lines
 };
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/support/test_support.h"
 
@@ -104,6 +105,80 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   EXPECT_NE(m3["distill_seq_100_s1"]["recipe"], m3["distill_seq_100"]["recipe"]);
 
   EXPECT_EQ(prov("zoo build " + out + " --preset huge").code, 2);
+}
+
+// prov demo end to end on the test preset: the demo family, two signed audits in a fresh ledger,
+// the disclosure package and the graph; a second run reuses the family and starts a new ledger.
+TEST(ZooCli, DemoAuditsSignsAndExports) {
+  if (!have_corpora()) GTEST_SKIP() << "wordnet-base / fortunes-min not installed";
+  prov::testing::TempDir dir;
+  const std::string out = dir.file("demo");
+  Outcome r = prov("demo " + out + " --preset test");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // The transcript names the commands it ran.
+  EXPECT_NE(r.out.find("$ prov zoo build"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("$ prov audit"), std::string::npos) << r.out;
+  // prov lineage ran the output tests of the weight roots against the independents.
+  EXPECT_NE(r.out.find("output tests (students: the weight roots"), std::string::npos) << r.out;
+  std::ifstream lf(out + "/family/labels.json");
+  const auto labels = nlohmann::json::parse(lf);
+  EXPECT_EQ(labels["family"], "demo");
+  std::set<std::string> members;
+  for (auto it = labels["models"].begin(); it != labels["models"].end(); ++it) {
+    members.insert(it.key());
+  }
+  EXPECT_EQ(members, (std::set<std::string>{"base_llama", "ft_strong", "distill_seq_100",
+                                            "ind_llama_seed", "twin_llama_01", "twin_llama_02",
+                                            "twin_llama_03", "twin_llama_04"}));
+  for (const char* f : {"audit-ft_strong.json", "audit-ft_strong.html", "audit-ft_strong.md",
+                        "audit-ft_strong.dsse.json", "audit-distill_seq_100.json",
+                        "audit-distill_seq_100.dsse.json", "ledger.db", "checkpoint.txt",
+                        "disclosure-ft_strong.json", "lineage.svg", "key", "key.pub"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+  }
+  std::ifstream af(out + "/audit-ft_strong.json");
+  const auto ft = nlohmann::json::parse(af);
+  EXPECT_EQ(ft["verdict"]["relation"], "finetuned");
+  EXPECT_EQ(ft["verdict"]["parent"], "base_llama");
+  // The student's audit ran the output tests with the five independents as controls.
+  std::ifstream sf(out + "/audit-distill_seq_100.json");
+  const auto st = nlohmann::json::parse(sf);
+  bool outputs = false;
+  for (const auto& e : st["evidence"]) outputs |= e.value("layer", "") == "outputs";
+  EXPECT_TRUE(outputs) << st.dump(1);
+  // The ledger holds both signed reports and verifies; the envelopes verify with the public key.
+  Outcome lv = prov("ledger verify " + out + "/ledger.db");
+  EXPECT_EQ(lv.code, 0) << lv.out;
+  Outcome q = prov("ledger query " + out + "/ledger.db --json");
+  ASSERT_EQ(q.code, 0) << q.out;
+  const auto entries = nlohmann::json::parse(q.out);
+  ASSERT_EQ(entries.size(), 2u) << q.out;
+  EXPECT_EQ(entries[0]["relation"], "finetuned");
+  EXPECT_EQ(entries[0]["subject_digest"],
+            "sha256:" + ft["candidate"]["digest"]["sha256"].get<std::string>());
+  EXPECT_EQ(entries[1]["subject_digest"],
+            "sha256:" + st["candidate"]["digest"]["sha256"].get<std::string>());
+  EXPECT_EQ(
+      prov("verify " + out + "/audit-distill_seq_100.dsse.json --key " + out + "/key.pub").code, 0);
+
+  // Again: the family is reused (same weights), the findings are fresh.
+  const std::string before = prov::testing::read_file(out + "/family/base_llama/model.safetensors");
+  Outcome again = prov("demo " + out + " --preset test");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(prov::testing::read_file(out + "/family/base_llama/model.safetensors"), before);
+  Outcome q2 = prov("ledger query " + out + "/ledger.db --json");
+  ASSERT_EQ(q2.code, 0) << q2.out;
+  EXPECT_EQ(nlohmann::json::parse(q2.out).size(), 2u);
+
+  // prov lineage --controls with a control that does not exist names it and exits 2.
+  Outcome bad =
+      prov("lineage " + out + "/family/base_llama " + out + "/family/distill_seq_100 --controls " +
+           out + "/missing " + out + "/family/twin_llama_01 --cache " + out + "/cache");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("missing"), std::string::npos) << bad.out;
+
+  // A preset it does not know is refused.
+  EXPECT_EQ(prov("demo " + out + " --preset huge").code, 2);
 }
 
 }  // namespace
