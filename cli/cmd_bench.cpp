@@ -49,9 +49,23 @@ struct BenchOptions {
   std::string sigs, scores_tag = "x1000";
   int permutations = 999;
   double alpha = 0.01;
-  std::string json_out, md_out;
+  std::string json_out, md_out, update_doc;
   CollectSettings collect;
 };
+
+// `doc` with the text between the lines "<!-- NAME -->" and "<!-- /NAME -->" replaced by `body`.
+Result<std::string> replace_marked_block(const std::string& doc, const std::string& name,
+                                         const std::string& body) {
+  const std::string open = "<!-- " + name + " -->\n", close = "<!-- /" + name + " -->";
+  const size_t a = doc.find(open);
+  const size_t b = a == std::string::npos ? a : doc.find(close, a + open.size());
+  if (a == std::string::npos || b == std::string::npos) {
+    return invalid_argument("no block marked \"" + open.substr(0, open.size() - 1) + "\" ... \"" +
+                            close + "\" to replace");
+  }
+  return doc.substr(0, a + open.size()) + body + (body.empty() || body.back() == '\n' ? "" : "\n") +
+         doc.substr(b);
+}
 
 bool identity_decided(const std::string& r) {
   return r == "identical" || r == "converted" || r == "quantized";
@@ -523,6 +537,18 @@ int run_bench(const BenchOptions& o) {
   if (!o.md_out.empty()) {
     if (Status s = write_file_atomic(o.md_out, md); !s.is_ok()) return report_error(cmd, s);
   }
+  if (!o.update_doc.empty()) {
+    std::string label;
+    for (const auto& fm : fams) label += (label.empty() ? "" : "+") + fm.family.label;
+    auto doc = read_small_file(o.update_doc, "document");
+    if (!doc.is_ok()) return report_error(cmd, doc.status());
+    auto updated = replace_marked_block(*doc, "prov bench accuracy " + label, md);
+    if (!updated.is_ok()) return report_error(cmd, updated.status().with_context(o.update_doc));
+    if (Status s = write_file_atomic(o.update_doc, *updated); !s.is_ok()) {
+      return report_error(cmd, s);
+    }
+    std::fprintf(stderr, "updated the tables of %s in %s\n", label.c_str(), o.update_doc.c_str());
+  }
   if (!o.json_out.empty()) {
     nlohmann::json full = {{"summary", result}, {"pairs", rows}};
     if (Status s = write_file_atomic(o.json_out, full.dump(1) + "\n"); !s.is_ok()) {
@@ -572,6 +598,10 @@ void register_bench(CLI::App& app, Action* run) {
       ->check(CLI::Range(1e-12, 0.5));
   cmd->add_option("--json", o->json_out, "write every pair and the summary as JSON");
   cmd->add_option("--md", o->md_out, "write the Markdown tables (headed by the command line)");
+  cmd->add_option("--update-doc", o->update_doc,
+                  "replace the tables between the markers <!-- prov bench accuracy LABEL --> and "
+                  "<!-- /prov bench accuracy LABEL --> of this Markdown file (LABEL: the family "
+                  "folder names joined by +), e.g. docs/BENCHMARKS.md");
   cmd->add_option("--cache", o->collect.cache_dir,
                   "where collected signatures are kept (default ~/.cache/prov/signatures)");
   cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");

@@ -136,9 +136,33 @@ TEST(BenchCli, ZooDevWeightDerivedPairsAreSeparated) {
   const std::string dev = prov::testing::fixtures_dir() + "/zoo-dev";
   if (!std::filesystem::exists(dev + "/labels.json")) GTEST_SKIP() << "no zoo-dev fixture";
   TempDir dir;
+  // A document with a marked block: the tables replace its content, the rest stays.
+  const std::string doc = dir.file("doc.md");
+  {
+    std::ofstream f(doc);
+    f << "# before\n<!-- prov bench accuracy zoo-dev -->\nold tables\n"
+         "<!-- /prov bench accuracy zoo-dev -->\n# after\n";
+  }
   Outcome r = prov("bench accuracy " + dev + " --access weights --permutations 99 --json " +
-                   dir.file("a.json"));
+                   dir.file("a.json") + " --update-doc " + doc);
   ASSERT_EQ(r.code, 0) << r.out;
+  const std::string updated = prov::testing::read_file(doc);
+  EXPECT_EQ(updated.find("old tables"), std::string::npos) << updated;
+  EXPECT_EQ(updated.rfind("# before\n<!-- prov bench accuracy zoo-dev -->\n```sh\n", 0), 0u)
+      << updated;
+  EXPECT_NE(updated.find("| finetuned | 2 |"), std::string::npos) << updated;
+  EXPECT_NE(updated.find("<!-- /prov bench accuracy zoo-dev -->\n# after\n"), std::string::npos);
+  // Without the markers the document is left alone and the run fails, naming the block.
+  const std::string plain = dir.file("plain.md");
+  {
+    std::ofstream f(plain);
+    f << "no markers\n";
+  }
+  Outcome m =
+      prov("bench accuracy " + dev + " --access weights --permutations 9 --update-doc " + plain);
+  EXPECT_EQ(m.code, 2) << m.out;
+  EXPECT_NE(m.out.find("no block marked"), std::string::npos) << m.out;
+  EXPECT_EQ(prov::testing::read_file(plain), "no markers\n");
   const auto s = read_json(dir.file("a.json"))["summary"];
   const auto& w = s["access"]["weights"];
   EXPECT_EQ(w["pairs"].get<int>(), 30);
