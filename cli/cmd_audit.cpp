@@ -241,16 +241,8 @@ void register_audit(CLI::App& app, Action* run) {
   cmd->add_option("--controls", o->controls,
                   "models unrelated to the references (checkpoints, signature files or "
                   "endpoints): runs the output and distillation tests");
-  cmd->add_option("--suite", o->suite, "probe suite of the output tests")->capture_default_str();
-  cmd->add_option("--xlik-probes", o->xlik_probes,
-                  "probes of the cross-likelihood scoring (0 = none)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1000000));
+  add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
   cmd->add_option("--scores", o->scores, "cross-likelihood score signatures (prov suite cross)");
-  cmd->add_option("--cache", o->collect.cache_dir,
-                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
-  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
-  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
   cmd->add_option("--model-name", o->collect.endpoint.model_name,
                   "model name when CANDIDATE is an endpoint URL");
   cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,

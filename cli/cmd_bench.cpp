@@ -577,13 +577,7 @@ void register_bench(CLI::App& app, Action* run) {
   cmd->add_option("--access", o->access, "access levels: weights, outputs, both")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--suite", o->suite, "probe suite for signatures collected now")
-      ->capture_default_str();
-  cmd->add_option("--xlik-probes", o->xlik_probes,
-                  "probes of the family's cross-likelihood suite scored by every member (0 = no "
-                  "cross-likelihood)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1000000));
+  add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
   cmd->add_option("--sigs", o->sigs,
                   "precollected signatures: DIR/NAME.sig, scores DIR/NAME.TAG.sig (no collection)");
   cmd->add_option("--scores-tag", o->scores_tag, "TAG of the score files in --sigs")
@@ -602,12 +596,6 @@ void register_bench(CLI::App& app, Action* run) {
                   "replace the tables between the markers <!-- prov bench accuracy LABEL --> and "
                   "<!-- /prov bench accuracy LABEL --> of this Markdown file (LABEL: the family "
                   "folder names joined by +), e.g. docs/BENCHMARKS.md");
-  cmd->add_option("--cache", o->collect.cache_dir,
-                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
-  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
-  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
-  cmd->add_option("--batch", o->collect.batch, "sequences per forward pass")
-      ->check(CLI::Range(1, 4096));
   cmd->callback([o, run] { *run = [o] { return run_bench(*o); }; });
 }
 

@@ -255,25 +255,13 @@ void register_compare(CLI::App& app, Action* run) {
                 "endpoint URLs)");
   cmd->add_option("--controls", o->controls,
                   "models unrelated to the reference (seed twins are the strongest controls)");
-  cmd->add_option("--suite", o->suite, "probe suite for signatures collected now")
-      ->capture_default_str();
-  cmd->add_option("--xlik-probes", o->xlik_probes,
-                  "probes on which the candidate scores the reference's and controls' greedy "
-                  "texts (0 = no cross-likelihood)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1000000));
+  add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
   cmd->add_option("--max-probes", o->max_probes, "use at most this many probes (0 = all)")
       ->check(CLI::Range(0, 1000000));
   cmd->add_option("--scores", o->scores,
                   "signatures of a cross-likelihood suite (prov suite cross), matched to the "
                   "models by digest; replaces scoring now");
   cmd->add_option("--alpha", o->alpha, "significance level")->capture_default_str();
-  cmd->add_option("--cache", o->collect.cache_dir,
-                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
-  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
-  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
-  cmd->add_option("--batch", o->collect.batch, "sequences per forward pass")
-      ->check(CLI::Range(1, 4096));
   cmd->add_option("--model-name", o->collect.endpoint.model_name,
                   "model name for endpoint arguments");
   cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,

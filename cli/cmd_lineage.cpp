@@ -250,18 +250,10 @@ void register_lineage(CLI::App& app, Action* run) {
   cmd->add_option("--controls", o->controls,
                   "models unrelated to the possible teachers (checkpoints or signature files): "
                   "adds distillation edges from the output tests");
-  cmd->add_option("--suite", o->suite, "probe suite of the output tests")->capture_default_str();
-  cmd->add_option("--xlik-probes", o->xlik_probes,
-                  "probes of the cross-likelihood scoring (0 = none)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1000000));
+  add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
   cmd->add_option("--fdr", o->fdr, "false discovery rate of the distillation edges")
       ->capture_default_str()
       ->check(CLI::Range(1e-12, 0.5));
-  cmd->add_option("--cache", o->collect.cache_dir,
-                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
-  cmd->add_option("--device", o->collect.device, "cpu or cuda (signatures collected now)");
-  cmd->add_option("--dtype", o->collect.dtype, "float32, bfloat16 or float16");
   cmd->callback([o, run] { *run = [o] { return run_lineage(*o); }; });
 }
 

@@ -49,6 +49,26 @@ Result<std::string> model_key(const std::string& path) {
 
 }  // namespace
 
+void add_collection_options(CLI::App* cmd, std::string* suite, int* xlik_probes,
+                            CollectSettings* settings) {
+  cmd->add_option("--suite", *suite, "probe suite of the output tests (signatures collected now)")
+      ->capture_default_str();
+  cmd->add_option("--xlik-probes", *xlik_probes,
+                  "probes of the cross-likelihood scoring: every model scores the others' greedy "
+                  "texts on this many probes (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--cache", settings->cache_dir,
+                  "where collected signatures are kept (default ~/.cache/prov/signatures)");
+  cmd->add_option("--device", settings->device, "cpu or cuda (signatures collected now)")
+      ->capture_default_str();
+  cmd->add_option("--dtype", settings->dtype, "float32, bfloat16 or float16")
+      ->capture_default_str();
+  cmd->add_option("--batch", settings->batch, "sequences per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+}
+
 bool is_signature_file(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return false;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "core/status.h"
 #include "probes/signature.h"
 #include "probes/suite.h"
@@ -33,6 +35,11 @@ struct CollectSettings {
   bool quiet = true;
   EndpointArgs endpoint;  // url / model_name are filled per call for endpoint arguments
 };
+
+// Registers the options of signatures collected now, spelled and meant the same in every command
+// that runs output tests: --suite, --xlik-probes, --cache, --device, --dtype, --batch.
+void add_collection_options(CLI::App* cmd, std::string* suite, int* xlik_probes,
+                            CollectSettings* settings);
 
 // True when `path` is a regular file that starts with the signature magic.
 bool is_signature_file(const std::string& path);
