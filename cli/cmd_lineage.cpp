@@ -199,13 +199,15 @@ int run_lineage(const LineageOptions& o) {
   if (o.json) {
     nlohmann::json edges = nlohmann::json::array();
     for (const auto& e : forest->edges) {
-      edges.push_back({{"parent", names[e.parent]},
-                       {"child", names[e.child]},
-                       {"relation", e.relation},
-                       {"p_value", e.p_value ? nlohmann::json(*e.p_value) : nlohmann::json()},
-                       {"score", e.score},
-                       {"direction_basis", e.direction_basis},
-                       {"direction_confidence", e.direction_confidence}});
+      edges.push_back(
+          {{"parent", names[e.parent]},
+           {"child", names[e.child]},
+           {"relation", e.relation},
+           {"p_value", e.p_value ? nlohmann::json(*e.p_value) : nlohmann::json()},
+           {"score", e.score},
+           {"direction_basis", e.direction_basis},
+           {"direction_confidence", e.direction_confidence},
+           {"tested_against", e.via >= 0 ? nlohmann::json(names[e.via]) : nlohmann::json()}});
     }
     nlohmann::json roots = nlohmann::json::array();
     for (int r : forest->roots) roots.push_back(names[r]);

@@ -359,20 +359,39 @@ Result<LineageForest> attach_output_edges(const LineageForest& f,
     parent[e.child] = e.parent;
     up[find(e.child)] = find(e.parent);
   }
+  // Weight copies answer like their originals: a test toward a copy counts toward the original.
+  std::vector<int> copy_of(static_cast<size_t>(n), -1);
+  for (const LineageEdge& e : f.edges) {
+    if (e.relation == "identical" || e.relation == "converted" || e.relation == "quantized" ||
+        e.relation == "permuted" || e.relation == "noised") {
+      copy_of[e.child] = e.parent;
+    }
+  }
+  auto original = [&](int x) {
+    for (int hops = 0; copy_of[x] >= 0 && hops < n; ++hops) x = copy_of[x];
+    return x;
+  };
   LineageForest out;
   out.edges = f.edges;
   for (size_t r = 0; r < k; ++r) {
     const OutputPairResult& t = tests[order[r]];
-    if (parent[t.student] >= 0 || find(t.student) == find(t.teacher)) continue;
-    parent[t.student] = t.teacher;
-    up[find(t.student)] = find(t.teacher);
+    const int teacher = original(t.teacher);
+    if (parent[t.student] >= 0 || teacher == t.student || find(t.student) == find(teacher)) {
+      continue;
+    }
+    parent[t.student] = teacher;
+    up[find(t.student)] = find(teacher);
     LineageEdge e;
-    e.parent = t.teacher;
+    e.parent = teacher;
     e.child = t.student;
     e.relation = t.result.kind.empty() ? "distilled_seq" : t.result.kind;
     e.p_value = t.result.p_value;
     e.score = 0;
     e.direction_basis = "output test (the reference side is the teacher)";
+    if (teacher != t.teacher) {
+      e.direction_basis += "; tested against a weight copy of the teacher";
+      e.via = t.teacher;
+    }
     e.direction_confidence = "low";
     if (t.result.teacher == "reference" && t.result.direction_confidence >= 0.9) {
       e.direction_confidence = "high";

@@ -104,6 +104,9 @@ struct LineageEdge {
   // from the chosen root)", ... (file comment, step 6).
   std::string direction_basis;
   std::string direction_confidence;  // "high" | "low"
+  // Output edges (attach_output_edges): the model the test compared the child with, when it is
+  // a weight copy of the parent; -1 otherwise.
+  int via = -1;
 };
 
 struct LineageForest {
@@ -135,7 +138,11 @@ struct OutputPairResult {
 //     p <= p_(k), k the largest rank with p_(k) <= k q / m. Among the edges drawn, the expected
 //     fraction whose H0 ("the teacher is no closer to the student than independent models are")
 //     is true stays at most q when the tests are independent or positively dependent.
-//  3. Edges: the discoveries in order of increasing p-value (ties: student, then teacher
+//  3. Teachers: a weight copy answers like its original, so an output test cannot tell them
+//     apart. A test toward a model that is, in `f`, an identical, converted, quantized, permuted
+//     or noised child of another counts toward that parent (followed up to the first model that
+//     is not such a copy): the edge goes to the original, and its basis names the copy tested.
+//  4. Edges: the discoveries in order of increasing p-value (ties: student, then teacher
 //     ascending) each add teacher -> student unless the student already has a parent (by weights,
 //     or an earlier output edge) or both already lie in one component. Relation: the test's kind
 //     (distilled_logit | distilled_seq); p_value: the test's raw p-value; score 0. Direction

@@ -447,6 +447,23 @@ TEST(AttachOutputEdges, BenjaminiHochbergAndNoCycles) {
   EXPECT_EQ(h->roots, (std::vector<int>{0, 2}));
 }
 
+// Models: 0 base, 1 its quantized copy, 2 a student. The copy answers like the base and wins the
+// test by a hair; the edge still goes to the base.
+TEST(AttachOutputEdges, CopiesOfTheTeacherCountTowardTheOriginal) {
+  auto f = build_forest(3, {quantized(1, 0, "candidate"), independent(2, 0), independent(2, 1)});
+  ASSERT_TRUE(f.is_ok());
+  ASSERT_EQ(f->roots, (std::vector<int>{0, 2}));
+  auto g = attach_output_edges(*f, {output_test(2, 1, 1e-4), output_test(2, 0, 2e-4)}, 0.05);
+  ASSERT_TRUE(g.is_ok());
+  ASSERT_EQ(g->edges.size(), 2u);
+  EXPECT_EQ(g->edges[1].parent, 0);
+  EXPECT_EQ(g->edges[1].child, 2);
+  EXPECT_EQ(g->edges[1].via, 1);
+  EXPECT_EQ(g->edges[1].p_value, 1e-4);
+  EXPECT_EQ(g->edges[0].via, -1);  // weight edges have none
+  EXPECT_EQ(g->roots, (std::vector<int>{0}));
+}
+
 TEST(AttachOutputEdges, RejectsBadTests) {
   auto f = build_forest(2, {});
   ASSERT_TRUE(f.is_ok());
