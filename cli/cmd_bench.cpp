@@ -82,17 +82,8 @@ std::string command_line() {
     if (end == std::string::npos) end = raw.size();
     std::string a = raw.substr(start, end - start);
     start = end + 1;
-    const bool plain = !a.empty() && a.find_first_not_of(
-                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789_-+=/.,:@%") == std::string::npos;
     if (!out.empty()) out += " ";
-    if (plain) {
-      out += a;
-    } else {
-      std::string q = "'";
-      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      out += q + "'";
-    }
+    out += shell_word(a);
   }
   return out.empty() ? "prov bench accuracy" : out;
 }

@@ -23,12 +23,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "lineage/report_render.h"
 
 namespace prov::cli {
 
@@ -42,20 +44,11 @@ struct DemoOptions {
   std::string device = "cpu";
 };
 
-// Quotes an argument for the printed transcript when the shell would need it.
-std::string shell_word(const std::string& s) {
-  if (!s.empty() && s.find_first_of(" \t\n'\"$\\*?[]{}()<>|&;#~") == std::string::npos) return s;
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Runs `prov args...` (this executable) with stdout optionally sent to `stdout_path`; returns the
-// child's exit code, or kExitInternal when it could not be started or was killed.
-int run_prov(const std::vector<std::string>& args, const std::string& stdout_path = "") {
+// Runs `prov args...` (this executable), after printing the command line; returns the child's
+// exit code, or kExitInternal when it could not be started or was killed.
+int run_prov(const std::vector<std::string>& args) {
   std::string line = "$ prov";
   for (const auto& a : args) line += " " + shell_word(a);
-  if (!stdout_path.empty()) line += " > " + shell_word(stdout_path);
   std::cout << line << std::endl;
   // The child is this very executable: /proc/self/exe stays valid even if the file on disk is
   // replaced while the demo runs.
@@ -72,10 +65,6 @@ int run_prov(const std::vector<std::string>& args, const std::string& stdout_pat
     return kExitInternal;
   }
   if (pid == 0) {
-    if (!stdout_path.empty()) {
-      FILE* f = std::freopen(stdout_path.c_str(), "w", stdout);
-      if (f == nullptr) _exit(kExitIo);
-    }
     execv("/proc/self/exe", argv.data());
     _exit(127);
   }
@@ -143,7 +132,7 @@ int run_demo(const DemoOptions& o) {
   const std::string ledger = (out / "ledger.db").string();
   const std::string cache = (out / "cache").string();
   struct Finding {
-    std::string member, report;
+    std::string member;
     nlohmann::json verdict;
     std::string digest;  // the candidate's OMS digest (hex)
   };
@@ -153,12 +142,8 @@ int run_demo(const DemoOptions& o) {
     std::vector<std::string> args{"audit", (fs::path(fam) / member).string(), "--references", base,
                                   "--controls"};
     args.insert(args.end(), controls.begin(), controls.end());
-    for (const std::string& a :
-         {std::string("--suite"), suite, std::string("--xlik-probes"), xlik, std::string("--cache"),
-          cache, std::string("--device"), o.device, std::string("--report"), report,
-          std::string("--key"), key, std::string("--ledger"), ledger}) {
-      args.push_back(a);
-    }
+    args.insert(args.end(), {"--suite", suite, "--xlik-probes", xlik, "--cache", cache, "--device",
+                             o.device, "--report", report, "--key", key, "--ledger", ledger});
     std::cout << "\n";
     if (int rc = run_prov(args); rc != 0) return rc;
     if (int rc = run_prov({"verify", report + ".dsse.json", "--key", key + ".pub"}); rc != 0) {
@@ -166,7 +151,7 @@ int run_demo(const DemoOptions& o) {
     }
     auto rep = read_json(report + ".json");
     if (!rep.is_ok()) return report_error(cmd, rep.status());
-    findings.push_back({member, report, (*rep)["verdict"], ""});
+    findings.push_back({member, (*rep)["verdict"], ""});
     const auto& digest = (*rep)["candidate"]["digest"];
     if (digest.is_object() && digest.contains("sha256") && digest["sha256"].is_string()) {
       findings.back().digest = digest["sha256"].get<std::string>();
@@ -204,22 +189,18 @@ int run_demo(const DemoOptions& o) {
   }
   largs.push_back("--controls");
   largs.insert(largs.end(), controls.begin(), controls.end());
-  for (const std::string& a : {std::string("--suite"), suite, std::string("--xlik-probes"), xlik,
-                               std::string("--cache"), cache, std::string("--svg"), svg}) {
-    largs.push_back(a);
-  }
+  largs.insert(largs.end(),
+               {"--suite", suite, "--xlik-probes", xlik, "--cache", cache, "--svg", svg});
   if (int rc = run_prov(largs); rc != 0) return rc;
 
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   section("summary");
   for (const auto& f : findings) {
     const auto& v = f.verdict;
-    std::string p = "-";
-    if (v.contains("p_value") && v["p_value"].is_number()) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.2g", v["p_value"].get<double>());
-      p = buf;
-    }
+    const std::string p =
+        lineage::format_p_value(v.contains("p_value") && v["p_value"].is_number()
+                                    ? std::optional<double>(v["p_value"].get<double>())
+                                    : std::nullopt);
     std::printf("%-16s -> %s%s, p-value %s, confidence %s\n", f.member.c_str(),
                 v.value("relation", "?").c_str(),
                 v.contains("parent") && v["parent"].is_string()

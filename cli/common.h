@@ -46,6 +46,9 @@ void register_demo(CLI::App& app, Action* run);
 
 const char* tool_version();
 
+// `s` as one POSIX shell word: unchanged when it needs no quoting, else in single quotes.
+std::string shell_word(const std::string& s);
+
 // Reads a regular file of at most 64 MiB whole (`what` names it in messages: "envelope").
 // kNotFound, kInvalidArgument (not a regular file, too large) or kIo.
 Result<std::string> read_small_file(const std::string& path, const std::string& what);

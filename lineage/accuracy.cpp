@@ -302,6 +302,12 @@ double tpr_at_fpr(const std::vector<double>& pos, const std::vector<double>& neg
   return static_cast<double>(hit) / static_cast<double>(pos.size());
 }
 
+// P(X = i) for X ~ Binomial(n, q), 0 < q < 1, through logarithms.
+static double binomial_pmf(int i, int n, double q) {
+  return std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) +
+                  i * std::log(q) + (n - i) * std::log1p(-q));
+}
+
 double binomial_cdf(int k, int n, double q) {
   if (k < 0) return 0;
   if (k >= n) return 1;
@@ -309,9 +315,7 @@ double binomial_cdf(int k, int n, double q) {
   if (q >= 1) return 0;
   double sum = 0;
   for (int i = 0; i <= k; ++i) {
-    const double lp = std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) +
-                      i * std::log(q) + (n - i) * std::log1p(-q);
-    sum += std::exp(lp);
+    sum += binomial_pmf(i, n, q);
   }
   return std::min(1.0, sum);
 }
@@ -324,9 +328,7 @@ double binomial_upper_tail(int k, int n, double q) {
   // Summed from the tail itself, so that tiny probabilities keep their precision.
   double sum = 0;
   for (int i = k; i <= n; ++i) {
-    const double lp = std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) +
-                      i * std::log(q) + (n - i) * std::log1p(-q);
-    sum += std::exp(lp);
+    sum += binomial_pmf(i, n, q);
   }
   return std::min(1.0, sum);
 }
