@@ -9,6 +9,7 @@
 #include "lineage/report_render.h"
 #include "store/keys.h"
 #include "store/ledger.h"
+#include "tests/support/prov_cli.h"
 #include "tests/support/test_support.h"
 #include "zoo/derive.h"
 
@@ -16,11 +17,8 @@ namespace {
 
 using nlohmann::json;
 using prov::testing::Outcome;
+using prov::testing::run_prov;
 using prov::testing::TempDir;
-
-Outcome run_prov(const std::string& args, bool merge_stderr = true) {
-  return prov::testing::run_command(std::string(PROV_EXE) + " " + args, merge_stderr);
-}
 
 class AuditCli : public ::testing::Test {
  protected:

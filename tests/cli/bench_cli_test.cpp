@@ -8,21 +8,15 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/prov_cli.h"
 #include "tests/support/test_support.h"
 
 namespace {
 
+using prov::testing::have_corpora;
 using prov::testing::Outcome;
+using prov::testing::run_prov;
 using prov::testing::TempDir;
-
-Outcome prov(const std::string& args) {
-  return prov::testing::run_command(std::string(PROV_EXE) + " " + args);
-}
-
-bool have_corpora() {
-  return std::filesystem::exists("/usr/share/wordnet/data.noun") &&
-         std::filesystem::exists("/usr/share/games/fortunes/fortunes");
-}
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream f(path);
@@ -40,13 +34,13 @@ TEST(BenchCli, AccuracyOnATestZooAtEveryAccessLevel) {
   if (!have_corpora()) GTEST_SKIP() << "wordnet-base / fortunes-min not installed";
   TempDir dir;
   const std::string zoo = dir.file("zoo");
-  Outcome b = prov("zoo build " + zoo + " --preset test");
+  Outcome b = run_prov("zoo build " + zoo + " --preset test");
   ASSERT_EQ(b.code, 0) << b.out;
   const std::string json = dir.file("acc.json"), md = dir.file("acc.md");
   const std::string args = "bench accuracy " + zoo +
                            " --suite natural-v1:30 --xlik-probes 20 --permutations 49 --cache " +
                            dir.file("cache") + " --json " + json + " --md " + md;
-  Outcome r = prov(args);
+  Outcome r = run_prov(args);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto j = read_json(json);
   const auto& s = j["summary"];
@@ -143,8 +137,8 @@ TEST(BenchCli, ZooDevWeightDerivedPairsAreSeparated) {
     f << "# before\n<!-- prov bench accuracy zoo-dev -->\nold tables\n"
          "<!-- /prov bench accuracy zoo-dev -->\n# after\n";
   }
-  Outcome r = prov("bench accuracy " + dev + " --access weights --permutations 99 --json " +
-                   dir.file("a.json") + " --update-doc " + doc);
+  Outcome r = run_prov("bench accuracy " + dev + " --access weights --permutations 99 --json " +
+                       dir.file("a.json") + " --update-doc " + doc);
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string updated = prov::testing::read_file(doc);
   EXPECT_EQ(updated.find("old tables"), std::string::npos) << updated;
@@ -158,8 +152,8 @@ TEST(BenchCli, ZooDevWeightDerivedPairsAreSeparated) {
     std::ofstream f(plain);
     f << "no markers\n";
   }
-  Outcome m =
-      prov("bench accuracy " + dev + " --access weights --permutations 9 --update-doc " + plain);
+  Outcome m = run_prov("bench accuracy " + dev +
+                       " --access weights --permutations 9 --update-doc " + plain);
   EXPECT_EQ(m.code, 2) << m.out;
   EXPECT_NE(m.out.find("no block marked"), std::string::npos) << m.out;
   EXPECT_EQ(prov::testing::read_file(plain), "no markers\n");
@@ -177,24 +171,24 @@ TEST(BenchCli, ZooDevWeightDerivedPairsAreSeparated) {
 TEST(BenchCli, BadFamiliesAreRefusedWithTheProblemNamed) {
   TempDir dir;
   std::filesystem::create_directory(dir.file("nolabels"));
-  Outcome a = prov("bench accuracy " + dir.file("nolabels") + " --access weights");
+  Outcome a = run_prov("bench accuracy " + dir.file("nolabels") + " --access weights");
   EXPECT_EQ(a.code, 2) << a.out;
   EXPECT_NE(a.out.find("labels.json"), std::string::npos) << a.out;
 
   std::filesystem::create_directory(dir.file("bad"));
   prov::testing::write_file(dir.file("bad/labels.json"), "{\"models\": [1, 2]");
-  Outcome b = prov("bench accuracy " + dir.file("bad") + " --access weights");
+  Outcome b = run_prov("bench accuracy " + dir.file("bad") + " --access weights");
   EXPECT_EQ(b.code, 2) << b.out;
   EXPECT_NE(b.out.find("not valid JSON"), std::string::npos) << b.out;
 
   std::filesystem::create_directory(dir.file("empty"));
   prov::testing::write_file(dir.file("empty/labels.json"),
                             R"({"models": {"m": {"relation": "base", "parent": null}}})");
-  Outcome c = prov("bench accuracy " + dir.file("empty") + " --access weights");
+  Outcome c = run_prov("bench accuracy " + dir.file("empty") + " --access weights");
   EXPECT_EQ(c.code, 2) << c.out;
   EXPECT_NE(c.out.find("no member"), std::string::npos) << c.out;
 
-  Outcome d = prov("bench accuracy " + dir.file("empty") + " --access nonsense");
+  Outcome d = run_prov("bench accuracy " + dir.file("empty") + " --access nonsense");
   EXPECT_EQ(d.code, 2) << d.out;
   EXPECT_NE(d.out.find("nonsense"), std::string::npos) << d.out;
 }

@@ -7,20 +7,18 @@
 #include <nlohmann/json.hpp>
 
 #include "core/sha256.h"
+#include "tests/support/prov_cli.h"
 #include "tests/support/test_support.h"
 
 namespace {
 
 using prov::testing::Outcome;
-
-Outcome prov(const std::string& args) {
-  return prov::testing::run_command(std::string(PROV_EXE) + " " + args);
-}
+using prov::testing::run_prov;
 
 TEST(Cli, ExampleThenInspectJson) {
   prov::testing::TempDir dir;
-  ASSERT_EQ(prov("example " + dir.file("m") + " --arch qwen2 --seed 3").code, 0);
-  Outcome r = prov("inspect " + dir.file("m") + " --json");
+  ASSERT_EQ(run_prov("example " + dir.file("m") + " --arch qwen2 --seed 3").code, 0);
+  Outcome r = run_prov("inspect " + dir.file("m") + " --json");
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["format"], "safetensors");
@@ -36,7 +34,7 @@ TEST(Cli, ExampleThenInspectJson) {
             256 * 64 +
                 2 * (64 + 64 * 64 + 2 * 32 * 64 + 64 + 32 + 32 + 64 * 64 + 64 + 3 * 160 * 64) + 64);
 
-  Outcome human = prov("inspect " + dir.file("m"));
+  Outcome human = run_prov("inspect " + dir.file("m"));
   EXPECT_EQ(human.code, 0);
   EXPECT_NE(human.out.find("qwen2"), std::string::npos);
   EXPECT_NE(human.out.find("sha256:" + j["digest"].get<std::string>()), std::string::npos);
@@ -44,8 +42,8 @@ TEST(Cli, ExampleThenInspectJson) {
 
 TEST(Cli, DigestJsonMatchesFileHashes) {
   prov::testing::TempDir dir;
-  ASSERT_EQ(prov("example " + dir.file("m") + " --shard-bytes 40000").code, 0);
-  Outcome r = prov("digest " + dir.file("m") + " --json --tensors -o " + dir.file("id.pb"));
+  ASSERT_EQ(run_prov("example " + dir.file("m") + " --shard-bytes 40000").code, 0);
+  Outcome r = run_prov("digest " + dir.file("m") + " --json --tensors -o " + dir.file("id.pb"));
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   prov::Sha256 all;
@@ -63,20 +61,20 @@ TEST(Cli, DigestJsonMatchesFileHashes) {
 
 TEST(Cli, BadInputExitsTwoWithAReason) {
   prov::testing::TempDir dir;
-  Outcome missing = prov("inspect " + dir.file("nothing"));
+  Outcome missing = run_prov("inspect " + dir.file("nothing"));
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.out.find("no such file"), std::string::npos) << missing.out;
 
-  ASSERT_EQ(prov("example " + dir.file("m")).code, 0);
+  ASSERT_EQ(run_prov("example " + dir.file("m")).code, 0);
   std::string bytes = prov::testing::read_file(dir.file("m/model.safetensors"));
   prov::testing::write_file(dir.file("m/model.safetensors"), bytes.substr(0, bytes.size() / 2));
-  Outcome trunc = prov("inspect " + dir.file("m"));
+  Outcome trunc = run_prov("inspect " + dir.file("m"));
   EXPECT_EQ(trunc.code, 2) << trunc.out;
   EXPECT_NE(trunc.out.find("model.safetensors"), std::string::npos) << trunc.out;
 
-  Outcome usage = prov("inspect");
+  Outcome usage = run_prov("inspect");
   EXPECT_EQ(usage.code, 2);
-  Outcome unknown = prov("frobnicate");
+  Outcome unknown = run_prov("frobnicate");
   EXPECT_EQ(unknown.code, 2);
 }
 
@@ -87,7 +85,7 @@ TEST(Cli, FixtureCheckpointsOfEveryFormat) {
            {f + "/hf/models/llama_sharded_bf16", "safetensors"},
            {f + "/real/stories260K.bin", "llama2c"},
            {f + "/real/llama-2-tiny-random.gguf", "gguf"}}) {
-    Outcome r = prov("inspect --json " + path);
+    Outcome r = run_prov("inspect --json " + path);
     ASSERT_EQ(r.code, 0) << path << "\n" << r.out;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["format"], format);
@@ -102,7 +100,7 @@ namespace {
 TEST(Cli, GenerateStories260KThroughTheTorchPlugin) {
   PROV_REQUIRE_FIXTURES();
   const std::string f = prov::testing::fixtures_dir();
-  Outcome r = prov("generate " + f + "/real/stories260K.bin --max-tokens 20 --json");
+  Outcome r = run_prov("generate " + f + "/real/stories260K.bin --max-tokens 20 --json");
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["ids"].size(), 21u);
@@ -112,12 +110,12 @@ TEST(Cli, GenerateStories260KThroughTheTorchPlugin) {
             0u)
       << j["text"];
   // Seeded sampling is reproducible.
-  Outcome a =
-      prov("generate " + f +
-           "/real/stories260K.bin --prompt Once --max-tokens 12 --temperature 0.9 --seed 5 --json");
-  Outcome b =
-      prov("generate " + f +
-           "/real/stories260K.bin --prompt Once --max-tokens 12 --temperature 0.9 --seed 5 --json");
+  Outcome a = run_prov(
+      "generate " + f +
+      "/real/stories260K.bin --prompt Once --max-tokens 12 --temperature 0.9 --seed 5 --json");
+  Outcome b = run_prov(
+      "generate " + f +
+      "/real/stories260K.bin --prompt Once --max-tokens 12 --temperature 0.9 --seed 5 --json");
   ASSERT_EQ(a.code, 0) << a.out;
   EXPECT_EQ(a.out, b.out);
 }
@@ -126,14 +124,14 @@ TEST(Cli, GenerateRefusesBadRequests) {
   PROV_REQUIRE_FIXTURES();
   const std::string f = prov::testing::fixtures_dir();
   Outcome long_prompt =
-      prov("generate " + f + "/hf/models/llama --max-tokens 1 --prompt-ids " + [] {
+      run_prov("generate " + f + "/hf/models/llama --max-tokens 1 --prompt-ids " + [] {
         std::string ids;
         for (int i = 0; i < 300; ++i) ids += (i ? "," : "") + std::to_string(i % 100);
         return ids;
       }());
   EXPECT_EQ(long_prompt.code, 2) << long_prompt.out;
   EXPECT_NE(long_prompt.out.find("256"), std::string::npos) << long_prompt.out;
-  Outcome no_tok = prov("generate " + f + "/hf/models/llama --prompt hi");
+  Outcome no_tok = run_prov("generate " + f + "/hf/models/llama --prompt hi");
   EXPECT_EQ(no_tok.code, 2);
   EXPECT_NE(no_tok.out.find("--tokenizer"), std::string::npos) << no_tok.out;
 }
@@ -141,12 +139,13 @@ TEST(Cli, GenerateRefusesBadRequests) {
 TEST(Cli, TokenizeGpt2AndLlama2) {
   PROV_REQUIRE_FIXTURES();
   const std::string f = prov::testing::fixtures_dir();
-  Outcome g = prov("tokenize " + f + "/real/gpt2-tokenizer --text 'Hello world' --json");
+  Outcome g = run_prov("tokenize " + f + "/real/gpt2-tokenizer --text 'Hello world' --json");
   ASSERT_EQ(g.code, 0) << g.out;
   auto j = nlohmann::json::parse(g.out);
   EXPECT_EQ(j["ids"], nlohmann::json::array({15496, 995}));
   EXPECT_EQ(j["decoded"], "Hello world");
-  Outcome l = prov("tokenize " + f + "/real/llama-2-tiny-random.gguf --text 'Hello world' --json");
+  Outcome l =
+      run_prov("tokenize " + f + "/real/llama-2-tiny-random.gguf --text 'Hello world' --json");
   ASSERT_EQ(l.code, 0) << l.out;
   EXPECT_EQ(nlohmann::json::parse(l.out)["ids"], nlohmann::json::array({15043, 3186}));
 }

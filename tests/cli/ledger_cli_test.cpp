@@ -16,6 +16,7 @@
 #include "store/keys.h"
 #include "store/ledger.h"
 #include "store/merkle.h"
+#include "tests/support/prov_cli.h"
 #include "tests/support/test_support.h"
 
 namespace {
@@ -24,10 +25,7 @@ using nlohmann::json;
 using prov::store::Hash;
 
 using prov::testing::Outcome;
-
-Outcome run_prov(const std::string& args, bool merge_stderr = true) {
-  return prov::testing::run_command(std::string(PROV_EXE) + " " + args, merge_stderr);
-}
+using prov::testing::run_prov;
 
 // Runs a command that must succeed and parses its stdout as JSON.
 json prov_json(const std::string& args) {

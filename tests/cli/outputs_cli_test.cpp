@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/support/prov_cli.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/test_support.h"
 #include "zoo/derive.h"
@@ -14,11 +15,8 @@ namespace {
 
 using nlohmann::json;
 using prov::testing::Outcome;
+using prov::testing::run_prov;
 using prov::testing::TempDir;
-
-Outcome run_prov(const std::string& args, bool merge_stderr = true) {
-  return prov::testing::run_command(std::string(PROV_EXE) + " " + args, merge_stderr);
-}
 
 std::string dev(const std::string& name) {
   return prov::testing::fixtures_dir() + "/zoo-dev/" + name;

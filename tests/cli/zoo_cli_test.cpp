@@ -12,26 +12,20 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tests/support/prov_cli.h"
 #include "tests/support/test_support.h"
 
 namespace {
 
+using prov::testing::have_corpora;
 using prov::testing::Outcome;
-
-Outcome prov(const std::string& args) {
-  return prov::testing::run_command(std::string(PROV_EXE) + " " + args);
-}
-
-bool have_corpora() {
-  return std::filesystem::exists("/usr/share/wordnet/data.noun") &&
-         std::filesystem::exists("/usr/share/games/fortunes/fortunes");
-}
+using prov::testing::run_prov;
 
 TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   if (!have_corpora()) GTEST_SKIP() << "wordnet-base / fortunes-min not installed";
   prov::testing::TempDir dir;
   const std::string out = dir.file("zoo");
-  Outcome r = prov("zoo build " + out + " --preset test");
+  Outcome r = run_prov("zoo build " + out + " --preset test");
   ASSERT_EQ(r.code, 0) << r.out;
   std::ifstream f(out + "/labels.json");
   auto labels = nlohmann::json::parse(f);
@@ -58,12 +52,13 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   EXPECT_EQ(m["merged"]["parents"], nlohmann::json::array({"base_llama", "ft_strong"}));
   EXPECT_EQ(m["distill_seq_alt_tok"]["tokenizer"], "alt");
   // The members are runnable checkpoints.
-  Outcome g = prov("generate " + out + "/distill_seq_100 --prompt entity --max-tokens 4 --json");
+  Outcome g =
+      run_prov("generate " + out + "/distill_seq_100 --prompt entity --max-tokens 4 --json");
   ASSERT_EQ(g.code, 0) << g.out;
 
   // Weight lineage on the zoo's derivatives (identity layer, then the Gram tests).
   auto relation = [&](const std::string& cand, const std::string& ref) {
-    Outcome c = prov("compare " + out + "/" + cand + " " + out + "/" + ref + " --json");
+    Outcome c = run_prov("compare " + out + "/" + cand + " " + out + "/" + ref + " --json");
     EXPECT_EQ(c.code, 0) << c.out;
     return nlohmann::json::parse(c.out)["relation"].get<std::string>();
   };
@@ -79,14 +74,14 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
 
   // A second build reuses everything: same labels, same weights.
   const std::string before = prov::testing::read_file(out + "/base_llama/model.safetensors");
-  Outcome again = prov("zoo build " + out + " --preset test");
+  Outcome again = run_prov("zoo build " + out + " --preset test");
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_EQ(prov::testing::read_file(out + "/base_llama/model.safetensors"), before);
   std::ifstream f2(out + "/labels.json");
   EXPECT_EQ(nlohmann::json::parse(f2), labels);
 
   // Seed twins and replicate students are added to the same zoo; the rest is reused.
-  Outcome more = prov("zoo build " + out + " --preset test --seed-twins 1 --student-seeds 1");
+  Outcome more = run_prov("zoo build " + out + " --preset test --seed-twins 1 --student-seeds 1");
   ASSERT_EQ(more.code, 0) << more.out;
   EXPECT_EQ(prov::testing::read_file(out + "/base_llama/model.safetensors"), before);
   std::ifstream f3(out + "/labels.json");
@@ -104,7 +99,7 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   EXPECT_EQ(m3["distill_seq_alt_tok_s1"]["tokenizer"], "alt");
   EXPECT_NE(m3["distill_seq_100_s1"]["recipe"], m3["distill_seq_100"]["recipe"]);
 
-  EXPECT_EQ(prov("zoo build " + out + " --preset huge").code, 2);
+  EXPECT_EQ(run_prov("zoo build " + out + " --preset huge").code, 2);
 }
 
 // prov demo end to end on the test preset: the demo family, two signed audits in a fresh ledger,
@@ -113,7 +108,7 @@ TEST(ZooCli, DemoAuditsSignsAndExports) {
   if (!have_corpora()) GTEST_SKIP() << "wordnet-base / fortunes-min not installed";
   prov::testing::TempDir dir;
   const std::string out = dir.file("demo");
-  Outcome r = prov("demo " + out + " --preset test");
+  Outcome r = run_prov("demo " + out + " --preset test");
   ASSERT_EQ(r.code, 0) << r.out;
   // The transcript names the commands it ran.
   EXPECT_NE(r.out.find("$ prov zoo build"), std::string::npos) << r.out;
@@ -147,9 +142,9 @@ TEST(ZooCli, DemoAuditsSignsAndExports) {
   for (const auto& e : st["evidence"]) outputs |= e.value("layer", "") == "outputs";
   EXPECT_TRUE(outputs) << st.dump(1);
   // The ledger holds both signed reports and verifies; the envelopes verify with the public key.
-  Outcome lv = prov("ledger verify " + out + "/ledger.db");
+  Outcome lv = run_prov("ledger verify " + out + "/ledger.db");
   EXPECT_EQ(lv.code, 0) << lv.out;
-  Outcome q = prov("ledger query " + out + "/ledger.db --json");
+  Outcome q = run_prov("ledger query " + out + "/ledger.db --json");
   ASSERT_EQ(q.code, 0) << q.out;
   const auto entries = nlohmann::json::parse(q.out);
   ASSERT_EQ(entries.size(), 2u) << q.out;
@@ -159,26 +154,27 @@ TEST(ZooCli, DemoAuditsSignsAndExports) {
   EXPECT_EQ(entries[1]["subject_digest"],
             "sha256:" + st["candidate"]["digest"]["sha256"].get<std::string>());
   EXPECT_EQ(
-      prov("verify " + out + "/audit-distill_seq_100.dsse.json --key " + out + "/key.pub").code, 0);
+      run_prov("verify " + out + "/audit-distill_seq_100.dsse.json --key " + out + "/key.pub").code,
+      0);
 
   // Again: the family is reused (same weights), the findings are fresh.
   const std::string before = prov::testing::read_file(out + "/family/base_llama/model.safetensors");
-  Outcome again = prov("demo " + out + " --preset test");
+  Outcome again = run_prov("demo " + out + " --preset test");
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_EQ(prov::testing::read_file(out + "/family/base_llama/model.safetensors"), before);
-  Outcome q2 = prov("ledger query " + out + "/ledger.db --json");
+  Outcome q2 = run_prov("ledger query " + out + "/ledger.db --json");
   ASSERT_EQ(q2.code, 0) << q2.out;
   EXPECT_EQ(nlohmann::json::parse(q2.out).size(), 2u);
 
   // prov lineage --controls with a control that does not exist names it and exits 2.
-  Outcome bad =
-      prov("lineage " + out + "/family/base_llama " + out + "/family/distill_seq_100 --controls " +
-           out + "/missing " + out + "/family/twin_llama_01 --cache " + out + "/cache");
+  Outcome bad = run_prov("lineage " + out + "/family/base_llama " + out +
+                         "/family/distill_seq_100 --controls " + out + "/missing " + out +
+                         "/family/twin_llama_01 --cache " + out + "/cache");
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("missing"), std::string::npos) << bad.out;
 
   // A preset it does not know is refused.
-  EXPECT_EQ(prov("demo " + out + " --preset huge").code, 2);
+  EXPECT_EQ(run_prov("demo " + out + " --preset huge").code, 2);
 }
 
 }  // namespace
