@@ -195,6 +195,7 @@ int run_compare(const CompareOptions& o) {
   wo.permutations = o.permutations;
   wo.seed = o.seed;
   wo.structured_components = o.structured;
+  wo.identity_all_tensors = o.tensors;
   auto r = fingerprint::compare_weights(*a, *b, wo);
   if (!r.is_ok()) return report_error("compare", r.status());
   if (o.json) {
@@ -274,7 +275,9 @@ void register_compare(CLI::App& app, Action* run) {
   cmd->add_option("--structured-components", o->structured,
                   "leading eigen-components removed from each Gram matrix before the test");
   cmd->add_option("--seed", o->seed, "seed of the permutations and the dimension subset");
-  cmd->add_flag("--tensors", o->tensors, "list every tensor's comparison");
+  cmd->add_flag("--tensors", o->tensors,
+                "list every tensor's comparison (compares all of them; without it the identity "
+                "layer stops at the first tensor no re-encoding explains)");
   cmd->add_flag("--json", o->json, "print JSON: relation, reason, p_value, evidence[]");
   cmd->add_flag(
       "-v,--verbose", [o](int64_t) { o->collect.quiet = false; },

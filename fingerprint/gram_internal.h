@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -37,9 +38,23 @@ struct GramView {
   bool reference = false;
 };
 
-// The cosine Gram matrices of every layer's matrices for each view, reading each tensor once.
+// Work to run in the same worker pool as the Gram products (make_weight_fingerprint's digests),
+// so that one pass over a checkpoint keeps every core busy; `bytes` orders the tasks (largest
+// first).
+struct SideTask {
+  uint64_t bytes = 0;
+  std::function<Status()> run;
+};
+
+// The cosine Gram matrices of every layer's matrices for each view, reading each tensor once;
+// `side` tasks run alongside. The first failure (Gram or side task) is returned.
 Result<std::vector<GramSet>> gram_sets(const model::Model& m, const std::vector<GramView>& views,
-                                       unsigned threads);
+                                       unsigned threads, const std::vector<SideTask>& side = {});
+
+// Asks the kernel to read ahead the weight matrices gram_sets will read first (its order), up to
+// budget_bytes: for a caller with other work to do before gram_sets on a checkpoint that is not
+// in the page cache. A hint; returns once the reads are requested.
+void prefetch_gram_tensors(const model::Model& m, uint64_t budget_bytes);
 
 // The off-diagonal upper triangle of `g`, centred and scaled to unit norm.
 std::vector<double> centred_upper(const Eigen::MatrixXd& g);

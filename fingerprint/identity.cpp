@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -66,6 +67,29 @@ std::optional<std::vector<std::pair<std::string, uint64_t>>> list_files(const st
   return out;
 }
 
+// True when two files have the same bytes: read side by side in 4 MiB blocks, stopping at the
+// first difference (no hashing: most pairs differ within the first block of tensor data).
+Result<bool> files_equal(const std::string& a, const std::string& b) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa) return io_error(a + ": cannot open");
+  if (!fb) return io_error(b + ": cannot open");
+  constexpr size_t kBlock = size_t{4} << 20;
+  std::vector<char> ba(kBlock), bb(kBlock);
+  while (true) {
+    fa.read(ba.data(), kBlock);
+    fb.read(bb.data(), kBlock);
+    const std::streamsize na = fa.gcount(), nb = fb.gcount();
+    if (na != nb) return false;
+    if (na == 0) break;
+    if (std::memcmp(ba.data(), bb.data(), static_cast<size_t>(na)) != 0) return false;
+    if (fa.bad()) return io_error(a + ": read failed");
+    if (fb.bad()) return io_error(b + ": read failed");
+  }
+  if (fa.bad()) return io_error(a + ": read failed");
+  if (fb.bad()) return io_error(b + ": read failed");
+  return true;
+}
+
 // True when the weight files of both checkpoints are byte-identical one for one.
 Result<bool> weight_files_identical(const model::Checkpoint& a, const model::Checkpoint& b) {
   std::vector<std::string> fa = a.files, fb = b.files;
@@ -81,9 +105,8 @@ Result<bool> weight_files_identical(const model::Checkpoint& a, const model::Che
     if (e1 || e2 || s1 != s2) return false;
   }
   for (size_t i = 0; i < fa.size(); ++i) {
-    PROV_ASSIGN_OR_RETURN(Digest da, sha256_file(fa[i]));
-    PROV_ASSIGN_OR_RETURN(Digest db, sha256_file(fb[i]));
-    if (da != db) return false;
+    PROV_ASSIGN_OR_RETURN(bool same, files_equal(fa[i], fb[i]));
+    if (!same) return false;
   }
   return true;
 }
@@ -450,12 +473,24 @@ Result<IdentityResult> compare_identity(const Model& candidate, const Model& ref
     auto la = list_files(candidate.checkpoint.path);
     auto lb = list_files(reference.checkpoint.path);
     if (la && lb && *la == *lb) {
-      PROV_ASSIGN_OR_RETURN(model::Manifest ma, model::compute_manifest(candidate.checkpoint.path));
-      PROV_ASSIGN_OR_RETURN(model::Manifest mb, model::compute_manifest(reference.checkpoint.path));
-      if (ma.digest == mb.digest) {
+      // Same names and sizes: the manifests are equal exactly when every file pair is.
+      bool all_same = true;
+      auto file_of = [](const std::string& root, const std::string& name) {
+        std::error_code ec;
+        return fs::is_regular_file(root, ec) ? root : (fs::path(root) / name).string();
+      };
+      for (const auto& [name, size] : *la) {
+        PROV_ASSIGN_OR_RETURN(bool same, files_equal(file_of(candidate.checkpoint.path, name),
+                                                     file_of(reference.checkpoint.path, name)));
+        if (!same) {
+          all_same = false;
+          break;
+        }
+      }
+      if (all_same) {
         res.relation = "identical";
-        res.reason = "the OMS manifest digests are equal (" + ma.digest + "): all " +
-                     std::to_string(ma.files.size()) + " files are byte-identical";
+        res.reason = "all " + std::to_string(la->size()) +
+                     " files are byte-identical (so are the OMS manifests)";
         return res;
       }
     }
@@ -536,13 +571,31 @@ Result<IdentityResult> compare_identity(const Model& candidate, const Model& ref
     return res;
   }
 
-  // Tensor by tensor.
+  // Tensor by tensor; with stop_at_first_difference in groups of kStopGroup pairs (canonical
+  // order, a fixed group size so that the result does not depend on the thread count).
+  constexpr size_t kStopGroup = 4;
   res.tensors.resize(pairs.size());
   std::vector<Status> errors(pairs.size());
   const unsigned threads = options.threads ? options.threads : std::min(default_thread_count(), 8u);
-  parallel_for(pairs.size(), threads,
-               [&](size_t i) { errors[i] = compare_pair(pairs[i], &res.tensors[i]); });
-  for (const Status& s : errors) PROV_RETURN_IF_ERROR(s);
+  size_t compared = 0;
+  while (compared < pairs.size()) {
+    const size_t group = options.stop_at_first_difference
+                             ? std::min(kStopGroup, pairs.size() - compared)
+                             : pairs.size() - compared;
+    parallel_for(group, threads, [&](size_t k) {
+      const size_t i = compared + k;
+      errors[i] = compare_pair(pairs[i], &res.tensors[i]);
+    });
+    for (size_t i = compared; i < compared + group; ++i) PROV_RETURN_IF_ERROR(errors[i]);
+    compared += group;
+    if (std::any_of(res.tensors.begin(),
+                    res.tensors.begin() + static_cast<std::ptrdiff_t>(compared),
+                    [](const TensorMatch& m) { return !m.explained; })) {
+      break;
+    }
+  }
+  const bool stopped = compared < pairs.size();
+  res.tensors.resize(compared);
 
   size_t n_identical = 0, n_explained = 0;
   const TensorMatch* first_unexplained = nullptr;
@@ -590,6 +643,16 @@ Result<IdentityResult> compare_identity(const Model& candidate, const Model& ref
     return res;
   }
   res.relation = "none";
+  if (stopped) {
+    res.reason = std::to_string(n_unexplained) + " of the first " + n_total + " of " +
+                 std::to_string(pairs.size()) +
+                 " tensors (canonical order; the comparison stops there) differ beyond any "
+                 "re-encoding (first: " +
+                 first_unexplained->role + ", relative error " +
+                 fmt(first_unexplained->relative_error) +
+                 ", no quantization grid or rounding explains it); no identity relation";
+    return res;
+  }
   res.reason = std::to_string(n_unexplained) + " of " + n_total +
                " tensors differ beyond any re-encoding (first: " + first_unexplained->role +
                ", relative error " + fmt(first_unexplained->relative_error) +

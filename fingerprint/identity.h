@@ -8,11 +8,12 @@
 //
 // The rules, applied in this order:
 //
-//  identical   The OMS manifests (model/digest.h compute_manifest on both Checkpoint::path) have
-//              the same subject digest; or the weight files (Checkpoint::files, in sorted order)
-//              are byte-identical one for one (same count, sizes and SHA-256), auxiliary files
-//              (config, tokenizer) possibly differing — the reason then says so. Digests are only
-//              computed when the file names and sizes make equality possible.
+//  identical   Every file the OMS manifest would list (model/digest.h compute_manifest) is
+//              byte-identical one for one (same names, sizes and bytes: the manifests are then
+//              equal); or the weight files (Checkpoint::files, in sorted order) are byte-identical
+//              one for one, auxiliary files (config, tokenizer) possibly differing — the reason
+//              then says so. Files are compared byte for byte (stopping at the first difference)
+//              only when their names and sizes make equality possible.
 //
 //  incomparable  The two models do not hold the same set of tensor roles (model/model.h
 //              TensorRole, e.g. "layers.3.mlp_up.weight"), or a role has different shapes. An
@@ -90,7 +91,8 @@
 // Failures (Result error): the file digests fail (kIo, kNotFound), or a tensor cannot be read as
 // fp32 (the readers' kCorrupt, kUnsupported for integer dtypes); the message names the tensor.
 //
-// Cost: reads every tensor of both models once (plus hashing files whose names and sizes match);
+// Cost: reads every tensor of both models once (plus comparing, byte for byte and up to the first
+// difference, files whose names and sizes match);
 // memory is about 3 fp32 copies of the largest tensor per worker thread. Thread-safe: the
 // function shares no state; the Models are only read.
 #pragma once
@@ -110,6 +112,11 @@ struct IdentityOptions {
   bool file_digests = true;
   // Worker threads for tensor comparison; 0: min(default_thread_count(), 8).
   unsigned threads = 0;
+  // Compare tensor pairs in canonical order, four at a time, and stop after the first group
+  // holding an unexplained pair: the relation is then `none` whatever the remaining pairs hold,
+  // so IdentityResult::tensors lists only the pairs compared (and max_relative_error covers
+  // only those). Saves reading both checkpoints whole when they are merely related.
+  bool stop_at_first_difference = false;
 };
 
 struct TensorMatch {

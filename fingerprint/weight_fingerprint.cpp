@@ -6,9 +6,11 @@
 #include <sstream>
 
 #include "core/file_io.h"
+#include "core/sha256.h"
 #include "core/thread_pool.h"
 #include "fingerprint/gram_internal.h"
 #include "model/digest.h"
+#include "model/tensor.h"
 
 namespace prov::fingerprint {
 
@@ -70,28 +72,30 @@ Result<pb::WeightFingerprint> make_weight_fingerprint(const model::Model& m,
   pb::WeightFingerprint fp;
   fp.set_schema_version(kWeightFingerprintVersion);
   fp.set_tool_version(tool_version);
-  auto manifest = model::compute_manifest(m.checkpoint.path);
-  if (!manifest.is_ok()) return manifest.status();
-  auto* id = fp.mutable_identity();
-  id->set_schema_version(1);
-  id->set_tool_version(tool_version);
-  id->set_format(model::format_name(m.checkpoint.format));
-  id->set_architecture(m.config.model_type);
-  id->set_digest(manifest->digest);
-  for (const auto& f : manifest->files) {
-    auto* pf = id->add_files();
-    pf->set_name(f.name);
-    pf->set_sha256(f.sha256);
-    pf->set_size(f.size);
+  // One pass: the file digests (OMS manifest), the tensor digests and the Gram products are
+  // tasks of one worker pool, largest first, so each byte is read from disk once and the cores
+  // stay busy until the end.
+  auto files = model::list_manifest_files(m.checkpoint.path);
+  if (!files.is_ok()) return files.status();
+  std::vector<Digest> file_digests(files->size());
+  const auto& tensors = m.checkpoint.tensors;
+  std::vector<std::string> tensor_digests(tensors.size());
+  std::vector<SideTask> side;
+  for (size_t i = 0; i < files->size(); ++i) {
+    side.push_back({(*files)[i].size, [&, i]() -> Status {
+                      auto d = sha256_file((*files)[i].path);
+                      if (!d.is_ok()) return d.status();
+                      file_digests[i] = *d;
+                      return Status::ok();
+                    }});
   }
-  auto tensors = model::compute_tensor_digests(m.checkpoint);
-  if (!tensors.is_ok()) return tensors.status();
-  for (const auto& t : *tensors) {
-    auto* pt = id->add_tensors();
-    pt->set_name(t.name);
-    pt->set_dtype(t.dtype);
-    for (int64_t d : t.shape) pt->add_shape(d);
-    pt->set_sha256(t.sha256);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    side.push_back({tensors[i].nbytes, [&, i]() -> Status {
+                      auto d = model::tensor_digest(tensors[i]);
+                      if (!d.is_ok()) return d.status();
+                      tensor_digests[i] = *d;
+                      return Status::ok();
+                    }});
   }
   fp.set_hidden_size(m.config.hidden_size);
   fp.set_num_layers(m.config.num_layers);
@@ -100,9 +104,30 @@ Result<pb::WeightFingerprint> make_weight_fingerprint(const model::Model& m,
   const std::vector<int> dims = raw_test_dims(m.config.hidden_size, options.max_dims, seeds.subset);
   for (int d : dims) fp.add_dims(d);
   const unsigned threads = options.threads ? options.threads : std::min(default_thread_count(), 8u);
-  auto sets =
-      gram_sets(m, {GramView{dims, std::vector<double>(dims.size(), 1.0), 0, false}}, threads);
+  auto sets = gram_sets(m, {GramView{dims, std::vector<double>(dims.size(), 1.0), 0, false}},
+                        threads, side);
   if (!sets.is_ok()) return sets.status();
+  const model::Manifest manifest = model::manifest_from(*files, file_digests);
+  auto* id = fp.mutable_identity();
+  id->set_schema_version(1);
+  id->set_tool_version(tool_version);
+  id->set_format(model::format_name(m.checkpoint.format));
+  id->set_architecture(m.config.model_type);
+  id->set_digest(manifest.digest);
+  for (const auto& f : manifest.files) {
+    auto* pf = id->add_files();
+    pf->set_name(f.name);
+    pf->set_sha256(f.sha256);
+    pf->set_size(f.size);
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    auto* pt = id->add_tensors();
+    pt->set_name(t.name);
+    pt->set_dtype(model::dtype_name(t.dtype));
+    for (int64_t d : t.shape) pt->add_shape(d);
+    pt->set_sha256(tensor_digests[i]);
+  }
   const GramSet& set = sets->front();
   for (size_t l = 0; l < set.grams.size(); ++l) {
     for (const auto& [kind, g] : set.grams[l]) {

@@ -29,7 +29,9 @@ namespace prov::fingerprint {
 
 inline constexpr uint32_t kWeightFingerprintVersion = 1;
 
-// Reads every tensor once (digests and Gram matrices). Errors as the readers'.
+// One pass over the checkpoint: the file digests (OMS manifest), the tensor digests and the Gram
+// products are tasks of one worker pool (WeightTestOptions::threads), largest first, so each
+// byte comes from disk once. Errors as the readers'.
 Result<pb::WeightFingerprint> make_weight_fingerprint(const model::Model& m,
                                                       const std::string& tool_version,
                                                       const WeightTestOptions& options = {});

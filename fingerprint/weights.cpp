@@ -2,16 +2,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <thread>
+
+#include <unistd.h>
 
 #include <Eigen/Dense>
 
 #include "core/thread_pool.h"
 #include "fingerprint/assignment.h"
 #include "fingerprint/gram_internal.h"
+#include "fingerprint/gram_kernel.h"
 #include "model/tensor.h"
 #include "model/tokenizer.h"
 
@@ -146,8 +151,71 @@ std::vector<Component> components_of(const Model& m) {
   return out;
 }
 
+// fp32 values of a plain-dtype matrix slice read in place: element (r, c) of the canonical
+// [rows, cols] matrix, stored row (*row_order)[r] when the rows are reordered.
+struct PlainMatrix {
+  const uint8_t* base = nullptr;
+  model::DType dtype = model::DType::kF32;
+  const std::vector<int64_t>* row_order = nullptr;
+  int64_t cols = 0;
+
+  const uint8_t* row(int64_t r) const {
+    const int64_t stored = row_order ? (*row_order)[static_cast<size_t>(r)] : r;
+    return base + static_cast<uint64_t>(stored) * static_cast<uint64_t>(cols) * elem_bytes();
+  }
+  uint64_t elem_bytes() const { return dtype == model::DType::kF32 ? 4 : 2; }
+  float at(const uint8_t* row, int64_t c) const {
+    if (dtype == model::DType::kF32) {
+      float f;
+      std::memcpy(&f, row + 4 * c, 4);
+      return f;
+    }
+    uint16_t h;
+    std::memcpy(&h, row + 2 * c, 2);
+    return dtype == model::DType::kBF16 ? model::bf16_to_float(h) : model::fp16_to_float(h);
+  }
+  // Row r as fp32 into out[0, cols): one sequential read of the row.
+  void convert_row(int64_t r, float* out) const {
+    const uint8_t* p = row(r);
+    if (dtype == model::DType::kF32) {
+      std::memcpy(out, p, static_cast<size_t>(cols) * 4);
+    } else if (dtype == model::DType::kBF16) {
+      for (int64_t c = 0; c < cols; ++c) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * c, 2);
+        out[c] = model::bf16_to_float(h);
+      }
+    } else {
+      for (int64_t c = 0; c < cols; ++c) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * c, 2);
+        out[c] = model::fp16_to_float(h);
+      }
+    }
+  }
+};
+
+bool readable_in_place(const model::TensorRef& t) {
+  return !t.transposed && (t.dtype == model::DType::kF32 || t.dtype == model::DType::kF16 ||
+                           t.dtype == model::DType::kBF16);
+}
+
+// gram (s x s) += A^T A for a = A, [k, n] row-major with n >= s a multiple of kGramColumnBlock
+// (columns s..n-1 zero).
+void add_gram(Eigen::MatrixXd& gram, const std::vector<float>& a, int s, int n, int64_t k) {
+  std::vector<float> g(static_cast<size_t>(n) * n, 0.0f);
+  gram_accumulate(a.data(), k, n, g.data());
+  for (int i = 0; i < s; ++i)
+    for (int j = i; j < s; ++j) {
+      const float v = g[static_cast<size_t>(i) * n + j];
+      gram(i, j) += v;
+      if (i != j) gram(j, i) += v;
+    }
+}
+
 // The Gram matrices of a component over the residual dimensions of every view, from one read of
-// each of its tensors (unnormalised, in double).
+// each of its tensors (unnormalised, in double). Plain fp32 / fp16 / bf16 tensors are read in
+// place, only at the view's dimensions; others (quantized, transposed) are converted whole first.
 Result<std::vector<Eigen::MatrixXd>> raw_grams(const Model& m, const Component& c,
                                                const std::vector<GramView>& views) {
   const int64_t hidden = m.config.hidden_size;
@@ -156,10 +224,15 @@ Result<std::vector<Eigen::MatrixXd>> raw_grams(const Model& m, const Component& 
     const Eigen::Index s = static_cast<Eigen::Index>(v.dims.size());
     grams.push_back(Eigen::MatrixXd::Zero(s, s));
   }
+  std::vector<std::vector<float>> subs(views.size());
+  std::vector<int> padded(views.size());
+  for (size_t vi = 0; vi < views.size(); ++vi) {
+    const int s = static_cast<int>(views[vi].dims.size());
+    padded[vi] = (s + kGramColumnBlock - 1) / kGramColumnBlock * kGramColumnBlock;
+  }
+  std::vector<float> row_buf;
   for (size_t index : c.tensors) {
     const model::TensorRef& t = m.checkpoint.tensors[index];
-    auto values = model::to_float32(t);
-    if (!values.is_ok()) return values.status();
     const auto& shape = t.shape;
     int64_t slices = 1, rows = 0, cols = 0;
     if (shape.size() == 2) {
@@ -178,25 +251,56 @@ Result<std::vector<Eigen::MatrixXd>> raw_grams(const Model& m, const Component& 
                      std::to_string(input_side ? cols : rows) + " entries, not hidden_size " +
                      std::to_string(hidden));
     }
-    for (size_t vi = 0; vi < views.size(); ++vi) {
-      const std::vector<int>& dims = views[vi].dims;
-      const Eigen::Index s = static_cast<Eigen::Index>(dims.size());
-      for (int64_t sl = 0; sl < slices; ++sl) {
-        const float* w = values->data() + static_cast<size_t>(sl * rows * cols);
-        if (input_side) {  // W [units, hidden]: columns `dims`
-          Eigen::MatrixXf sub(rows, s);
-          for (int64_t r = 0; r < rows; ++r) {
-            const float* row = w + r * cols;
-            for (Eigen::Index i = 0; i < s; ++i) sub(r, i) = row[dims[static_cast<size_t>(i)]];
+    std::vector<float> converted;
+    PlainMatrix pm;
+    pm.cols = cols;
+    row_buf.resize(static_cast<size_t>(cols));
+    if (readable_in_place(t) && t.numel() * (t.dtype == model::DType::kF32 ? 4 : 2) == t.nbytes &&
+        (!t.row_order || (slices == 1 && t.row_order->size() == static_cast<size_t>(rows)))) {
+      pm.base = t.data;
+      pm.dtype = t.dtype;
+      pm.row_order = t.row_order.get();
+    } else {
+      auto values = model::to_float32(t);
+      if (!values.is_ok()) return values.status();
+      converted = std::move(*values);
+      pm.base = reinterpret_cast<const uint8_t*>(converted.data());
+      pm.dtype = model::DType::kF32;
+    }
+    for (int64_t sl = 0; sl < slices; ++sl) {
+      PlainMatrix slice = pm;
+      slice.base = pm.base + static_cast<uint64_t>(sl * rows * cols) * pm.elem_bytes();
+      // subs[v] is A, [k, n] row-major: k = the matrix's other side, n = the view's dimensions
+      // padded to the kernel's column block; the Gram over the dimensions is A^T A.
+      if (input_side) {
+        // W [units, hidden]: columns `dims` of every row, row by row for all views (the row
+        // stays in cache between views).
+        for (size_t vi = 0; vi < views.size(); ++vi) {
+          subs[vi].assign(static_cast<size_t>(rows) * padded[vi], 0.0f);
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          const uint8_t* row = slice.row(r);
+          for (size_t vi = 0; vi < views.size(); ++vi) {
+            const std::vector<int>& dims = views[vi].dims;
+            float* out = subs[vi].data() + r * padded[vi];
+            for (size_t i = 0; i < dims.size(); ++i) out[i] = slice.at(row, dims[i]);
           }
-          grams[vi] += (sub.transpose() * sub).cast<double>();
-        } else {  // W [hidden, units]: rows `dims`
-          Eigen::MatrixXf sub(s, cols);
-          for (Eigen::Index i = 0; i < s; ++i) {
-            const float* row = w + static_cast<int64_t>(dims[static_cast<size_t>(i)]) * cols;
-            for (int64_t k = 0; k < cols; ++k) sub(i, k) = row[k];
+        }
+        for (size_t vi = 0; vi < views.size(); ++vi) {
+          add_gram(grams[vi], subs[vi], static_cast<int>(views[vi].dims.size()), padded[vi], rows);
+        }
+      } else {
+        // W [hidden, units]: rows `dims`, converted whole and written as columns of A.
+        for (size_t vi = 0; vi < views.size(); ++vi) {
+          const std::vector<int>& dims = views[vi].dims;
+          const int64_t n = padded[vi];
+          subs[vi].assign(static_cast<size_t>(cols) * n, 0.0f);
+          for (size_t i = 0; i < dims.size(); ++i) {
+            slice.convert_row(dims[i], row_buf.data());
+            float* out = subs[vi].data() + i;
+            for (int64_t k = 0; k < cols; ++k) out[k * n] = row_buf[static_cast<size_t>(k)];
           }
-          grams[vi] += (sub * sub.transpose()).cast<double>();
+          add_gram(grams[vi], subs[vi], static_cast<int>(dims.size()), padded[vi], cols);
         }
       }
     }
@@ -281,8 +385,39 @@ double permuted_correlation(const std::vector<double>& a, const Eigen::MatrixXd&
 
 }  // namespace
 
+namespace {
+
+// gram_sets' tasks: (bytes, index), components first, then side tasks (index comps.size() + j),
+// largest first (stable: equal sizes keep their order).
+std::vector<std::pair<uint64_t, size_t>> task_order(const Model& m,
+                                                    const std::vector<Component>& comps,
+                                                    const std::vector<SideTask>& side) {
+  std::vector<std::pair<uint64_t, size_t>> order;
+  for (size_t i = 0; i < comps.size(); ++i) {
+    uint64_t bytes = 0;
+    for (size_t t : comps[i].tensors) bytes += m.checkpoint.tensors[t].nbytes;
+    order.emplace_back(bytes, i);
+  }
+  for (size_t i = 0; i < side.size(); ++i) order.emplace_back(side[i].bytes, comps.size() + i);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& x, const auto& y) { return x.first > y.first; });
+  return order;
+}
+
+}  // namespace
+
+void prefetch_gram_tensors(const Model& m, uint64_t budget_bytes) {
+  const auto comps = components_of(m);
+  uint64_t advised = 0;
+  for (const auto& [bytes, i] : task_order(m, comps, {})) {
+    if (advised + bytes > budget_bytes) break;
+    for (size_t t : comps[i].tensors) model::prefetch(m.checkpoint.tensors[t]);
+    advised += bytes;
+  }
+}
+
 Result<std::vector<GramSet>> gram_sets(const Model& m, const std::vector<GramView>& views,
-                                       unsigned threads) {
+                                       unsigned threads, const std::vector<SideTask>& side) {
   const auto comps = components_of(m);
   size_t layers = static_cast<size_t>(std::max<int64_t>(m.config.num_layers, 0));
   for (const auto& c : comps) layers = std::max(layers, static_cast<size_t>(c.layer) + 1);
@@ -293,11 +428,28 @@ Result<std::vector<GramSet>> gram_sets(const Model& m, const std::vector<GramVie
   }
   std::vector<Result<std::vector<Eigen::MatrixXd>>> out(comps.size(),
                                                         std::vector<Eigen::MatrixXd>());
-  parallel_for(comps.size(), threads, [&](size_t i) {
+  std::vector<Status> side_status(side.size());
+  const std::vector<std::pair<uint64_t, size_t>> order = task_order(m, comps, side);
+  // Each task asks the kernel to read ahead the next tasks' tensors: checkpoints larger than the
+  // page cache come from disk, and the workers should not wait on every fault.
+  constexpr size_t kAhead = 2;
+  auto prefetch_task = [&](size_t k) {
+    if (k >= order.size() || order[k].second >= comps.size()) return;
+    for (size_t t : comps[order[k].second].tensors) model::prefetch(m.checkpoint.tensors[t]);
+  };
+  for (size_t k = 0; k < std::min(kAhead, order.size()); ++k) prefetch_task(k);
+  parallel_for(order.size(), threads, [&](size_t k) {
+    prefetch_task(k + kAhead);
+    const size_t i = order[k].second;
+    if (i >= comps.size()) {
+      side_status[i - comps.size()] = side[i - comps.size()].run();
+      return;
+    }
     out[i] = raw_grams(m, comps[i], views);
     if (!out[i].is_ok()) return;
     for (size_t v = 0; v < views.size(); ++v) finish_gram((*out[i])[v], views[v]);
   });
+  for (const Status& s : side_status) PROV_RETURN_IF_ERROR(s);
   for (size_t i = 0; i < comps.size(); ++i) {
     if (!out[i].is_ok()) return out[i].status();
     const int kind = static_cast<int>(comps[i].role);
@@ -370,52 +522,101 @@ GramTestResult permutation_test(const GramSet& ref, const GramSet& cand, int s, 
   const GramSet* gc = &cand;
   const int lr = static_cast<int>(gr->grams.size()), lc = static_cast<int>(gc->grams.size());
 
-  auto pair_similarity = [&](int a, int b, const std::vector<int>& perm,
-                             const std::vector<double>& sign,
-                             std::vector<ComponentSimilarity>* comps) {
-    double sum = 0;
-    int n = 0;
-    for (const auto& [kind, up] : gr->upper[static_cast<size_t>(a)]) {
-      auto it = gc->grams[static_cast<size_t>(b)].find(kind);
-      if (it == gc->grams[static_cast<size_t>(b)].end()) continue;
-      const double rho = permuted_correlation(up, it->second, perm, sign);
-      if (comps) comps->push_back({model::role_name(static_cast<Role>(kind)), rho});
-      sum += rho;
-      ++n;
-    }
-    return n ? std::optional<double>(sum / n) : std::nullopt;
+  // Permutations drawn up front from one seeded stream: results do not depend on threads. Index
+  // n_perm is the identity (the observed statistic).
+  std::vector<int> identity_perm(static_cast<size_t>(s));
+  std::iota(identity_perm.begin(), identity_perm.end(), 0);
+  const std::vector<double> plus(static_cast<size_t>(s), 1.0);
+  std::mt19937_64 rng(seed);
+  const int n_perm = std::max(permutations, 1);
+  std::vector<std::vector<int>> perms(static_cast<size_t>(n_perm) + 1);
+  std::vector<std::vector<double>> signs(static_cast<size_t>(n_perm) + 1);
+  for (int b = 0; b < n_perm; ++b) {
+    perms[b] = identity_perm;
+    std::shuffle(perms[b].begin(), perms[b].end(), rng);
+    signs[b].resize(static_cast<size_t>(s));
+    for (int i = 0; i < s; ++i) signs[b][i] = (rng() & 1) ? 1.0 : -1.0;
+  }
+  perms[n_perm] = identity_perm;
+  signs[n_perm] = plus;
+  const size_t n_all = static_cast<size_t>(n_perm) + 1;
+
+  // Every layer pair the test can use (the diagonal at equal depth, all pairs otherwise) and
+  // the matrix kinds both sides hold there. The correlations are computed matrix by matrix, each
+  // matrix under every permutation while it is in cache; a pair's similarity under one
+  // permutation is the mean over its kinds, in kind order.
+  struct LayerPair {
+    int a = 0, b = 0;
+    std::vector<std::pair<int, const Eigen::MatrixXd*>> kinds;  // kind, candidate Gram
   };
+  std::vector<LayerPair> pairs;
+  std::vector<int> pair_index(static_cast<size_t>(lr) * static_cast<size_t>(std::max(lc, 1)), -1);
+  for (int a = 0; a < lr; ++a) {
+    for (int b = 0; b < lc; ++b) {
+      if (lr == lc && a != b) continue;
+      LayerPair lp{a, b, {}};
+      for (const auto& [kind, up] : gr->upper[static_cast<size_t>(a)]) {
+        auto it = gc->grams[static_cast<size_t>(b)].find(kind);
+        if (it != gc->grams[static_cast<size_t>(b)].end()) lp.kinds.emplace_back(kind, &it->second);
+      }
+      if (lp.kinds.empty()) continue;
+      pair_index[static_cast<size_t>(a) * lc + b] = static_cast<int>(pairs.size());
+      pairs.push_back(std::move(lp));
+    }
+  }
+  if (pairs.empty()) return out;
+  std::vector<std::pair<size_t, size_t>> tasks;  // (pair, kind index)
+  for (size_t p = 0; p < pairs.size(); ++p)
+    for (size_t k = 0; k < pairs[p].kinds.size(); ++k) tasks.emplace_back(p, k);
+  std::vector<std::vector<std::vector<double>>> rho(pairs.size());  // [pair][kind][permutation]
+  for (size_t p = 0; p < pairs.size(); ++p) rho[p].resize(pairs[p].kinds.size());
+  parallel_for(tasks.size(), threads, [&](size_t t) {
+    const auto [p, k] = tasks[t];
+    const LayerPair& lp = pairs[p];
+    const std::vector<double>& up = gr->upper[static_cast<size_t>(lp.a)].at(lp.kinds[k].first);
+    std::vector<double>& r = rho[p][k];
+    r.resize(n_all);
+    for (size_t b = 0; b < n_all; ++b)
+      r[b] = permuted_correlation(up, *lp.kinds[k].second, perms[b], signs[b]);
+  });
+  // sim[pair][permutation]: the mean over the pair's kinds.
+  std::vector<std::vector<double>> sim(pairs.size(), std::vector<double>(n_all, 0.0));
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    for (size_t b = 0; b < n_all; ++b) {
+      double sum = 0;
+      for (size_t k = 0; k < pairs[p].kinds.size(); ++k) sum += rho[p][k][b];
+      sim[p][b] = sum / static_cast<double>(pairs[p].kinds.size());
+    }
+  }
+
   struct Scored {
     double t = 0;
-    std::vector<std::pair<int, int>> pairing;
+    std::vector<int> pairing;  // indices into `pairs`
     std::vector<double> sims;
   };
-  // T and the layer pairing under one signed permutation of S: layers paired by index at equal
-  // depth, else by a linear assignment on the similarities.
-  auto score_all = [&](const std::vector<int>& perm, const std::vector<double>& sign) {
+  // T and the layer pairing under permutation b: layers paired by index at equal depth, else by
+  // a linear assignment on the similarities.
+  auto score_all = [&](size_t b) {
     Scored o;
     if (lr == lc) {
       for (int l = 0; l < lr; ++l) {
-        auto v = pair_similarity(l, l, perm, sign, nullptr);
-        if (!v) continue;
-        o.pairing.emplace_back(l, l);
-        o.sims.push_back(*v);
+        const int p = pair_index[static_cast<size_t>(l) * lc + l];
+        if (p < 0) continue;
+        o.pairing.push_back(p);
+        o.sims.push_back(sim[static_cast<size_t>(p)][b]);
       }
     } else {
       std::vector<double> m(static_cast<size_t>(lr) * static_cast<size_t>(lc), -2.0);
-      for (int a = 0; a < lr; ++a) {
-        for (int b = 0; b < lc; ++b) {
-          auto v = pair_similarity(a, b, perm, sign, nullptr);
-          if (v) m[static_cast<size_t>(a * lc + b)] = *v;
-        }
+      for (size_t p = 0; p < pairs.size(); ++p) {
+        m[static_cast<size_t>(pairs[p].a) * lc + pairs[p].b] = sim[p][b];
       }
       auto lap = solve_assignment(m.data(), lr, lc);
       if (lap.is_ok()) {
         for (int a = 0; a < lr; ++a) {
-          const int b = lap->row_to_col[static_cast<size_t>(a)];
-          if (b < 0 || m[static_cast<size_t>(a * lc + b)] < -1.5) continue;
-          o.pairing.emplace_back(a, b);
-          o.sims.push_back(m[static_cast<size_t>(a * lc + b)]);
+          const int c = lap->row_to_col[static_cast<size_t>(a)];
+          if (c < 0 || m[static_cast<size_t>(a * lc + c)] < -1.5) continue;
+          o.pairing.push_back(pair_index[static_cast<size_t>(a) * lc + c]);
+          o.sims.push_back(m[static_cast<size_t>(a * lc + c)]);
         }
       }
     }
@@ -424,34 +625,12 @@ GramTestResult permutation_test(const GramSet& ref, const GramSet& cand, int s, 
     }
     return o;
   };
-  std::vector<int> identity_perm(static_cast<size_t>(s));
-  std::iota(identity_perm.begin(), identity_perm.end(), 0);
-  const std::vector<double> plus(static_cast<size_t>(s), 1.0);
-  const Scored observed = score_all(identity_perm, plus);
+  const Scored observed = score_all(static_cast<size_t>(n_perm));
   if (observed.pairing.empty()) return out;
   out.empty = false;
   out.t = observed.t;
-
-  // Permutations drawn up front from one seeded stream: results do not depend on threads.
-  std::mt19937_64 rng(seed);
-  const int n_perm = std::max(permutations, 1);
-  std::vector<std::vector<int>> perms(static_cast<size_t>(n_perm));
-  std::vector<std::vector<double>> signs(static_cast<size_t>(n_perm));
-  for (int b = 0; b < n_perm; ++b) {
-    perms[b] = identity_perm;
-    std::shuffle(perms[b].begin(), perms[b].end(), rng);
-    signs[b].resize(static_cast<size_t>(s));
-    for (int i = 0; i < s; ++i) signs[b][i] = (rng() & 1) ? 1.0 : -1.0;
-  }
   std::vector<double> t_perm(static_cast<size_t>(n_perm));
-  std::vector<std::vector<double>> layer_perm(static_cast<size_t>(n_perm));
-  parallel_for(static_cast<size_t>(n_perm), threads, [&](size_t b) {
-    t_perm[b] = score_all(perms[b], signs[b]).t;
-    auto& lp = layer_perm[b];
-    for (const auto& [a, c] : observed.pairing) {
-      lp.push_back(pair_similarity(a, c, perms[b], signs[b], nullptr).value_or(0.0));
-    }
-  });
+  parallel_for(static_cast<size_t>(n_perm), threads, [&](size_t b) { t_perm[b] = score_all(b).t; });
   int ge = 0;
   double mean = 0, sq = 0;
   for (double t : t_perm) {
@@ -465,13 +644,18 @@ GramTestResult permutation_test(const GramSet& ref, const GramSet& cand, int s, 
   out.z = out.null_sd > 0 ? (observed.t - mean) / out.null_sd : 0.0;
   out.p = (1.0 + ge) / (1.0 + n_perm);
   for (size_t k = 0; k < observed.pairing.size(); ++k) {
+    const size_t p = static_cast<size_t>(observed.pairing[k]);
     LayerSimilarity ls;
-    ls.reference_layer = observed.pairing[k].first;
-    ls.candidate_layer = observed.pairing[k].second;
+    ls.reference_layer = pairs[p].a;
+    ls.candidate_layer = pairs[p].b;
     ls.similarity = observed.sims[k];
-    pair_similarity(ls.reference_layer, ls.candidate_layer, identity_perm, plus, &ls.components);
+    for (size_t kk = 0; kk < pairs[p].kinds.size(); ++kk) {
+      ls.components.push_back({model::role_name(static_cast<Role>(pairs[p].kinds[kk].first)),
+                               rho[p][kk][static_cast<size_t>(n_perm)]});
+    }
     int lge = 0;
-    for (int b = 0; b < n_perm; ++b) lge += layer_perm[b][k] >= observed.sims[k] ? 1 : 0;
+    for (int b = 0; b < n_perm; ++b)
+      lge += sim[p][static_cast<size_t>(b)] >= observed.sims[k] ? 1 : 0;
     ls.p_value = (1.0 + lge) / (1.0 + n_perm);
     out.layers.push_back(std::move(ls));
   }
@@ -497,6 +681,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
   if (options.run_identity) {
     IdentityOptions io;
     io.threads = threads;
+    io.stop_at_first_difference = !options.identity_all_tensors;
     auto id = compare_identity(candidate, reference, io);
     if (!id.is_ok()) return id.status();
     res.identity = std::move(*id);
@@ -521,6 +706,20 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
   const int64_t dc = candidate.config.hidden_size, dr = reference.config.hidden_size;
   const TestSeeds seeds = test_seeds(options.seed);
   const uint64_t seed_a = seeds.a, seed_b = seeds.b, seed_s = seeds.subset;
+
+  // While the alignment is computed (CPU only), the disk reads ahead the reference's largest
+  // matrices, up to a third of the physical memory: what gram_sets reads first.
+  struct Joiner {
+    std::thread t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } reader;
+  {
+    const uint64_t memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                            static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    reader.t = std::thread([&reference, memory] { prefetch_gram_tensors(reference, memory / 3); });
+  }
 
   // The vocabulary frame and the embedding-derived alignment (test B's dimensions).
   auto frame = vocabulary_frame(candidate, reference, options.max_tokens);
@@ -560,7 +759,17 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
       }
       return x;
     };
-    const Eigen::MatrixXd corr = standardise(*xr).transpose() * standardise(*xc);  // dr x dc
+    // dr x dc, in fp32 (it only ranks candidate matches) and in column blocks across the
+    // workers (Eigen runs one product on one core).
+    const Eigen::MatrixXf sr = standardise(*xr).cast<float>(), sc = standardise(*xc).cast<float>();
+    Eigen::MatrixXf corr(dr, dc);
+    constexpr Eigen::Index kBlock = 128;
+    const size_t blocks = static_cast<size_t>((dc + kBlock - 1) / kBlock);
+    parallel_for(blocks, threads, [&](size_t bi) {
+      const Eigen::Index c0 = static_cast<Eigen::Index>(bi) * kBlock;
+      const Eigen::Index w = std::min<Eigen::Index>(kBlock, dc - c0);
+      corr.middleCols(c0, w).noalias() = sr.transpose() * sc.middleCols(c0, w);
+    });
     std::vector<double> score(static_cast<size_t>(dr * dc));
     for (int64_t i = 0; i < dr; ++i)
       for (int64_t j = 0; j < dc; ++j)
@@ -607,6 +816,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
     cand_views.push_back(std::move(cv));
   }
   std::vector<GramSet> gr, gc;
+  if (reader.t.joinable()) reader.t.join();
   if (!ref_views.empty()) {
     auto r = gram_sets(reference, ref_views, threads);
     if (!r.is_ok()) return r.status().with_context("reference");

@@ -78,6 +78,9 @@ struct WeightTestOptions {
   double aligned_z_threshold = 20;  // test B's z-score from which a relation is named
   unsigned threads = 0;             // 0: min(default_thread_count(), 8)
   bool run_identity = true;         // run the identity layer first
+  // Compare every tensor pair in the identity layer even after one differs beyond any
+  // re-encoding (a full per-tensor table); else it stops there (IdentityOptions).
+  bool identity_all_tensors = false;
 };
 
 struct ComponentSimilarity {

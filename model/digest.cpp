@@ -25,7 +25,7 @@ bool manifest_excludes(const std::string& rel) {
   return ends(".sig") || ends(".sigstore") || ends(".sigstore.json");
 }
 
-Result<Manifest> compute_manifest(const std::string& path, const DigestOptions& options) {
+Result<std::vector<ManifestFile>> list_manifest_files(const std::string& path) {
   std::error_code ec;
   auto st = fs::status(path, ec);
   if (ec || !fs::exists(st)) return not_found(path + ": no such file or directory");
@@ -49,28 +49,40 @@ Result<Manifest> compute_manifest(const std::string& path, const DigestOptions& 
     return invalid_argument(path + ": neither a regular file nor a directory");
   }
   std::sort(files.begin(), files.end());  // byte order of UTF-8 == code point order
+  std::vector<ManifestFile> out;
+  for (auto& [rel, full] : files) {
+    std::error_code fec;
+    const uint64_t size = fs::file_size(full, fec);
+    out.push_back({std::move(rel), std::move(full), fec ? 0 : size});
+  }
+  return out;
+}
 
+Manifest manifest_from(const std::vector<ManifestFile>& files, const std::vector<Digest>& digests) {
   Manifest m;
-  m.files.resize(files.size());
+  Sha256 all;
+  for (size_t i = 0; i < files.size() && i < digests.size(); ++i) {
+    m.files.push_back({files[i].name, to_hex(digests[i]), files[i].size});
+    all.update(digests[i].data(), digests[i].size());
+  }
+  m.digest = to_hex(all.finish());
+  return m;
+}
+
+Result<Manifest> compute_manifest(const std::string& path, const DigestOptions& options) {
+  PROV_ASSIGN_OR_RETURN(std::vector<ManifestFile> files, list_manifest_files(path));
   std::vector<Status> errors(files.size());
   std::vector<Digest> raw(files.size());
   parallel_for(files.size(), options.threads, [&](size_t i) {
-    auto d = sha256_file(files[i].second);
+    auto d = sha256_file(files[i].path);
     if (!d.is_ok()) {
       errors[i] = d.status();
       return;
     }
     raw[i] = *d;
-    m.files[i].name = files[i].first;
-    m.files[i].sha256 = to_hex(*d);
-    std::error_code fec;
-    m.files[i].size = fs::file_size(files[i].second, fec);
   });
   for (const Status& s : errors) PROV_RETURN_IF_ERROR(s);
-  Sha256 all;
-  for (const Digest& d : raw) all.update(d.data(), d.size());
-  m.digest = to_hex(all.finish());
-  return m;
+  return manifest_from(files, raw);
 }
 
 Result<std::vector<TensorDigest>> compute_tensor_digests(const Checkpoint& ckpt,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sha256.h"
 #include "core/status.h"
 #include "model/checkpoint.h"
 
@@ -36,6 +37,17 @@ struct DigestOptions {
 // Fails with kNotFound (no such path), kInvalidArgument (a directory with no files, or a path
 // that is neither file nor directory) or kIo (unreadable file).
 Result<Manifest> compute_manifest(const std::string& path, const DigestOptions& options = {});
+
+// compute_manifest in two steps, for callers that schedule the hashing themselves: the files it
+// would list (sorted, with full paths and sizes; same failures), then the manifest from their
+// raw SHA-256 digests in that order.
+struct ManifestFile {
+  std::string name;  // relative path, '/'-separated
+  std::string path;  // full path
+  uint64_t size = 0;
+};
+Result<std::vector<ManifestFile>> list_manifest_files(const std::string& path);
+Manifest manifest_from(const std::vector<ManifestFile>& files, const std::vector<Digest>& digests);
 
 // True when a relative path is excluded from the manifest.
 bool manifest_excludes(const std::string& relative_path);

@@ -1,5 +1,10 @@
 #include "model/tensor.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "core/sha256.h"
@@ -180,6 +185,18 @@ Result<std::string> tensor_digest(const TensorRef& t) {
   PROV_RETURN_IF_ERROR(
       for_each_canonical_chunk(t, [&](const uint8_t* p, uint64_t len) { h.update(p, len); }));
   return to_hex(h.finish());
+}
+
+void prefetch(const TensorRef& t) {
+  if (!t.data || t.nbytes == 0) return;
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data) & ~(page - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(t.data) + t.nbytes;
+  // The kernel reads ahead at most its readahead window per call (a few MiB): one call per chunk.
+  constexpr uintptr_t kChunk = uintptr_t{4} << 20;
+  for (uintptr_t p = begin; p < end; p += kChunk) {
+    madvise(reinterpret_cast<void*>(p), std::min(kChunk, end - p), MADV_WILLNEED);
+  }
 }
 
 std::vector<int64_t> rope_interleaved_to_half_rows(int64_t n_heads, int64_t head_dim) {

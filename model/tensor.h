@@ -52,6 +52,11 @@ Result<std::vector<uint8_t>> canonical_bytes(const TensorRef& t);
 // SHA-256 (hex) of canonical_bytes(t), streamed without a copy when the layout is plain.
 Result<std::string> tensor_digest(const TensorRef& t);
 
+// Asks the kernel to start reading the tensor's bytes (madvise WILLNEED on the mapped range), so
+// that a later pass over a checkpoint larger than the page cache does not wait on each fault.
+// A hint: does nothing for tensors that are not backed by a mapping, never fails.
+void prefetch(const TensorRef& t);
+
 // Canonical row index map for Q/K projections stored for interleaved RoPE (GGUF from HF, llama2.c):
 // canonical (HF, half-split) row h*hd + j*(hd/2) + i  <-  stored row h*hd + 2*i + j.
 std::vector<int64_t> rope_interleaved_to_half_rows(int64_t n_heads, int64_t head_dim);

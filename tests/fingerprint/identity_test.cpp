@@ -363,6 +363,37 @@ TEST(Identity, NoiseAndPermutationAreNoIdentityRelation) {
   }
 }
 
+// stop_at_first_difference: a merely related pair stops after the first group of tensors, with
+// the same relation and the first differing tensor; explained pairs still compare every tensor.
+TEST(Identity, StopsAtTheFirstDifferenceWithTheSameVerdict) {
+  TempDir dir;
+  const std::string base = make_model(dir, "base", spec(model::Arch::kLlama, DType::kBF16));
+  const std::string noised = dir.file("noised");
+  ASSERT_TRUE(zoo::add_noise(base, noised, 0.05, 7).is_ok());
+  const std::string q8 = dir.file("q8");
+  ASSERT_TRUE(zoo::quantize_roundtrip(base, q8, "q8_0").is_ok());
+  Model mb = open(base), mn = open(noised), mq = open(q8);
+  IdentityOptions stop;
+  stop.stop_at_first_difference = true;
+  for (unsigned threads : {1u, 3u}) {
+    stop.threads = threads;
+    auto full = compare_identity(mn, mb);
+    auto early = compare_identity(mn, mb, stop);
+    ASSERT_TRUE(full.is_ok() && early.is_ok());
+    EXPECT_EQ(early->relation, "none");
+    EXPECT_EQ(full->relation, "none");
+    EXPECT_EQ(early->tensors.size(), 4u) << "a fixed group, whatever the thread count";
+    EXPECT_LT(early->tensors.size(), full->tensors.size());
+    EXPECT_EQ(early->tensors[0].role, full->tensors[0].role);
+    EXPECT_EQ(early->tensors[0].relative_error, full->tensors[0].relative_error);
+    EXPECT_NE(early->reason.find("stops there"), std::string::npos) << early->reason;
+    auto quant = compare_identity(mq, mb, stop);
+    ASSERT_TRUE(quant.is_ok());
+    EXPECT_EQ(quant->relation, "quantized") << quant->reason;
+    EXPECT_EQ(quant->tensors.size(), full->tensors.size());
+  }
+}
+
 TEST(Identity, QuantizedNoisyCopyIsNotAQuantizationOfTheBase) {
   // A light "fine-tune" (noise at 1 % of each tensor's std) then quantized to Q8_0: the values
   // sit on a Q8_0 grid, but not around the base's values.

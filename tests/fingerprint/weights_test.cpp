@@ -1,10 +1,14 @@
 #include "fingerprint/weights.h"
 
+#include "fingerprint/gram_kernel.h"
 #include "fingerprint/weight_fingerprint.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "model/model.h"
 #include "model/synthetic.h"
@@ -44,6 +48,33 @@ WeightLineageResult compare(const std::string& candidate, const std::string& ref
               r->p_value.value_or(-1), r->statistic, r->z_score, r->change_norm_cv,
               r->change_excess_kurtosis);
   return std::move(r).value();
+}
+
+// The Gram kernel against the sum written out in double, on shapes that are not multiples of
+// its blocks (rows) and with zero padding columns (as raw_grams pads the dimensions).
+TEST(GramKernel, MatchesTheProductWrittenOut) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  for (auto [k, s] : {std::pair<int64_t, int>{1, 3}, {300, 40}, {1000, 64}, {513, 70}}) {
+    const int n = (s + kGramColumnBlock - 1) / kGramColumnBlock * kGramColumnBlock;
+    std::vector<float> a(static_cast<size_t>(k) * n, 0.0f);
+    for (int64_t r = 0; r < k; ++r)
+      for (int i = 0; i < s; ++i) a[static_cast<size_t>(r * n + i)] = normal(rng);
+    std::vector<float> g(static_cast<size_t>(n) * n, 1.0f);  // accumulates onto what is there
+    gram_accumulate(a.data(), k, n, g.data());
+    for (int i = 0; i < s; ++i) {
+      for (int j = i; j < s; ++j) {
+        double want = 1.0, scale = 0;
+        for (int64_t r = 0; r < k; ++r) {
+          want += static_cast<double>(a[r * n + i]) * a[r * n + j];
+          scale += std::fabs(static_cast<double>(a[r * n + i]) * a[r * n + j]);
+        }
+        ASSERT_NEAR(g[static_cast<size_t>(i) * n + j], want, 1e-5 * (scale + 1))
+            << "k " << k << " s " << s << " at " << i << "," << j;
+      }
+    }
+    for (int j = s; j < n; ++j) EXPECT_EQ(g[j], 1.0f) << "padding columns add nothing";
+  }
 }
 
 TEST(WeightLineage, DerivativesOfARandomModelAreNamed) {
