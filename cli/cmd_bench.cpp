@@ -27,6 +27,7 @@
 #include "cli/collect.h"
 #include "cli/common.h"
 #include "core/file_io.h"
+#include "fingerprint/merge.h"
 #include "fingerprint/outputs.h"
 #include "fingerprint/weights.h"
 #include "lineage/accuracy.h"
@@ -270,6 +271,37 @@ int run_bench(const BenchOptions& o) {
       }
     }
     result["seconds"]["weight_comparisons"] = seconds_since(t0);
+    // Merges (every pair compared): a model read as a fine-tune or noised copy of two or more
+    // others is fitted as a merge of each pair of them (fingerprint/merge.h); the two parents
+    // of the best merge are then named `merged`.
+    if (want_w) {
+      const auto t1 = std::chrono::steady_clock::now();
+      int merges = 0;
+      for (int c = 0; c < total; ++c) {
+        std::vector<int> rel;
+        std::vector<const model::Model*> rel_models;
+        for (int r = 0; r < total; ++r) {
+          auto it = wres.find({c, r});
+          if (r == c || it == wres.end() || !it->second.is_ok()) continue;
+          if (it->second->relation == "finetuned" || it->second->relation == "noised") {
+            rel.push_back(r);
+            rel_models.push_back(&models[static_cast<size_t>(r)]);
+          }
+        }
+        if (rel.size() < 2) continue;
+        auto found = fingerprint::find_merge(models[static_cast<size_t>(c)], rel_models);
+        if (!found.is_ok()) return report_error(cmd, found.status().with_context("merge fit"));
+        if (!*found) continue;
+        ++merges;
+        for (size_t k : {(*found)->a, (*found)->b}) {
+          auto& res = wres.at({c, rel[k]});
+          res->relation = "merged";
+          res->reason = (*found)->fit.reason;
+        }
+      }
+      result["seconds"]["merge_fits"] = seconds_since(t1);
+      std::fprintf(stderr, "bench: %d merge(s) found (%.0f s)\n", merges, seconds_since(t1));
+    }
   }
   auto weight_p = [](const fingerprint::WeightLineageResult& w) -> std::optional<double> {
     // Relations decided without a test (identity layer, aligned score) count as p = 0.

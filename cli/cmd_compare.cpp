@@ -13,6 +13,7 @@
 
 #include "cli/collect.h"
 #include "cli/common.h"
+#include "fingerprint/merge.h"
 #include "fingerprint/outputs.h"
 #include "fingerprint/weight_fingerprint.h"
 #include "fingerprint/weights.h"
@@ -27,6 +28,7 @@ struct CompareOptions {
   bool weights_only = false;
   bool tensors = false;
   bool json = false;
+  std::string merge_with;  // a second parent: fit the candidate as a merge
   int permutations = 999;
   int structured = fingerprint::WeightTestOptions{}.structured_components;
   uint64_t seed = fingerprint::WeightTestOptions{}.seed;
@@ -198,10 +200,39 @@ int run_compare(const CompareOptions& o) {
   wo.identity_all_tensors = o.tensors;
   auto r = fingerprint::compare_weights(*a, *b, wo);
   if (!r.is_ok()) return report_error("compare", r.status());
+  // --merge-with: a candidate that shares weights with the reference (not as a copy) is fitted
+  // as a merge of the reference and the second model.
+  std::optional<fingerprint::MergeFit> merge;
+  if (!o.merge_with.empty()) {
+    auto c = model::open_model(o.merge_with);
+    if (!c.is_ok()) return report_error("compare", c.status().with_context("--merge-with"));
+    auto fit = fingerprint::fit_merge(*a, *b, *c);
+    if (!fit.is_ok()) return report_error("compare", fit.status().with_context("merge fit"));
+    merge = *fit;
+    if (fit->is_merge && (r->relation == "finetuned" || r->relation == "noised")) {
+      r->relation = "merged";
+      r->reason = "a merge of the reference and " + o.merge_with + ": " + fit->reason +
+                  "; it shares weights with the reference (" + r->reason + ")";
+    }
+  }
   if (o.json) {
     nlohmann::json j = fingerprint::weight_result_json(*r, o.tensors);
     j["candidate"] = o.candidate;
     j["reference"] = o.reference;
+    if (merge) {
+      j["merge"] = {{"second_parent", o.merge_with},
+                    {"is_merge", merge->is_merge},
+                    {"alpha", merge->alpha},
+                    {"alpha_range", {merge->alpha_min, merge->alpha_max}},
+                    {"tensors", merge->tensors}};
+      j["evidence"].push_back({{"method", "merge-fit"},
+                               {"statistic", "relative_residual"},
+                               {"value", merge->relative_residual},
+                               {"p_value", nullptr},
+                               {"null_hypothesis", merge->null_hypothesis},
+                               {"result", merge->is_merge ? "merged" : "not a merge"},
+                               {"reason", merge->reason}});
+    }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
@@ -213,6 +244,10 @@ int run_compare(const CompareOptions& o) {
             << (r->direction.empty() ? "" : " (" + r->direction + ")")
             << "\np-value:   " << p_text(r->p_value) << "\nreason:    " << r->reason << "\n";
   if (r->p_value) std::cout << "H0:        " << r->null_hypothesis << "\n";
+  if (merge) {
+    std::cout << "merge fit: " << (merge->is_merge ? "merge" : "not a merge") << " of the "
+              << "reference and " << o.merge_with << ": " << merge->reason << "\n";
+  }
   if (!r->layers.empty()) {
     std::printf("\n%-9s %-9s %10s %9s  %s\n", "ref layer", "cand layer", "similarity", "p-value",
                 "per matrix");
@@ -251,6 +286,9 @@ void register_compare(CLI::App& app, Action* run) {
   cmd->add_option("CANDIDATE", o->candidate, "candidate model")->required();
   cmd->add_option("REFERENCE", o->reference, "reference model")->required();
   cmd->add_flag("--weights-only", o->weights_only, "compare the weights (the default)");
+  cmd->add_option("--merge-with", o->merge_with,
+                  "a second parent: also fit the candidate as a weighted average of the "
+                  "reference and this model (names `merged`)");
   cmd->add_flag("--outputs-only", o->outputs_only,
                 "compare outputs: signatures against --controls (models, signature files or "
                 "endpoint URLs)");

@@ -71,6 +71,23 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
   EXPECT_EQ(relation("ft_strong", "base_llama"), "finetuned");
   EXPECT_EQ(relation("ind_llama_seed", "base_llama"), "independent");
   EXPECT_EQ(relation("distill_seq_100", "base_llama"), "independent");
+  // The merge reads as a fine-tune against one parent, and as `merged` given the other.
+  EXPECT_EQ(relation("merged", "base_llama"), "finetuned");
+  Outcome mg = run_prov("compare " + out + "/merged " + out + "/base_llama --merge-with " + out +
+                        "/ft_strong --json");
+  ASSERT_EQ(mg.code, 0) << mg.out;
+  auto mj = nlohmann::json::parse(mg.out);
+  EXPECT_EQ(mj["relation"], "merged");
+  EXPECT_NEAR(mj["merge"]["alpha"].get<double>(), 0.5, 1e-3);
+  EXPECT_EQ(mj["evidence"].back()["method"], "merge-fit");
+  Outcome nm = run_prov("compare " + out + "/ft_light " + out + "/base_llama --merge-with " + out +
+                        "/ft_strong --json");
+  ASSERT_EQ(nm.code, 0) << nm.out;
+  EXPECT_EQ(nlohmann::json::parse(nm.out)["relation"], "finetuned");
+  EXPECT_EQ(
+      run_prov("compare " + out + "/merged " + out + "/base_llama --merge-with " + out + "/nowhere")
+          .code,
+      2);
 
   // A second build reuses everything: same labels, same weights.
   const std::string before = prov::testing::read_file(out + "/base_llama/model.safetensors");
