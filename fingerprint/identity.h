@@ -88,12 +88,13 @@
 // Canonical order of TensorMatch: token and position embeddings, then layers 0, 1, ... (within a
 // layer by Role enumeration order, expert, weight before bias), then the final norm and lm_head.
 //
-// Failures (Result error): the file digests fail (kIo, kNotFound), or a tensor cannot be read as
-// fp32 (the readers' kCorrupt, kUnsupported for integer dtypes); the message names the tensor.
+// Failures (Result error): a file cannot be read (kIo), or a tensor cannot be read as fp32 (the
+// readers' kCorrupt, kUnsupported for integer dtypes); the message names the tensor.
 //
-// Cost: reads every tensor of both models once (plus comparing, byte for byte and up to the first
-// difference, files whose names and sizes match);
-// memory is about 3 fp32 copies of the largest tensor per worker thread. Thread-safe: the
+// Cost: reads every tensor of both models once, or with stop_at_first_difference only up to the
+// first group holding an unexplained tensor (plus comparing, byte for byte and up to the first
+// difference, files whose names and sizes match); memory is about 3 fp32 copies of the largest
+// tensor per worker thread. Thread-safe: the
 // function shares no state; the Models are only read.
 #pragma once
 
