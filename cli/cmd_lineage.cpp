@@ -11,6 +11,7 @@
 // teacher), and lineage::attach_output_edges draws the discoveries (Benjamini-Hochberg at
 // --fdr). With --labels (a zoo's labels.json) it also scores the recovered parents against the
 // known ones (weight parents, and distillation parents when --controls was given).
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,7 @@
 #include "cli/collect.h"
 #include "cli/common.h"
 #include "core/file_io.h"
+#include "fingerprint/merge.h"
 #include "fingerprint/weights.h"
 #include "lineage/audit.h"
 #include "lineage/graph.h"
@@ -120,6 +122,83 @@ Result<lineage::LineageForest> with_output_edges(const LineageOptions& o,
   return lineage::attach_output_edges(forest, tests, o.fdr);
 }
 
+// A merge found among the weight comparisons: the model's tree parent, its second parent, the
+// fit (fingerprint/merge.h).
+struct MergeInfo {
+  int parent = -1, second_parent = -1;
+  fingerprint::MergeFit fit;
+};
+
+// Every model read as a fine-tune or noised copy of two or more others is fitted as a merge of
+// each pair of them. For a merge, the parent with more weight relatives (the more central model,
+// lower index on ties) becomes its tree parent, with the relation `merged` (hard direction
+// evidence for build_forest); the comparisons with its other fine-tune / noised relatives,
+// the second parent included, are dropped, so that those relatives join the tree through their
+// own relations and not through the merge, which lies between them. Copies of the merge
+// (identity relations) keep their edges.
+Result<std::map<int, MergeInfo>> find_merges(const std::vector<model::Model>& models,
+                                             const std::vector<std::string>& names,
+                                             std::vector<lineage::PairResult>* pairs) {
+  const int n = static_cast<int>(models.size());
+  auto soft = [](const std::string& r) { return r == "finetuned" || r == "noised"; };
+  std::vector<int> degree(static_cast<size_t>(n), 0);
+  std::vector<std::vector<int>> relatives(static_cast<size_t>(n));
+  for (const auto& p : *pairs) {
+    if (!fingerprint::is_weight_derived(p.result.relation)) continue;
+    ++degree[static_cast<size_t>(p.candidate)];
+    ++degree[static_cast<size_t>(p.reference)];
+    if (soft(p.result.relation)) {
+      relatives[static_cast<size_t>(p.candidate)].push_back(p.reference);
+      relatives[static_cast<size_t>(p.reference)].push_back(p.candidate);
+    }
+  }
+  std::map<int, MergeInfo> merges;
+  for (int m = 0; m < n; ++m) {
+    auto& rel = relatives[static_cast<size_t>(m)];
+    std::sort(rel.begin(), rel.end());
+    if (rel.size() < 2) continue;
+    std::vector<const model::Model*> rel_models;
+    for (int r : rel) rel_models.push_back(&models[static_cast<size_t>(r)]);
+    auto found = fingerprint::find_merge(models[static_cast<size_t>(m)], rel_models);
+    if (!found.is_ok()) return found.status().with_context("merge fit");
+    if (!*found) continue;
+    int a = rel[(*found)->a], b = rel[(*found)->b];
+    MergeInfo info;
+    const bool a_first =
+        degree[static_cast<size_t>(a)] > degree[static_cast<size_t>(b)] ||
+        (degree[static_cast<size_t>(a)] == degree[static_cast<size_t>(b)] && a < b);
+    info.parent = a_first ? a : b;
+    info.second_parent = a_first ? b : a;
+    info.fit = (*found)->fit;
+    if (!a_first) info.fit.alpha = 1 - info.fit.alpha;  // alpha is the tree parent's weight
+    merges[m] = std::move(info);
+  }
+  if (merges.empty()) return merges;
+  std::vector<lineage::PairResult> kept;
+  for (auto& p : *pairs) {
+    const int ends[2] = {p.candidate, p.reference};
+    bool drop = false;
+    for (int side = 0; side < 2 && !drop; ++side) {
+      const auto it = merges.find(ends[side]);
+      if (it == merges.end() || !soft(p.result.relation)) continue;
+      const int other = ends[1 - side];
+      if (other != it->second.parent) {
+        drop = true;
+        continue;
+      }
+      p.candidate = ends[side];
+      p.reference = other;
+      p.result.relation = "merged";
+      p.result.reason = "a merge of " + names[static_cast<size_t>(other)] + " and " +
+                        names[static_cast<size_t>(it->second.second_parent)] + ": " +
+                        it->second.fit.reason;
+    }
+    if (!drop) kept.push_back(std::move(p));
+  }
+  *pairs = std::move(kept);
+  return merges;
+}
+
 int run_lineage(const LineageOptions& o) {
   const char* cmd = "lineage";
   const int n = static_cast<int>(o.models.size());
@@ -155,6 +234,8 @@ int run_lineage(const LineageOptions& o) {
     }
   }
   if (n > 1) std::fprintf(stderr, "%s%d pairs compared\n", tty ? "\r" : "", n * (n - 1) / 2);
+  auto merges = find_merges(models, names, &pairs);
+  if (!merges.is_ok()) return report_error(cmd, merges.status());
   auto forest = lineage::build_forest(n, pairs, pair_alpha);
   if (!forest.is_ok()) return report_error(cmd, forest.status());
   int output_tests = 0;
@@ -208,6 +289,13 @@ int run_lineage(const LineageOptions& o) {
            {"direction_basis", e.direction_basis},
            {"direction_confidence", e.direction_confidence},
            {"tested_against", e.via >= 0 ? nlohmann::json(names[e.via]) : nlohmann::json()}});
+      const auto m = merges->find(e.child);
+      if (m != merges->end() && m->second.parent == e.parent) {
+        edges.back()["second_parent"] = names[m->second.second_parent];
+        edges.back()["merge"] = {{"alpha", m->second.fit.alpha},
+                                 {"relative_residual", m->second.fit.relative_residual},
+                                 {"reason", m->second.fit.reason}};
+      }
     }
     nlohmann::json roots = nlohmann::json::array();
     for (int r : forest->roots) roots.push_back(names[r]);
@@ -226,6 +314,11 @@ int run_lineage(const LineageOptions& o) {
   std::cout << "roots:";
   for (int r : forest->roots) std::cout << " " << names[r];
   std::cout << "\n";
+  for (const auto& [m, info] : *merges) {
+    std::printf("merge: %s = %.3g x %s + %.3g x %s (fit leaves %.2g of its change)\n",
+                names[m].c_str(), info.fit.alpha, names[info.parent].c_str(), 1 - info.fit.alpha,
+                names[info.second_parent].c_str(), info.fit.relative_residual);
+  }
   if (!accuracy.is_null()) {
     std::printf("parent accuracy %.3f, undirected edge recall %.3f (against %s)\n",
                 accuracy["parent_accuracy"].get<double>(),

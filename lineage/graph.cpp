@@ -49,6 +49,9 @@ int hard_parent(const PairResult& p, std::string* basis) {
     *basis = "pruned side";
     if (r.direction == "candidate is smaller") return p.reference;
     if (r.direction == "reference is smaller") return p.candidate;
+  } else if (r.relation == "merged") {
+    *basis = "merge fit";  // the candidate is the merge (fingerprint/merge.h)
+    return p.reference;
   }
   return -1;
 }

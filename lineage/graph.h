@@ -12,7 +12,7 @@
 //  2. Relatedness of one ordered result r:
 //       related(r) = (r.p_value present and *r.p_value < alpha)
 //                    or r.relation in {identical, converted, quantized, permuted, noised, pruned,
-//                                      finetuned}.
+//                                      merged, finetuned}.
 //     A result related only by the first clause (compare_weights ran at a stricter level and
 //     named it "independent") is labelled "finetuned": the relation compare_weights gives a
 //     related pair when it has no more specific evidence.
@@ -41,12 +41,15 @@
 //     decreasing score, ties by (lower index, higher index) ascending. The components of the
 //     forest are the related groups; a model in no related pair is a component of its own.
 //
-//  6. Orientation of each component's tree edges. Hard evidence (quantized, pruned: from any
-//     related result of the pair, step 4; identical, converted: the representative's relation):
+//  6. Orientation of each component's tree edges. Hard evidence (quantized, pruned, merged: from
+//     any related result of the pair, step 4; identical, converted: the representative's
+//     relation):
 //       quantized  the non-quantized side is the parent (identity.quantized_side names the
 //                  quantized side, "candidate" or "reference"; basis "quantized side");
 //       pruned     the larger model is the parent (direction "candidate is smaller" /
 //                  "reference is smaller"; basis "pruned side");
+//       merged     the reference is the parent: the candidate was fitted as its merge with a
+//                  second parent (fingerprint/merge.h; basis "merge fit");
 //       identical, converted  the lower index is the parent (basis "identity"; confidence always
 //                  "low": the evidence is symmetric).
 //     These constraints are taken in order — quantized/pruned edges first, then identity edges,
@@ -57,7 +60,8 @@
 //     accepted hard edge points into once the tree is oriented away from it (with no
 //     constraints, the component's lowest index). Every edge is then oriented away from the
 //     root, which satisfies every accepted constraint. Per edge:
-//       accepted quantized/pruned: basis "quantized side" / "pruned side", confidence "high";
+//       accepted quantized/pruned/merged: basis "quantized side" / "pruned side" / "merge fit",
+//         confidence "high";
 //       accepted identity: basis "identity", confidence "low";
 //       rejected (conflicting with stronger hard evidence, e.g. two hard edges into one node):
 //         the tree is kept and the edge follows the root, basis "<basis> (conflicts with stronger

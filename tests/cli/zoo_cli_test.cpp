@@ -88,6 +88,21 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
       run_prov("compare " + out + "/merged " + out + "/base_llama --merge-with " + out + "/nowhere")
           .code,
       2);
+  // prov lineage finds the merge among the fine-tunes and hangs it under one parent.
+  Outcome lin = run_prov("lineage " + out + "/base_llama " + out + "/ft_light " + out +
+                             "/ft_strong " + out + "/merged --permutations 99 --json",
+                         /*merge_stderr=*/false);
+  ASSERT_EQ(lin.code, 0) << lin.out;
+  bool merge_edge = false;
+  for (const auto& e : nlohmann::json::parse(lin.out)["edges"]) {
+    if (e["child"] != "merged") continue;
+    merge_edge = true;
+    EXPECT_EQ(e["relation"], "merged");
+    EXPECT_EQ(e["parent"], "base_llama");
+    EXPECT_EQ(e["second_parent"], "ft_strong");
+    EXPECT_EQ(e["direction_basis"], "merge fit");
+  }
+  EXPECT_TRUE(merge_edge) << lin.out;
 
   // A second build reuses everything: same labels, same weights.
   const std::string before = prov::testing::read_file(out + "/base_llama/model.safetensors");

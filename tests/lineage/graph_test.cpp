@@ -134,6 +134,20 @@ TEST(LineageGraph, HardEvidencePicksTheRootOverTheLowestIndex) {
   EXPECT_EQ(edge_into(*f, 0)->direction_confidence, "low");
 }
 
+TEST(LineageGraph, AMergeIsTheChildOfItsParent) {
+  // 0 is the merge of 1 (and a model not in the pair list): the merge fit points 1 -> 0, and the
+  // root is 1 even though 0 has the lower index.
+  std::vector<PairResult> pairs = {related(0, 1, "merged", 0.9, 1e-5, 0.2),
+                                   related(2, 1, "finetuned", 0.8, 1e-5, 0.01)};
+  auto f = build_forest(3, pairs);
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_EQ(f->roots, (std::vector<int>{1}));
+  EXPECT_EQ(parents(*f, 3), (std::vector<int>{1, -1, 1}));
+  EXPECT_EQ(edge_into(*f, 0)->relation, "merged");
+  EXPECT_EQ(edge_into(*f, 0)->direction_basis, "merge fit");
+  EXPECT_EQ(edge_into(*f, 0)->direction_confidence, "high");
+}
+
 TEST(LineageGraph, TwoComponents) {
   std::vector<PairResult> pairs = {related(1, 0, "finetuned", 0.9), related(3, 2, "noised", 0.95),
                                    independent(2, 0), independent(3, 1, 0.02)};
