@@ -94,7 +94,8 @@ TEST(ZooCli, BuildsEveryMemberWithLabelsAndReusesThem) {
                          /*merge_stderr=*/false);
   ASSERT_EQ(lin.code, 0) << lin.out;
   bool merge_edge = false;
-  for (const auto& e : nlohmann::json::parse(lin.out)["edges"]) {
+  const auto lj = nlohmann::json::parse(lin.out);
+  for (const auto& e : lj["edges"]) {
     if (e["child"] != "merged") continue;
     merge_edge = true;
     EXPECT_EQ(e["relation"], "merged");
