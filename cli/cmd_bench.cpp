@@ -276,31 +276,26 @@ int run_bench(const BenchOptions& o) {
     // of the best merge are then named `merged`.
     if (want_w) {
       const auto t1 = std::chrono::steady_clock::now();
-      int merges = 0;
-      for (int c = 0; c < total; ++c) {
-        std::vector<int> rel;
-        std::vector<const model::Model*> rel_models;
-        for (int r = 0; r < total; ++r) {
-          auto it = wres.find({c, r});
-          if (r == c || it == wres.end() || !it->second.is_ok()) continue;
-          if (it->second->relation == "finetuned" || it->second->relation == "noised") {
-            rel.push_back(r);
-            rel_models.push_back(&models[static_cast<size_t>(r)]);
-          }
+      std::vector<std::vector<int>> relatives(static_cast<size_t>(total));
+      for (const auto& [cr, res] : wres) {
+        if (res.is_ok() && fingerprint::reads_as_merge_parent(res->relation)) {
+          relatives[static_cast<size_t>(cr.first)].push_back(cr.second);
         }
-        if (rel.size() < 2) continue;
-        auto found = fingerprint::find_merge(models[static_cast<size_t>(c)], rel_models);
-        if (!found.is_ok()) return report_error(cmd, found.status().with_context("merge fit"));
-        if (!*found) continue;
-        ++merges;
-        for (size_t k : {(*found)->a, (*found)->b}) {
-          auto& res = wres.at({c, rel[k]});
+      }
+      std::vector<const model::Model*> model_ptrs;
+      for (const auto& mod : models) model_ptrs.push_back(&mod);
+      auto found = fingerprint::find_merges(model_ptrs, relatives);
+      if (!found.is_ok()) return report_error(cmd, found.status().with_context("merge fit"));
+      const size_t merges = found->size();
+      for (const auto& [c, fm] : *found) {
+        for (int parent : {fm.a, fm.b}) {
+          auto& res = wres.at({c, parent});
           res->relation = "merged";
-          res->reason = (*found)->fit.reason;
+          res->reason = fm.fit.reason;
         }
       }
       result["seconds"]["merge_fits"] = seconds_since(t1);
-      std::fprintf(stderr, "bench: %d merge(s) found (%.0f s)\n", merges, seconds_since(t1));
+      std::fprintf(stderr, "bench: %zu merge(s) found (%.0f s)\n", merges, seconds_since(t1));
     }
   }
   auto weight_p = [](const fingerprint::WeightLineageResult& w) -> std::optional<double> {

@@ -209,7 +209,7 @@ int run_compare(const CompareOptions& o) {
     auto fit = fingerprint::fit_merge(*a, *b, *c);
     if (!fit.is_ok()) return report_error("compare", fit.status().with_context("merge fit"));
     merge = *fit;
-    if (fit->is_merge && (r->relation == "finetuned" || r->relation == "noised")) {
+    if (fit->is_merge && fingerprint::reads_as_merge_parent(r->relation)) {
       r->relation = "merged";
       r->reason = "a merge of the reference and " + o.merge_with + ": " + fit->reason +
                   "; it shares weights with the reference (" + r->reason + ")";

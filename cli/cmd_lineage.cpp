@@ -140,36 +140,31 @@ Result<std::map<int, MergeInfo>> find_merges(const std::vector<model::Model>& mo
                                              const std::vector<std::string>& names,
                                              std::vector<lineage::PairResult>* pairs) {
   const int n = static_cast<int>(models.size());
-  auto soft = [](const std::string& r) { return r == "finetuned" || r == "noised"; };
   std::vector<int> degree(static_cast<size_t>(n), 0);
   std::vector<std::vector<int>> relatives(static_cast<size_t>(n));
   for (const auto& p : *pairs) {
     if (!fingerprint::is_weight_derived(p.result.relation)) continue;
     ++degree[static_cast<size_t>(p.candidate)];
     ++degree[static_cast<size_t>(p.reference)];
-    if (soft(p.result.relation)) {
+    if (fingerprint::reads_as_merge_parent(p.result.relation)) {
       relatives[static_cast<size_t>(p.candidate)].push_back(p.reference);
       relatives[static_cast<size_t>(p.reference)].push_back(p.candidate);
     }
   }
+  std::vector<const model::Model*> model_ptrs;
+  for (const auto& m : models) model_ptrs.push_back(&m);
+  auto found = fingerprint::find_merges(model_ptrs, relatives);
+  if (!found.is_ok()) return found.status().with_context("merge fit");
   std::map<int, MergeInfo> merges;
-  for (int m = 0; m < n; ++m) {
-    auto& rel = relatives[static_cast<size_t>(m)];
-    std::sort(rel.begin(), rel.end());
-    if (rel.size() < 2) continue;
-    std::vector<const model::Model*> rel_models;
-    for (int r : rel) rel_models.push_back(&models[static_cast<size_t>(r)]);
-    auto found = fingerprint::find_merge(models[static_cast<size_t>(m)], rel_models);
-    if (!found.is_ok()) return found.status().with_context("merge fit");
-    if (!*found) continue;
-    int a = rel[(*found)->a], b = rel[(*found)->b];
+  for (const auto& [m, fm] : *found) {
+    const int a = fm.a, b = fm.b;
     MergeInfo info;
     const bool a_first =
         degree[static_cast<size_t>(a)] > degree[static_cast<size_t>(b)] ||
         (degree[static_cast<size_t>(a)] == degree[static_cast<size_t>(b)] && a < b);
     info.parent = a_first ? a : b;
     info.second_parent = a_first ? b : a;
-    info.fit = (*found)->fit;
+    info.fit = fm.fit;
     if (!a_first) info.fit.alpha = 1 - info.fit.alpha;  // alpha is the tree parent's weight
     merges[m] = std::move(info);
   }
@@ -180,7 +175,7 @@ Result<std::map<int, MergeInfo>> find_merges(const std::vector<model::Model>& mo
     bool drop = false;
     for (int side = 0; side < 2 && !drop; ++side) {
       const auto it = merges.find(ends[side]);
-      if (it == merges.end() || !soft(p.result.relation)) continue;
+      if (it == merges.end() || !fingerprint::reads_as_merge_parent(p.result.relation)) continue;
       const int other = ends[1 - side];
       if (other != it->second.parent) {
         drop = true;

@@ -470,37 +470,40 @@ Result<IdentityResult> compare_identity(const Model& candidate, const Model& ref
 
   // identical
   if (options.file_digests) {
-    auto la = list_files(candidate.checkpoint.path);
-    auto lb = list_files(reference.checkpoint.path);
-    if (la && lb && *la == *lb) {
-      // Same names and sizes: the manifests are equal exactly when every file pair is.
-      bool all_same = true;
+    // The weight files first (the bulk, read at most once); only when they are identical the
+    // other files the manifest lists, to tell equal manifests from an edited config.
+    PROV_ASSIGN_OR_RETURN(bool same_weights,
+                          weight_files_identical(candidate.checkpoint, reference.checkpoint));
+    if (same_weights) {
+      auto la = list_files(candidate.checkpoint.path);
+      auto lb = list_files(reference.checkpoint.path);
+      bool all_same = la && lb && *la == *lb;
       auto file_of = [](const std::string& root, const std::string& name) {
         std::error_code ec;
         return fs::is_regular_file(root, ec) ? root : (fs::path(root) / name).string();
       };
-      for (const auto& [name, size] : *la) {
-        PROV_ASSIGN_OR_RETURN(bool same, files_equal(file_of(candidate.checkpoint.path, name),
-                                                     file_of(reference.checkpoint.path, name)));
-        if (!same) {
-          all_same = false;
-          break;
+      auto is_weight_file = [&](const std::string& path) {
+        for (const auto& w : candidate.checkpoint.files) {
+          std::error_code ec;
+          if (fs::equivalent(path, w, ec)) return true;
         }
+        return false;
+      };
+      for (size_t i = 0; all_same && i < la->size(); ++i) {
+        const std::string a = file_of(candidate.checkpoint.path, (*la)[i].first);
+        if (is_weight_file(a)) continue;
+        PROV_ASSIGN_OR_RETURN(all_same,
+                              files_equal(a, file_of(reference.checkpoint.path, (*la)[i].first)));
       }
+      res.relation = "identical";
       if (all_same) {
-        res.relation = "identical";
         res.reason = "all " + std::to_string(la->size()) +
                      " files are byte-identical (so are the OMS manifests)";
-        return res;
+      } else {
+        res.reason = "the " + std::to_string(candidate.checkpoint.files.size()) +
+                     " weight file(s) are byte-identical; other files of the model (config, "
+                     "tokenizer) differ";
       }
-    }
-    PROV_ASSIGN_OR_RETURN(bool same_weights,
-                          weight_files_identical(candidate.checkpoint, reference.checkpoint));
-    if (same_weights) {
-      res.relation = "identical";
-      res.reason = "the " + std::to_string(candidate.checkpoint.files.size()) +
-                   " weight file(s) are byte-identical; other files of the model (config, "
-                   "tokenizer) differ";
       return res;
     }
   }

@@ -13,7 +13,8 @@
 //              equal); or the weight files (Checkpoint::files, in sorted order) are byte-identical
 //              one for one, auxiliary files (config, tokenizer) possibly differing — the reason
 //              then says so. Files are compared byte for byte (stopping at the first difference)
-//              only when their names and sizes make equality possible.
+//              only when their names and sizes make equality possible: the weight files first,
+//              the other files only when the weight files are identical.
 //
 //  incomparable  The two models do not hold the same set of tensor roles (model/model.h
 //              TensorRole, e.g. "layers.3.mlp_up.weight"), or a role has different shapes. An

@@ -121,6 +121,10 @@ Result<MergeFit> fit_merge(const model::Model& m, const model::Model& a, const m
   return fit;
 }
 
+bool reads_as_merge_parent(const std::string& relation) {
+  return relation == "finetuned" || relation == "noised";
+}
+
 Result<std::optional<MergeParents>> find_merge(const model::Model& m,
                                                const std::vector<const model::Model*>& relatives,
                                                unsigned threads) {
@@ -139,6 +143,24 @@ Result<std::optional<MergeParents>> find_merge(const model::Model& m,
     }
   }
   return best;
+}
+
+Result<std::map<int, FoundMerge>> find_merges(const std::vector<const model::Model*>& models,
+                                              const std::vector<std::vector<int>>& relatives) {
+  std::map<int, FoundMerge> out;
+  for (size_t m = 0; m < models.size() && m < relatives.size(); ++m) {
+    std::vector<int> rel = relatives[m];
+    std::sort(rel.begin(), rel.end());
+    rel.erase(std::unique(rel.begin(), rel.end()), rel.end());
+    if (rel.size() < 2) continue;
+    std::vector<const model::Model*> rel_models;
+    for (int r : rel) rel_models.push_back(models[static_cast<size_t>(r)]);
+    auto found = find_merge(*models[m], rel_models);
+    if (!found.is_ok()) return found.status();
+    if (!*found) continue;
+    out[static_cast<int>(m)] = FoundMerge{rel[(*found)->a], rel[(*found)->b], (*found)->fit};
+  }
+  return out;
 }
 
 }  // namespace prov::fingerprint

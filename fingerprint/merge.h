@@ -28,6 +28,7 @@
 // its parents by identity); the readers' errors.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,10 @@ struct MergeFit {
 Result<MergeFit> fit_merge(const model::Model& m, const model::Model& a, const model::Model& b,
                            unsigned threads = 0);
 
+// The weight relations under which a merge reads against one of its parents (finetuned,
+// noised): the comparisons whose models are worth fitting as a merge's parents.
+bool reads_as_merge_parent(const std::string& relation);
+
 // The two of `relatives` (models already found to share weights with m) that m is a merge of:
 // every pair is fitted and the merge with the smallest residual wins (ties: the first pair in
 // order). nullopt when no pair is a merge; pairs that share no tensor shape with m are skipped.
@@ -64,5 +69,14 @@ struct MergeParents {
 Result<std::optional<MergeParents>> find_merge(const model::Model& m,
                                                const std::vector<const model::Model*>& relatives,
                                                unsigned threads = 0);
+
+// find_merge for every model i of `models` with relatives[i] (indices into models; at least two
+// needed). The result maps a merge to its two parents, as indices into models (a < b).
+struct FoundMerge {
+  int a = 0, b = 0;
+  MergeFit fit;
+};
+Result<std::map<int, FoundMerge>> find_merges(const std::vector<const model::Model*>& models,
+                                              const std::vector<std::vector<int>>& relatives);
 
 }  // namespace prov::fingerprint

@@ -177,27 +177,18 @@ struct PlainMatrix {
   // Row r as fp32 into out[0, cols): one sequential read of the row.
   void convert_row(int64_t r, float* out) const {
     const uint8_t* p = row(r);
-    if (dtype == model::DType::kF32) {
-      std::memcpy(out, p, static_cast<size_t>(cols) * 4);
-    } else if (dtype == model::DType::kBF16) {
-      for (int64_t c = 0; c < cols; ++c) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * c, 2);
-        out[c] = model::bf16_to_float(h);
-      }
-    } else {
-      for (int64_t c = 0; c < cols; ++c) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * c, 2);
-        out[c] = model::fp16_to_float(h);
-      }
-    }
+    for (int64_t c = 0; c < cols; ++c) out[c] = at(p, c);
   }
 };
 
-bool readable_in_place(const model::TensorRef& t) {
-  return !t.transposed && (t.dtype == model::DType::kF32 || t.dtype == model::DType::kF16 ||
-                           t.dtype == model::DType::kBF16);
+// True when a [slices, rows, cols] tensor can be read in place as a PlainMatrix: fp32 / fp16 /
+// bf16, not transposed, its bytes exactly its values, and reordered rows only in a 2-D matrix.
+bool readable_in_place(const model::TensorRef& t, int64_t slices, int64_t rows) {
+  const bool plain = t.dtype == model::DType::kF32 || t.dtype == model::DType::kF16 ||
+                     t.dtype == model::DType::kBF16;
+  if (!plain || t.transposed) return false;
+  if (t.numel() * (t.dtype == model::DType::kF32 ? 4 : 2) != t.nbytes) return false;
+  return !t.row_order || (slices == 1 && t.row_order->size() == static_cast<size_t>(rows));
 }
 
 // gram (s x s) += A^T A for a = A, [k, n] row-major with n >= s a multiple of kGramColumnBlock
@@ -255,8 +246,7 @@ Result<std::vector<Eigen::MatrixXd>> raw_grams(const Model& m, const Component& 
     PlainMatrix pm;
     pm.cols = cols;
     row_buf.resize(static_cast<size_t>(cols));
-    if (readable_in_place(t) && t.numel() * (t.dtype == model::DType::kF32 ? 4 : 2) == t.nbytes &&
-        (!t.row_order || (slices == 1 && t.row_order->size() == static_cast<size_t>(rows)))) {
+    if (readable_in_place(t, slices, rows)) {
       pm.base = t.data;
       pm.dtype = t.dtype;
       pm.row_order = t.row_order.get();
