@@ -16,6 +16,7 @@
 #include "cli/common.h"
 #include "cli/model_tokenizer.h"
 #include "cli/torch_plugin.h"
+#include "core/sha256.h"
 #include "model/digest.h"
 #include "model/model.h"
 #include "model/runtime.h"
@@ -26,6 +27,17 @@
 namespace prov::cli {
 
 namespace {
+
+// The tokenizer's kind and a digest of its vocabulary (every id's piece, in id order), so that two
+// signatures compare token ids only when both models use the same vocabulary.
+std::string tokenizer_identity(const model::Tokenizer& tok) {
+  std::string pieces;
+  for (int32_t i = 0; i < tok.vocab_size(); ++i) {
+    pieces += tok.id_to_token(i).value_or("");
+    pieces += '\0';
+  }
+  return tok.kind() + ":sha256:" + to_hex(sha256(pieces)).substr(0, 16);
+}
 
 struct LoadedModel {
   model::Model model;
@@ -91,7 +103,7 @@ int run_probe(const ProbeOptions& o) {
   h.device = device_name(*l->tf);
   h.dtype = o.dtype == "fp32" || o.dtype == "f32" ? "float32" : o.dtype;
   h.vocab_size = vocab;
-  if (l->tok) h.tokenizer = l->tok->kind();
+  if (l->tok) h.tokenizer = tokenizer_identity(*l->tok);
   probes::LocalRunner runner(*l->tf, l->tok.get(), probes::RunnerOptions{o.batch, 4096});
   std::vector<bool> skip;
   Status st = o.begin(h, &skip);

@@ -818,6 +818,14 @@ Status EndpointClient::run_suite(const Suite& suite, const std::vector<bool>& sk
     return invalid_argument("skip has " + std::to_string(skip.size()) + " entries for " +
                             std::to_string(n) + " probes");
   }
+  for (const Probe& p : suite.probes) {
+    if (p.full_logprobs) {
+      return unsupported("probe " + p.id +
+                         " asks for full_logprobs (the whole next-token distribution): an "
+                         "endpoint returns at most its top-k log-probabilities; collect it from "
+                         "the checkpoint");
+    }
+  }
   auto skipped = [&](size_t i) { return !skip.empty() && skip[i]; };
   std::vector<size_t> todo;
   for (size_t i = 0; i < n; ++i) {

@@ -204,9 +204,11 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
         // Targets: the token after each recorded position (-1 when there is none).
         std::vector<int64_t> targets;
         int64_t kmax = 1;
+        bool want_full = false;  // some probe of the batch records whole distributions
         for (size_t q = b0; q < b1; ++q) {
           const Seq& s = seqs[order[q]];
           kmax = std::max<int64_t>(kmax, suite.probes[c0 + s.probe].top_k);
+          want_full |= s.kind == 0 && suite.probes[c0 + s.probe].full_logprobs;
           for (int64_t r = 0; r < s.n_record; ++r) {
             const int64_t t = s.prompt_len + r;
             targets.push_back(t < static_cast<int64_t>(s.ids.size()) ? s.ids[static_cast<size_t>(t)]
@@ -215,9 +217,9 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
         }
         kmax = std::min<int64_t>(kmax, vocab);
         const int64_t R = static_cast<int64_t>(rows.size());
-        torch::Tensor top_ids, top_lp, ent, lse, tgt_lp;
+        torch::Tensor top_ids, top_lp, ent, lse, tgt_lp, full_lp;
         {
-          std::vector<torch::Tensor> ti, tl, en, ls, tg;
+          std::vector<torch::Tensor> ti, tl, en, ls, tg, fl;
           torch::Tensor tgt_all = torch::tensor(targets, torch::kInt64).to(dev);
           for (int64_t r0 = 0; r0 < R; r0 += options_.extract_rows) {
             const int64_t r = std::min<int64_t>(options_.extract_rows, R - r0);
@@ -230,7 +232,11 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
             tl.push_back(x.top_logprobs);
             en.push_back(x.entropy);
             ls.push_back(x.logsumexp);
+            if (want_full) {
+              fl.push_back(logits.to(torch::kFloat32) - x.logsumexp.unsqueeze(1));
+            }
           }
+          if (want_full) full_lp = torch::cat(fl).to(torch::kCPU).contiguous();
           top_ids = torch::cat(ti).to(torch::kCPU).contiguous();
           top_lp = torch::cat(tl).to(torch::kCPU).contiguous();
           ent = torch::cat(en).to(torch::kCPU).contiguous();
@@ -261,6 +267,11 @@ Status LocalRunner::run(const Suite& suite, const std::vector<bool>& skip,
               if (p.full_stats) {
                 pos.entropy = pent[row];
                 pos.logsumexp = plse[row];
+              }
+              if (p.full_logprobs) {
+                const int64_t width = full_lp.size(1);
+                const float* f = full_lp.data_ptr<float>() + row * width;
+                pos.logprobs.assign(f, f + width);
               }
               if (target >= 0) {
                 pos.token_id = static_cast<int32_t>(target);

@@ -84,6 +84,7 @@ void to_proto(const ProbeRecord& r, pb::ProbeRecord* p) {
     top->mutable_ids()->Add(pos.top.ids.begin(), pos.top.ids.end());
     for (const std::string& t : pos.top.tokens) top->add_tokens(t);
     top->mutable_logprobs()->Add(pos.top.logprobs.begin(), pos.top.logprobs.end());
+    pp->mutable_logprobs()->Add(pos.logprobs.begin(), pos.logprobs.end());
   }
   p->mutable_continuation_ids()->Add(r.continuation_ids.begin(), r.continuation_ids.end());
   p->set_continuation_text(r.continuation_text);
@@ -115,6 +116,7 @@ ProbeRecord from_proto(const pb::ProbeRecord& p) {
     pos.top.ids.assign(pp.top().ids().begin(), pp.top().ids().end());
     pos.top.tokens.assign(pp.top().tokens().begin(), pp.top().tokens().end());
     pos.top.logprobs.assign(pp.top().logprobs().begin(), pp.top().logprobs().end());
+    pos.logprobs.assign(pp.logprobs().begin(), pp.logprobs().end());
     r.positions.push_back(std::move(pos));
   }
   r.continuation_ids.assign(p.continuation_ids().begin(), p.continuation_ids().end());
@@ -612,6 +614,7 @@ nlohmann::json signature_to_json(const Signature& sig, bool include_records) {
             {"logprobs", json_floats(p.top.logprobs)}}},
           {"entropy", json_float(p.entropy)},
           {"logsumexp", json_float(p.logsumexp)},
+          {"logprobs", json_floats(p.logprobs)},
       });
     }
     json scores = json::array();

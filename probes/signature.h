@@ -44,6 +44,9 @@ struct PositionRecord {
   // the log-sum-exp of the raw logits.
   float entropy = std::numeric_limits<float>::quiet_NaN();
   float logsumexp = std::numeric_limits<float>::quiet_NaN();
+  // The whole next-token log-probability vector, one per vocabulary id (white-box, only for
+  // probes with full_logprobs; empty otherwise).
+  std::vector<float> logprobs;
 };
 
 // The log-likelihood the model assigns to a given text after the probe's prompt
@@ -82,9 +85,11 @@ struct SignatureHeader {
   std::string suite_digest;  // hex SHA-256 of the suite's canonical bytes (suite.h)
   uint32_t num_probes = 0;   // probes in the suite (a complete file has this many records)
   uint32_t top_k = 0;
-  std::string device;     // "cpu", "cuda:0", "endpoint"
-  std::string dtype;      // "float32", "bfloat16", ...
-  std::string tokenizer;  // tokenizer kind and digest, e.g. "hf-bpe:sha256:..." ("" unknown)
+  std::string device;  // "cpu", "cuda:0", "endpoint"
+  std::string dtype;   // "float32", "bfloat16", ...
+  // Tokenizer kind and a digest of its vocabulary (every id's piece in id order, 16 hex digits),
+  // e.g. "hf-bpe:sha256:0123456789abcdef" ("" unknown; files before the digest hold the kind).
+  std::string tokenizer;
   int32_t vocab_size = 0;
 };
 

@@ -325,6 +325,13 @@ class LineParser {
               std::string("\"full_stats\" must be true or false, found ") + json_type_name(v));
         }
         p->full_stats = v.get<bool>();
+      } else if (key == "full_logprobs") {
+        if (!v.is_boolean()) {
+          return error(
+              StatusCode::kInvalidArgument,
+              std::string("\"full_logprobs\" must be true or false, found ") + json_type_name(v));
+        }
+        p->full_logprobs = v.get<bool>();
       } else if (key == "continuation") {
         if (v.is_null()) {
           p->continuation.reset();
@@ -349,8 +356,8 @@ class LineParser {
       } else {
         return error(StatusCode::kInvalidArgument,
                      "unknown key \"" + key +
-                         "\" (a probe allows id, text, ids, top_k, full_stats, greedy_tokens, "
-                         "continuation, score_texts)");
+                         "\" (a probe allows id, text, ids, top_k, full_stats, full_logprobs, "
+                         "greedy_tokens, continuation, score_texts)");
       }
     }
     if (!has_id) return error(StatusCode::kInvalidArgument, "probe has no \"id\"");
@@ -799,6 +806,7 @@ nlohmann::json probe_json(const Probe& p) {
   if (p.ids) j["ids"] = *p.ids;
   j["top_k"] = p.top_k;
   j["full_stats"] = p.full_stats;
+  if (p.full_logprobs) j["full_logprobs"] = true;  // absent when false: older digests hold
   j["greedy_tokens"] = p.greedy_tokens;
   j["continuation"] = p.continuation ? json(*p.continuation) : json(nullptr);
   j["score_texts"] = json::array();
@@ -941,6 +949,10 @@ std::vector<BuiltinInfo> builtin_suites() {
        "seeded random token-id sequences (512 x 16 by default, random-tokens-v1:N for N); "
        "white-box, needs the model's vocabulary size",
        true},
+      {"logit-image-v1",
+       "natural-v1's prompts recording the full next-token log-probability vector (white-box; "
+       "the logit-image statistic); 256 by default, logit-image-v1:N for the first N",
+       false},
   };
 }
 
@@ -975,6 +987,22 @@ Suite natural_v1(int count) {
     p.full_stats = true;
     p.greedy_tokens = 16;
     suite.probes.push_back(std::move(p));
+  }
+  return suite;
+}
+
+Suite logit_image_v1(int count) {
+  Suite suite = natural_v1(count);
+  suite.name = "logit-image-v1";
+  suite.version = "1";
+  suite.description =
+      "The prompts of natural-v1 (same ids), recording the full next-token log-probability "
+      "vector after each prompt: the span of these vectors is the model's logit image.";
+  for (Probe& p : suite.probes) {
+    p.top_k = 0;
+    p.full_stats = false;
+    p.greedy_tokens = 0;
+    p.full_logprobs = true;
   }
   return suite;
 }
@@ -1039,6 +1067,8 @@ Result<std::pair<bool, int>> match_builtin(const std::string& arg, const std::st
 Result<Suite> resolve_suite(const std::string& name_or_path, int32_t vocab_size) {
   PROV_ASSIGN_OR_RETURN(auto natural, match_builtin(name_or_path, "natural-v1", 2000));
   if (natural.first) return natural_v1(natural.second);
+  PROV_ASSIGN_OR_RETURN(auto image, match_builtin(name_or_path, "logit-image-v1", 256));
+  if (image.first) return logit_image_v1(image.second);
   PROV_ASSIGN_OR_RETURN(auto random, match_builtin(name_or_path, "random-tokens-v1", 512));
   if (random.first) {
     if (vocab_size <= 0) {

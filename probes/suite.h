@@ -13,7 +13,9 @@
 // Built-in suites are generated deterministically by the project (no copied text):
 //   natural-v1        varied natural-language prompts from templates and seed words;
 //   random-tokens-v1  seeded random token sequences (needs the vocabulary size: white-box,
-//                     same tokenizer).
+//                     same tokenizer);
+//   logit-image-v1    natural-v1's prompts recording the full next-token log-probabilities
+//                     (white-box), for the logit-image statistic.
 // Thread safety: values; all functions are reentrant.
 #pragma once
 
@@ -33,8 +35,11 @@ struct Probe {
   std::string id;
   std::optional<std::string> text;  // exactly one of text / ids is set
   std::optional<std::vector<int32_t>> ids;
-  int top_k = 20;                           // top-k recorded at each recorded position (0..1000)
-  bool full_stats = true;                   // record entropy and logsumexp (white-box)
+  int top_k = 20;          // top-k recorded at each recorded position (0..1000)
+  bool full_stats = true;  // record entropy and logsumexp (white-box)
+  // Record the whole next-token log-probability vector at each recorded position (white-box;
+  // vocab_size floats per position: the logit-image statistic of fingerprint/outputs.h).
+  bool full_logprobs = false;
   int greedy_tokens = 0;                    // greedy continuation length to record (0..4096)
   std::optional<std::string> continuation;  // teacher-forced continuation (text) to record along
   std::vector<std::string> score_texts;     // texts whose log-likelihood after the prompt to record
@@ -59,7 +64,8 @@ inline constexpr size_t kMaxProbeIdBytes = 256;
 // string valid UTF-8. kInvalidArgument naming the probe (index and id) and the rule.
 Status validate_suite(const Suite& suite);
 
-// The canonical JSONL bytes: header line then one line per probe, keys sorted, defaults written,
+// The canonical JSONL bytes: header line then one line per probe, keys sorted, defaults written
+// (except full_logprobs, written only when true, so suites from before it keep their digests),
 // no insignificant whitespace, '\n' after every line. Defined for suites that pass
 // validate_suite (invalid UTF-8 in a string is written as U+FFFD instead of failing).
 std::string canonical_jsonl(const Suite& suite);
@@ -101,10 +107,14 @@ Suite natural_v1(int count = 2000);
 // <= 0, count <= 0 or length <= 0 give a suite with no probes (which validate_suite rejects).
 Suite random_tokens_v1(int32_t vocab_size, int count = 512, int length = 16, uint64_t seed = 1,
                        int32_t first_id = 3);
-// Resolves a suite argument: a built-in name (optionally "natural-v1:N" / "random-tokens-v1:N"
-// for N prompts, 1 <= N <= kMaxSuiteProbes; "random-tokens-v1" needs vocab_size > 0, else
-// kInvalidArgument) or a JSONL path (read_suite_file). Built-in names win over a file of the
-// same name (write "./natural-v1" for the file). kNotFound lists the built-ins.
+// logit-image-v1: the first `count` prompts of natural-v1 (default 256), each recording only the
+// full log-probability vector after the prompt (full_logprobs; no top-k, no stats, no greedy).
+// Ids are natural-v1's, so probe i is the same prompt in both suites.
+Suite logit_image_v1(int count = 256);
+// Resolves a suite argument: a built-in name (optionally "natural-v1:N" / "random-tokens-v1:N" /
+// "logit-image-v1:N" for N prompts, 1 <= N <= kMaxSuiteProbes; "random-tokens-v1" needs vocab_size
+// > 0, else kInvalidArgument) or a JSONL path (read_suite_file). Built-in names win over a file of
+// the same name (write "./natural-v1" for the file). kNotFound lists the built-ins.
 Result<Suite> resolve_suite(const std::string& name_or_path, int32_t vocab_size = 0);
 
 }  // namespace prov::probes

@@ -841,6 +841,23 @@ TEST(EndpointReliability, NothingListening) {
   EXPECT_EQ(client->counters().requests, 2u);
 }
 
+TEST(EndpointSuite, RefusesWholeDistributionsBeforeAnyRequest) {
+  std::atomic<int> n{0};
+  RawServer raw([&](const httplib::Request&, httplib::Response& res) {
+    ++n;
+    res.set_content(completion_body("x"), "application/json");
+  });
+  auto client = make_client(fast_options(raw.port()));
+  ASSERT_NE(client, nullptr);
+  Suite s = logit_image_v1(3);
+  Status st = client->run_suite(
+      s, {}, [](const ProbeRecord&) { return Status::ok(); }, nullptr);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+  EXPECT_NE(st.message().find("full_logprobs"), std::string::npos) << st.message();
+  EXPECT_EQ(n.load(), 0);
+}
+
 TEST(EndpointReliability, OtherClientErrorsAreNotRetried) {
   std::atomic<int> n{0};
   RawServer raw([&](const httplib::Request&, httplib::Response& res) {

@@ -104,6 +104,30 @@ TEST_F(RunnerSynthetic, TopKMatchesADirectLogSoftmax) {
   }
 }
 
+TEST_F(RunnerSynthetic, FullLogprobsAreTheWholeLogSoftmax) {
+  for (size_t i = 0; i < suite_.probes.size(); ++i) suite_.probes[i].full_logprobs = i % 2 == 0;
+  LocalRunner runner(*l_.tf, nullptr, RunnerOptions{4, 4096});
+  auto recs = runner.run_all(suite_);
+  ASSERT_TRUE(recs.is_ok()) << recs.status().to_string();
+  for (size_t i = 0; i < recs->size(); ++i) {
+    const PositionRecord& p = (*recs)[i].positions[0];
+    if (i % 2 != 0) {
+      EXPECT_TRUE(p.logprobs.empty()) << "probe " << i;
+      continue;
+    }
+    const std::vector<float> lp = next_logprobs(*l_.tf, *suite_.probes[i].ids);
+    ASSERT_EQ(p.logprobs.size(), lp.size()) << "probe " << i;
+    double mass = 0;
+    for (size_t j = 0; j < lp.size(); ++j) {
+      EXPECT_NEAR(p.logprobs[j], lp[j], 2e-4) << "probe " << i << " id " << j;
+      mass += std::exp(double(p.logprobs[j]));
+    }
+    EXPECT_NEAR(mass, 1.0, 1e-4);
+    // The top-k is still the top of the same distribution.
+    EXPECT_NEAR(p.top.logprobs[0], *std::max_element(p.logprobs.begin(), p.logprobs.end()), 1e-6);
+  }
+}
+
 TEST_F(RunnerSynthetic, ResumedRunEqualsTheFullRunBitForBit) {
   LocalRunner runner(*l_.tf, nullptr, RunnerOptions{4, 4096});
   auto full = runner.run_all(suite_);

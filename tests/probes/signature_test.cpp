@@ -121,6 +121,7 @@ void expect_same_record(const ProbeRecord& a, const ProbeRecord& b) {
     expect_same_floats(p.top.logprobs, q.top.logprobs);
     EXPECT_TRUE(same_float(p.entropy, q.entropy));
     EXPECT_TRUE(same_float(p.logsumexp, q.logsumexp));
+    expect_same_floats(p.logprobs, q.logprobs);
   }
   EXPECT_EQ(a.continuation_ids, b.continuation_ids);
   EXPECT_EQ(a.continuation_text, b.continuation_text);
@@ -194,6 +195,7 @@ TEST(Signature, RoundTripsEveryField) {
   r.positions[1].token_logprob = kNaN;
   r.positions[1].entropy = kNaN;
   r.positions[1].logsumexp = kNaN;
+  r.positions[0].logprobs = {-0.25f, -1.5f, -kInf, -30.125f};  // a whole distribution
   r.positions[1].token_id = -1;
   r.positions[1].token.clear();
   r.positions[1].top.ids.clear();           // endpoint style: tokens and logprobs only

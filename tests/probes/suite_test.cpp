@@ -484,6 +484,46 @@ TEST(RandomTokensV1, SmallVocabulariesAndEdges) {
   EXPECT_TRUE(random_tokens_v1(100, 5, 0).probes.empty());
 }
 
+TEST(LogitImageV1, NaturalPromptsRecordingOnlyWholeDistributions) {
+  const Suite img = logit_image_v1(6), nat = natural_v1(6);
+  EXPECT_EQ(img.name, "logit-image-v1");
+  ASSERT_EQ(img.probes.size(), 6u);
+  for (size_t i = 0; i < img.probes.size(); ++i) {
+    EXPECT_EQ(img.probes[i].id, nat.probes[i].id);
+    EXPECT_EQ(img.probes[i].text, nat.probes[i].text);
+    EXPECT_TRUE(img.probes[i].full_logprobs);
+    EXPECT_EQ(img.probes[i].top_k, 0);
+    EXPECT_EQ(img.probes[i].greedy_tokens, 0);
+    EXPECT_FALSE(img.probes[i].full_stats);
+  }
+  EXPECT_TRUE(validate_suite(img).is_ok());
+  // The key is written only when true, so suites without it kept their digests (natural-v1's is
+  // pinned above).
+  EXPECT_NE(canonical_jsonl(img).find("\"full_logprobs\":true"), std::string::npos);
+  EXPECT_EQ(canonical_jsonl(nat).find("full_logprobs"), std::string::npos);
+  auto back = parse_suite_jsonl(canonical_jsonl(img), "img");
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(suite_digest(*back), suite_digest(img));
+  auto r = resolve_suite("logit-image-v1:6");
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(suite_digest(*r), suite_digest(img));
+  r = resolve_suite("logit-image-v1");
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->probes.size(), 256u);
+  // Explicit false is the default; anything but a boolean is refused.
+  auto f = parse_suite_jsonl(
+      "{\"suite\":\"s\",\"version\":\"1\"}\n{\"id\":\"a\",\"text\":\"x\",\"full_logprobs\":false}"
+      "\n",
+      "f");
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_FALSE(f->probes[0].full_logprobs);
+  auto bad = parse_suite_jsonl(
+      "{\"suite\":\"s\",\"version\":\"1\"}\n{\"id\":\"a\",\"text\":\"x\",\"full_logprobs\":1}\n",
+      "b");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("full_logprobs"), std::string::npos);
+}
+
 TEST(ResolveSuite, BuiltinsCountsFilesAndErrors) {
   auto r = resolve_suite("natural-v1");
   ASSERT_TRUE(r.is_ok());
@@ -523,11 +563,14 @@ TEST(ResolveSuite, BuiltinsCountsFilesAndErrors) {
   EXPECT_EQ(resolve_suite(dir.file("nope.jsonl")).status().code(), StatusCode::kNotFound);
 
   auto builtins = builtin_suites();
-  ASSERT_EQ(builtins.size(), 2u);
+  ASSERT_EQ(builtins.size(), 3u);
   EXPECT_EQ(builtins[0].name, "natural-v1");
   EXPECT_FALSE(builtins[0].needs_vocab);
   EXPECT_EQ(builtins[1].name, "random-tokens-v1");
   EXPECT_TRUE(builtins[1].needs_vocab);
+  EXPECT_EQ(builtins[2].name, "logit-image-v1");
+  EXPECT_FALSE(builtins[2].needs_vocab);
+  EXPECT_NE(r.status().message().find("logit-image-v1"), std::string::npos);
 }
 
 }  // namespace
