@@ -36,6 +36,7 @@ struct AuditCliOptions {
   std::string suite = "natural-v1:1000";
   int xlik_probes = 200;
   std::vector<std::string> scores;
+  std::vector<std::string> images;
   CollectSettings collect;
 };
 
@@ -75,20 +76,22 @@ int run_audit(const AuditCliOptions& o) {
     req.suite = o.suite;
     req.xlik_probes = o.xlik_probes;
     req.scores = o.scores;
+    req.images = o.images;
     auto got = collect_output_set(req, o.collect);
     if (!got.is_ok()) return report_error(cmd, got.status());
     set = std::move(*got);
     const std::string cand_name = is_endpoint_spec(o.candidate)
                                       ? o.collect.endpoint.model_name
                                       : lineage::model_display_name(o.candidate);
-    ev.candidate = {cand_name, &set->signatures[0], set->scores[0].get()};
+    ev.candidate = {cand_name, &set->signatures[0], set->scores[0].get(), set->images[0].get()};
     for (size_t i = 0; i < o.references.size(); ++i) {
       ev.references.push_back({lineage::model_display_name(o.references[i]),
-                               &set->signatures[i + 1], set->scores[i + 1].get()});
+                               &set->signatures[i + 1], set->scores[i + 1].get(),
+                               set->images[i + 1].get()});
     }
     for (size_t i = 1 + o.references.size(); i < set->signatures.size(); ++i) {
-      ev.controls.push_back(
-          {lineage::model_display_name(req.specs[i]), &set->signatures[i], set->scores[i].get()});
+      ev.controls.push_back({lineage::model_display_name(req.specs[i]), &set->signatures[i],
+                             set->scores[i].get(), set->images[i].get()});
     }
     ev.test.alpha = o.alpha;
     ao.outputs = &ev;
@@ -243,6 +246,8 @@ void register_audit(CLI::App& app, Action* run) {
                   "endpoints): runs the output and distillation tests");
   add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
   cmd->add_option("--scores", o->scores, "cross-likelihood score signatures (prov suite cross)");
+  cmd->add_option("--images", o->images,
+                  "logit-image-v1 signatures (full log-probabilities), matched by model digest");
   cmd->add_option("--model-name", o->collect.endpoint.model_name,
                   "model name when CANDIDATE is an endpoint URL");
   cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,

@@ -1,5 +1,6 @@
 // prov bench accuracy FAMILY_DIR[=PREFIX]... [--access weights,outputs,both] [--suite S]
-//                     [--xlik-probes N] [--sigs DIR [--scores-tag TAG]] [--max-probes N]
+//                     [--xlik-probes N] [--image-probes N] [--sigs DIR [--scores-tag TAG]
+//                     [--image-tag TAG]] [--max-probes N]
 //                     [--permutations N] [--alpha A] [--json OUT] [--md OUT]
 //
 // Accuracy of the lineage tests on families with known lineage (lineage/accuracy.h has the
@@ -47,7 +48,7 @@ struct BenchOptions {
   std::string suite = "natural-v1:1000";
   int xlik_probes = 200;
   int max_probes = 0;
-  std::string sigs, scores_tag = "x1000";
+  std::string sigs, scores_tag = "x1000", image_tag = "img";
   int permutations = 999;
   double alpha = 0.01;
   std::string json_out, md_out, update_doc;
@@ -109,6 +110,7 @@ struct FamOutputs {
   lineage::Family sub;  // the members with a signature
   std::vector<probes::Signature> sigs;
   std::vector<std::unique_ptr<probes::Signature>> scores;
+  std::vector<std::unique_ptr<probes::Signature>> images;             // logit-image-v1, may be null
   std::vector<std::optional<fingerprint::OutputComparison>> results;  // per output pair
   std::vector<std::string> errors;
   std::vector<lineage::OutputPair> pairs;
@@ -135,9 +137,16 @@ Result<FamOutputs> family_signatures(const Fam& fm, const BenchOptions& o) {
         if (!s.is_ok()) return s.status().with_context(m.name + " scores");
         sc = std::make_unique<probes::Signature>(std::move(*s));
       }
+      std::unique_ptr<probes::Signature> im;
+      if (!o.image_tag.empty() && file_exists(base + "." + o.image_tag + ".sig")) {
+        auto s = probes::read_signature(base + "." + o.image_tag + ".sig");
+        if (!s.is_ok()) return s.status().with_context(m.name + " logit image");
+        im = std::make_unique<probes::Signature>(std::move(*s));
+      }
       out.sub.members.push_back(m);
       out.sigs.push_back(std::move(*sig));
       out.scores.push_back(std::move(sc));
+      out.images.push_back(std::move(im));
     }
     return out;
   }
@@ -152,6 +161,18 @@ Result<FamOutputs> family_signatures(const Fam& fm, const BenchOptions& o) {
     out.sigs.push_back(std::move(*sig));
   }
   out.scores.resize(out.sigs.size());
+  out.images.resize(out.sigs.size());
+  if (o.collect.image_probes > 0) {
+    const probes::Suite is = probes::logit_image_v1(o.collect.image_probes);
+    const std::string spec = "logit-image-v1:" + std::to_string(o.collect.image_probes);
+    for (size_t i = 0; i < out.sigs.size(); ++i) {
+      std::fprintf(stderr, "bench: logit image of %s/%s (%d probes)\n", f.label.c_str(),
+                   out.sub.members[i].name.c_str(), o.collect.image_probes);
+      auto im = signature_for(out.sub.members[i].path, "", spec, is, o.collect);
+      if (!im.is_ok()) return im.status().with_context(out.sub.members[i].name + " logit image");
+      out.images[i] = std::make_unique<probes::Signature>(std::move(*im));
+    }
+  }
   if (o.xlik_probes > 0) {
     std::vector<const probes::Signature*> ptrs;
     for (const auto& s : out.sigs) ptrs.push_back(&s);
@@ -409,10 +430,12 @@ int run_bench(const BenchOptions& o) {
       fingerprint::OutputTestOptions opt;
       opt.alpha = o.alpha;
       opt.max_probes = o.max_probes;
+      fingerprint::ImageBasisCache image_cache;  // one basis per model, not per pair
+      opt.image_cache = &image_cache;
       auto named = [&](int i) {
-        return fingerprint::NamedSignature{sub.members[static_cast<size_t>(i)].name,
-                                           &fo->sigs[static_cast<size_t>(i)],
-                                           fo->scores[static_cast<size_t>(i)].get()};
+        return fingerprint::NamedSignature{
+            sub.members[static_cast<size_t>(i)].name, &fo->sigs[static_cast<size_t>(i)],
+            fo->scores[static_cast<size_t>(i)].get(), fo->images[static_cast<size_t>(i)].get()};
       };
       size_t done = 0;
       for (const auto& pr : pairs) {
@@ -472,6 +495,9 @@ int run_bench(const BenchOptions& o) {
         row["p_value"] = opt_num(po);
         row["probes"] = oc.probes_used;
         row["scores_used"] = all_scores;
+        nlohmann::json stat_t = nlohmann::json::object();  // each statistic's t
+        for (const auto& st : oc.statistics) stat_t[st.name] = opt_num(st.t);
+        row["t"] = stat_t;
         if (!oc.teacher.empty()) {
           row["teacher"] = oc.teacher;
           row["direction_confidence"] = oc.direction_confidence;
@@ -598,6 +624,9 @@ void register_bench(CLI::App& app, Action* run) {
   add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
   cmd->add_option("--sigs", o->sigs,
                   "precollected signatures: DIR/NAME.sig, scores DIR/NAME.TAG.sig (no collection)");
+  cmd->add_option("--image-tag", o->image_tag,
+                  "TAG of the logit-image-v1 signatures in --sigs (DIR/NAME.TAG.sig)")
+      ->capture_default_str();
   cmd->add_option("--scores-tag", o->scores_tag, "TAG of the score files in --sigs")
       ->capture_default_str();
   cmd->add_option("--max-probes", o->max_probes, "use at most this many probes (0 = all)")

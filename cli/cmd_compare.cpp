@@ -40,6 +40,7 @@ struct CompareOptions {
   int max_probes = 0;
   double alpha = 0.01;
   std::vector<std::string> scores;
+  std::vector<std::string> images;
   CollectSettings collect;
 };
 
@@ -120,17 +121,22 @@ int run_compare_outputs(const CompareOptions& o) {
   req.suite = o.suite;
   req.xlik_probes = o.xlik_probes;
   req.scores = o.scores;
+  req.images = o.images;
   auto set = collect_output_set(req, o.collect);
   if (!set.is_ok()) return report_error("compare", set.status());
   auto& sigs = set->signatures;
   auto& scores = set->scores;
+  auto& images = set->images;
   std::vector<fingerprint::NamedSignature> ctrl;
-  for (size_t i = 2; i < sigs.size(); ++i) ctrl.push_back({specs[i], &sigs[i], scores[i].get()});
+  for (size_t i = 2; i < sigs.size(); ++i) {
+    ctrl.push_back({specs[i], &sigs[i], scores[i].get(), images[i].get()});
+  }
   fingerprint::OutputTestOptions opt;
   opt.alpha = o.alpha;
   opt.max_probes = o.max_probes;
-  auto r = fingerprint::compare_outputs({o.candidate, &sigs[0], scores[0].get()},
-                                        {o.reference, &sigs[1], scores[1].get()}, ctrl, opt);
+  auto r = fingerprint::compare_outputs({o.candidate, &sigs[0], scores[0].get(), images[0].get()},
+                                        {o.reference, &sigs[1], scores[1].get(), images[1].get()},
+                                        ctrl, opt);
   if (!r.is_ok()) return report_error("compare", r.status());
   if (o.json) {
     nlohmann::json j = fingerprint::output_result_json(*r);
@@ -147,7 +153,7 @@ int run_compare_outputs(const CompareOptions& o) {
                     {"value", s.reference},
                     {"p_value", s.p_value},
                     {"null_hypothesis", r->null_hypothesis},
-                    {"probes", r->probes_used},
+                    {"probes", s.name == "logit_image" ? r->image_probes : r->probes_used},
                     {"controls", s.controls.size()}});
     }
     j["evidence"] = ev;
@@ -300,6 +306,9 @@ void register_compare(CLI::App& app, Action* run) {
   cmd->add_option("--scores", o->scores,
                   "signatures of a cross-likelihood suite (prov suite cross), matched to the "
                   "models by digest; replaces scoring now");
+  cmd->add_option("--images", o->images,
+                  "signatures of logit-image-v1 (full log-probabilities), matched to the models "
+                  "by digest; replaces collecting them now");
   cmd->add_option("--alpha", o->alpha, "significance level")->capture_default_str();
   cmd->add_option("--model-name", o->collect.endpoint.model_name,
                   "model name for endpoint arguments");

@@ -96,20 +96,22 @@ Result<lineage::LineageForest> with_output_edges(const LineageOptions& o,
   std::vector<lineage::OutputPairResult> tests;
   fingerprint::OutputTestOptions opt;
   opt.alpha = o.fdr;
+  fingerprint::ImageBasisCache image_cache;
+  opt.image_cache = &image_cache;
   for (size_t t = 0; t < n; ++t) {
     const std::string key = shape_key(&models[t], set.signatures[t]);
     std::vector<fingerprint::NamedSignature> ctrl;
     for (size_t j = 0; j < o.controls.size(); ++j) {
       if (control_shape[j] != key) continue;
       ctrl.push_back({lineage::model_display_name(o.controls[j]), &set.signatures[n + j],
-                      set.scores[n + j].get()});
+                      set.scores[n + j].get(), set.images[n + j].get()});
     }
     if (ctrl.size() < 2) continue;  // no control population like this teacher
     for (size_t s = 0; s < n; ++s) {
       if (s == t || !is_root[s]) continue;
-      auto r = fingerprint::compare_outputs({names[s], &set.signatures[s], set.scores[s].get()},
-                                            {names[t], &set.signatures[t], set.scores[t].get()},
-                                            ctrl, opt);
+      auto r = fingerprint::compare_outputs(
+          {names[s], &set.signatures[s], set.scores[s].get(), set.images[s].get()},
+          {names[t], &set.signatures[t], set.scores[t].get(), set.images[t].get()}, ctrl, opt);
       if (!r.is_ok()) return r.status().with_context(names[s] + " vs " + names[t] + " (outputs)");
       tests.push_back({static_cast<int>(s), static_cast<int>(t), std::move(*r)});
     }

@@ -58,6 +58,12 @@ void add_collection_options(CLI::App* cmd, std::string* suite, int* xlik_probes,
                   "texts on this many probes (0 = none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--image-probes", settings->image_probes,
+                  "probes of logit-image-v1 collected from every local model (full next-token "
+                  "log-probabilities: the logit_image statistic; at least hidden size + 1 to "
+                  "see the whole image; 0 = none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   cmd->add_option("--cache", settings->cache_dir,
                   "where collected signatures are kept (default ~/.cache/prov/signatures)");
   cmd->add_option("--device", settings->device, "cpu or cuda (signatures collected now)")
@@ -252,6 +258,32 @@ Result<OutputSet> collect_output_set(const OutputSetRequest& request,
                              *xsuite, settings);
     if (!sig.is_ok()) return sig.status().with_context("scores");
     scores[i] = std::make_unique<probes::Signature>(std::move(*sig));
+  }
+  // Image signatures: from --images (matched like scores), or collected now from local models.
+  std::vector<probes::Signature> given_images;
+  for (const auto& path : o.images) {
+    auto sig = probes::read_signature(path);
+    if (!sig.is_ok()) return sig.status().with_context("image signatures");
+    given_images.push_back(std::move(*sig));
+  }
+  const std::string image_spec = "logit-image-v1:" + std::to_string(settings.image_probes);
+  std::optional<probes::Suite> image_suite;
+  out.images.resize(sigs.size());
+  for (size_t i = 0; i < sigs.size(); ++i) {
+    for (const auto& g : given_images) {
+      if (same_model(sigs[i].header, g.header)) {
+        out.images[i] = std::make_unique<probes::Signature>(g);
+        break;
+      }
+    }
+    if (out.images[i] || !o.images.empty() || settings.image_probes <= 0 ||
+        is_signature_file(specs[i]) || is_endpoint_spec(specs[i])) {
+      continue;
+    }
+    if (!image_suite) image_suite = probes::logit_image_v1(settings.image_probes);
+    auto sig = signature_for(specs[i], "", image_spec, *image_suite, settings);
+    if (!sig.is_ok()) return sig.status().with_context(what(i) + " (logit image)");
+    out.images[i] = std::make_unique<probes::Signature>(std::move(*sig));
   }
   return out;
 }

@@ -33,6 +33,9 @@ struct CollectSettings {
   std::string dtype = "float32";
   int batch = 16;
   bool quiet = true;
+  // Probes of logit-image-v1 collected from every local model for the logit_image statistic
+  // (0 = none; --image-probes).
+  int image_probes = 256;
   EndpointArgs endpoint;  // url / model_name are filled per call for endpoint arguments
 };
 
@@ -75,10 +78,14 @@ struct OutputSetRequest {
   // known only by a signature file get no scores (then cross_likelihood_ratio is left out).
   int xlik_probes = 200;
   std::vector<std::string> scores;  // given score files (matched by model digest); no scoring now
+  // Given image signatures (full log-probability vectors, matched by model digest); when empty,
+  // logit-image-v1:settings.image_probes is collected from every spec that is a local model.
+  std::vector<std::string> images;
 };
 struct OutputSet {
   std::vector<probes::Signature> signatures;               // one per spec
   std::vector<std::unique_ptr<probes::Signature>> scores;  // one per spec, may be null
+  std::vector<std::unique_ptr<probes::Signature>> images;  // one per spec, may be null
 };
 Result<OutputSet> collect_output_set(const OutputSetRequest& request,
                                      const CollectSettings& settings);

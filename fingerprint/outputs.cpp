@@ -2,18 +2,86 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
+#include <Eigen/Dense>
+
 namespace prov::fingerprint {
+
+// Orthonormal basis of a model's logit image, estimated from its centred log-probability vectors
+// on the first m shared image probes.
+struct ImageBasis {
+  Eigen::MatrixXd q;  // vocabulary x rank
+  int rank = 0;
+};
+
+struct ImageBasisCache::Impl {
+  std::mutex mu;
+  std::map<std::tuple<const void*, size_t, uint64_t>, std::shared_ptr<const ImageBasis>> map;
+  // Overlaps of two cached bases (which the map keeps alive, so their addresses are stable).
+  std::map<std::pair<const ImageBasis*, const ImageBasis*>, double> overlaps;
+};
+
+ImageBasisCache::ImageBasisCache() : impl_(new Impl) {}
+ImageBasisCache::~ImageBasisCache() {
+  delete impl_;
+}
 
 namespace {
 
 constexpr double kLogitKindT = 3.0;
+constexpr double kImageWeight = 0.1;        // logit_image's Bonferroni weight
+constexpr double kImageEigenFloor = 1e-10;  // of the largest eigenvalue: numerical rank
+constexpr size_t kMinImageProbes = 10;
+// Kind rules on the logit image (set on the project's zoo, docs/BENCHMARKS.md): excess overlap
+// over the controls' mean that reads as a shared unembedding (fine-tunes and copies 0.32 to 0.59,
+// sequence-distilled students at most 0.05), and the overlap of a copy (copies and light
+// fine-tunes 0.976 and above, logit-distilled students about 0.70).
+constexpr double kImageShare = 0.15;
+constexpr double kImageCopy = 0.9;
+
+// rows: the log-probability vectors (all of one width), the first m are used.
+std::shared_ptr<const ImageBasis> image_basis(const std::vector<const std::vector<float>*>& rows,
+                                              size_t m) {
+  auto out = std::make_shared<ImageBasis>();
+  const Eigen::Index V = Eigen::Index(rows[0]->size());
+  Eigen::MatrixXd L(Eigen::Index(m), V);
+  for (size_t i = 0; i < m; ++i) {
+    const std::vector<float>& r = *rows[i];
+    double mean = 0;
+    for (float x : r) mean += double(x);
+    mean /= double(V);
+    for (Eigen::Index j = 0; j < V; ++j) L(Eigen::Index(i), j) = double(r[size_t(j)]) - mean;
+  }
+  const Eigen::MatrixXd G = L * L.transpose();
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G);
+  const Eigen::VectorXd& ev = es.eigenvalues();  // ascending
+  const double top = ev.size() > 0 ? ev(ev.size() - 1) : 0;
+  if (!(top > 0)) return out;
+  Eigen::Index keep = 0;
+  while (keep < ev.size() && ev(ev.size() - 1 - keep) > kImageEigenFloor * top) ++keep;
+  Eigen::MatrixXd v = es.eigenvectors().rightCols(keep);
+  for (Eigen::Index k = 0; k < keep; ++k) v.col(k) /= std::sqrt(ev(ev.size() - keep + k));
+  out->q = L.transpose() * v;
+  out->rank = int(keep);
+  return out;
+}
+
+// Mean squared cosine of the principal angles between two images.
+double image_overlap(const ImageBasis& a, const ImageBasis& b) {
+  const int r = std::min(a.rank, b.rank);
+  if (r == 0) return 0;
+  return (a.q.transpose() * b.q).squaredNorm() / double(r);
+}
 
 constexpr const char* kNull =
     "the reference is no closer to the candidate than independent models are: S(candidate, "
@@ -175,7 +243,27 @@ struct Inputs {
   std::vector<ScoreMap> cand_scores;               // empty when not given
   std::vector<std::vector<ScoreMap>> pool_scores;  // [model][probe]; empty unless all given
   bool token_level = true;
+  // Logit image: the number of shared image probes (0: no logit_image) and each model's basis on
+  // the first m of them; model 0 is the candidate, 1.. the pool.
+  size_t image_probes = 0;
+  std::function<std::shared_ptr<const ImageBasis>(size_t model, size_t m)> image_basis;
+  ImageBasisCache* image_cache = nullptr;
 };
+
+double cached_overlap(const ImageBasis& a, const ImageBasis& b, ImageBasisCache* cache) {
+  if (cache == nullptr) return image_overlap(a, b);
+  auto* impl = cache->impl();
+  const auto key = std::make_pair(&a, &b);
+  {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    auto it = impl->overlaps.find(key);
+    if (it != impl->overlaps.end()) return it->second;
+  }
+  const double v = image_overlap(a, b);
+  std::lock_guard<std::mutex> lock(impl->mu);
+  impl->overlaps.emplace(key, v);
+  return v;
+}
 
 struct StatValues {
   std::string name;
@@ -281,17 +369,38 @@ Result<std::vector<StatValues>> statistics(const Inputs& in, size_t n,
     }
     out.push_back(std::move(xr));
   }
+  if (in.image_probes > 0) {
+    const size_t m = std::min(n, in.image_probes);
+    StatValues im{"logit_image", std::vector<double>(P, 0)};
+    const auto c = in.image_basis(0, m);
+    for (size_t x = 0; x < P; ++x) {
+      im.v[x] = cached_overlap(*c, *in.image_basis(x + 1, m), in.image_cache);
+    }
+    out.push_back(std::move(im));
+  }
   return out;
 }
 
 bool is_primary(const std::string& name) {
-  return name == "cross_likelihood_ratio" || name == "idiosyncratic_greedy";
+  return name == "cross_likelihood_ratio" || name == "idiosyncratic_greedy" ||
+         name == "logit_image";
 }
 
-double combine(const std::vector<double>& ps) {
-  double mn = 1;
-  for (double p : ps) mn = std::min(mn, p);
-  return std::min(1.0, mn * double(ps.size()));
+// Bonferroni weight of each primary statistic (they sum to 1).
+double primary_weight(const std::string& name, int nprimary, bool with_image) {
+  if (!with_image) return 1.0 / nprimary;
+  if (name == "logit_image") return nprimary == 1 ? 1.0 : kImageWeight;
+  return (1 - kImageWeight) / (nprimary - 1);
+}
+
+double combine(const std::vector<std::pair<std::string, double>>& ps) {
+  bool with_image = false;
+  for (const auto& [name, p] : ps) with_image |= name == "logit_image";
+  double out = 1;
+  for (const auto& [name, p] : ps) {
+    out = std::min(out, p / primary_weight(name, int(ps.size()), with_image));
+  }
+  return std::min(1.0, out);
 }
 
 }  // namespace
@@ -349,7 +458,9 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   std::vector<NamedSignature> pool = {reference};
   for (const auto& c : ctrl) pool.push_back(c);
   for (const auto& s : pool) {
-    if (s.signature->header.tokenizer != candidate.signature->header.tokenizer) token_level = false;
+    const auto& a = s.signature->header;
+    const auto& b = candidate.signature->header;
+    if (a.tokenizer != b.tokenizer || a.vocab_size != b.vocab_size) token_level = false;
   }
   // Shared probes, in index order.
   auto cidx = by_index(*candidate.signature);
@@ -415,9 +526,90 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   std::vector<std::string> names;
   for (const auto& s : pool) names.push_back(s.name);
 
+  // Logit image: every model's image signature, of one suite, and the probes they all answered
+  // with a full log-probability vector of one width.
+  std::vector<const probes::Signature*> images = {candidate.image};
+  for (const auto& s : pool) images.push_back(s.image);
+  const bool have_images = token_level && std::all_of(images.begin(), images.end(), [](auto* s) {
+                             return s != nullptr && !s->records.empty();
+                           });
+  std::vector<std::vector<const std::vector<float>*>> image_rows;
+  std::vector<uint32_t> ishared;
+  if (have_images) {
+    std::vector<std::string> image_names = {candidate.name};
+    image_names.insert(image_names.end(), names.begin(), names.end());
+    for (size_t x = 1; x < images.size(); ++x) {
+      if (images[x]->header.suite_digest != images[0]->header.suite_digest) {
+        return invalid_argument("image signature of " + image_names[x] + " is of suite " +
+                                images[x]->header.suite_name + " (digest " +
+                                images[x]->header.suite_digest.substr(0, 12) +
+                                "), the candidate's of " + images[0]->header.suite_name +
+                                " (digest " + images[0]->header.suite_digest.substr(0, 12) + ")");
+      }
+    }
+    size_t width = 0;
+    for (const auto& rec : images[0]->records) {
+      if (!rec.positions.empty() && !rec.positions[0].logprobs.empty()) {
+        width = rec.positions[0].logprobs.size();
+        break;
+      }
+    }
+    std::vector<std::unordered_map<uint32_t, const probes::ProbeRecord*>> iidx;
+    for (const auto* s : images) iidx.push_back(by_index(*s));
+    for (const auto& rec : images[0]->records) {
+      bool ok = width > 0;
+      for (const auto& m : iidx) {
+        auto it = m.find(rec.index);
+        ok = ok && it != m.end() && !it->second->positions.empty() &&
+             it->second->positions[0].logprobs.size() == width;
+      }
+      if (ok) ishared.push_back(rec.index);
+    }
+    std::sort(ishared.begin(), ishared.end());
+    if (options.max_probes > 0 && ishared.size() > size_t(options.max_probes)) {
+      ishared.resize(size_t(options.max_probes));
+    }
+    if (ishared.size() >= kMinImageProbes) {
+      image_rows.resize(images.size());
+      for (size_t x = 0; x < images.size(); ++x) {
+        for (uint32_t i : ishared) image_rows[x].push_back(&iidx[x].at(i)->positions[0].logprobs);
+      }
+      in.image_probes = ishared.size();
+    } else {
+      ishared.clear();
+    }
+  }
+  uint64_t image_key = 1469598103934665603ULL;  // FNV-1a of the shared image probe indices
+  for (uint32_t i : ishared) image_key = (image_key ^ i) * 1099511628211ULL;
+  std::map<std::pair<size_t, size_t>, std::shared_ptr<const ImageBasis>> local_bases;
+  in.image_cache = options.image_cache;
+  in.image_basis = [&](size_t model, size_t m) -> std::shared_ptr<const ImageBasis> {
+    auto lit = local_bases.find({model, m});
+    if (lit != local_bases.end()) return lit->second;
+    std::shared_ptr<const ImageBasis> b;
+    if (options.image_cache != nullptr) {
+      auto* impl = options.image_cache->impl();
+      const auto key = std::make_tuple(static_cast<const void*>(images[model]), m, image_key);
+      {
+        std::lock_guard<std::mutex> lock(impl->mu);
+        auto it = impl->map.find(key);
+        if (it != impl->map.end()) b = it->second;
+      }
+      if (!b) {
+        b = image_basis(image_rows[model], m);
+        std::lock_guard<std::mutex> lock(impl->mu);
+        b = impl->map.emplace(key, b).first->second;  // another thread's, if it came first
+      }
+    } else {
+      b = image_basis(image_rows[model], m);
+    }
+    local_bases[{model, m}] = b;
+    return b;
+  };
+
   auto evaluate = [&](size_t n, std::vector<OutputStatistic>* stats) -> Result<double> {
     PROV_ASSIGN_OR_RETURN(auto vals, statistics(in, n, names));
-    std::vector<double> ps;
+    std::vector<std::pair<std::string, double>> ps;
     stats->clear();
     for (auto& sv : vals) {
       OutputStatistic s;
@@ -432,7 +624,7 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
       s.rank_p = t.rank_p;
       s.control_mean = t.mean;
       s.control_sd = t.sd;
-      if (s.primary) ps.push_back(s.p_value);
+      if (s.primary) ps.emplace_back(s.name, s.p_value);
       stats->push_back(std::move(s));
     }
     return combine(ps);
@@ -442,9 +634,23 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   r.p_value = p;
   int nprimary = 0;
   for (const auto& s : r.statistics) nprimary += s.primary ? 1 : 0;
-  r.combination = nprimary == 1 ? "one primary statistic"
-                                : "Bonferroni over " + std::to_string(nprimary) +
-                                      " primary statistics: p = min(1, k * min p)";
+  if (nprimary == 1) {
+    r.combination = "one primary statistic";
+  } else if (in.image_probes == 0) {
+    r.combination = "Bonferroni over " + std::to_string(nprimary) +
+                    " primary statistics: p = min(1, k * min p)";
+  } else {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "weighted Bonferroni over %d primary statistics (weight %.2g for logit_image, "
+                  "%.2g for each other): p = min(1, min p_s / w_s)",
+                  nprimary, kImageWeight, (1 - kImageWeight) / (nprimary - 1));
+    r.combination = buf;
+  }
+  if (in.image_probes > 0) {
+    r.image_probes = int(in.image_probes);
+    r.image_rank = in.image_basis(0, in.image_probes)->rank;
+  }
   // Curve over the probe grid (and the full count).
   std::vector<int> grid;
   for (int g : options.probe_grid) {
@@ -482,6 +688,19 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
     // distribution (measured: t <= 2.1 for every zoo student trained on generated text).
     const OutputStatistic* dv = find("topk_divergence");
     r.kind = dv != nullptr && dv->t >= kLogitKindT ? "distilled_logit" : "distilled_seq";
+    // A weight-derived model keeps its parent's unembedding: it shares far more of the
+    // reference's logit image than the controls do (by at least kImageShare), and either nearly
+    // all of it (a copy) or without answering like the reference (a fine-tune trained away from
+    // it; a distilled student that learned the image learned the answers too).
+    const OutputStatistic* im = find("logit_image");
+    if (im != nullptr && im->p_value <= options.alpha &&
+        im->reference - im->control_mean >= kImageShare) {
+      bool text_related = false;
+      for (const auto& st : r.statistics) {
+        text_related |= st.primary && st.name != "logit_image" && st.p_value <= options.alpha;
+      }
+      if (im->reference >= kImageCopy || !text_related) r.kind = "weight_derived";
+    }
     char buf[160];
     std::snprintf(buf, sizeof buf, "the reference is closer to the candidate than the %zu controls",
                   ctrl.size());
@@ -605,6 +824,9 @@ nlohmann::json output_result_json(const OutputComparison& r) {
   j["probes_needed"] = r.probes_needed >= 0 ? nlohmann::json(r.probes_needed) : nlohmann::json();
   j["controls"] = r.controls;
   j["cross_tokenizer"] = r.cross_tokenizer;
+  if (r.image_probes > 0) {
+    j["logit_image"] = {{"probes", r.image_probes}, {"candidate_rank", r.image_rank}};
+  }
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
   nlohmann::json stats = nlohmann::json::array();
   for (const auto& s : r.statistics) {

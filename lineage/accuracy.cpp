@@ -277,7 +277,10 @@ std::vector<OutputPair> output_pairs(const Family& f) {
 std::string expected_relation(const std::string& access, const FamilyMember& m) {
   if (m.parent.empty()) return "";
   if (access == "weights") return weight_derived_relation(m.relation) ? m.relation : "";
-  if (access == "outputs") return m.relation.rfind("distilled", 0) == 0 ? m.relation : "";
+  if (access == "outputs") {
+    if (m.relation.rfind("distilled", 0) == 0) return m.relation;
+    return weight_derived_relation(m.relation) ? "weight_derived" : "";
+  }
   return m.relation;
 }
 

@@ -107,8 +107,9 @@ struct OutputPair {
 std::vector<OutputPair> output_pairs(const Family& f);
 
 // The relation a direct (candidate, parent) pair should be named at an access level ("weights",
-// "outputs", "both"); "" when that access cannot name it (weights: a non-weight relation;
-// outputs: a weight-derived relation, which outputs alone cannot tell from a copy).
+// "outputs", "both"); "" when that access cannot name it (weights: a non-weight relation).
+// Outputs name a weight-derived relation only as `weight_derived` (the logit image shows a shared
+// unembedding, not how it was derived).
 std::string expected_relation(const std::string& access, const FamilyMember& m);
 
 // Metrics.

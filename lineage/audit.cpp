@@ -197,7 +197,9 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
     if (parent >= 0) {
       const auto& r = out.references[static_cast<size_t>(parent)];
       const auto& oc = *r.outputs;
-      relation = oc.kind;
+      // With both models' weights tested and unrelated, a shared logit image is a student that
+      // learned the reference's distributions.
+      relation = r.has_weights && oc.kind == "weight_derived" ? "distilled_logit" : oc.kind;
       verdict_p = r.output_p_holm;
       char buf[256];
       std::snprintf(buf, sizeof buf,
@@ -212,10 +214,19 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
                   ": distillation. The pattern of the evidence suggests " + relation + ".";
       } else {
         confidence = "low";
-        summary = "The candidate answers like " + r.name + " beyond its controls" + buf +
-                  ". Without both models' weights a weight-derived copy cannot be told from a "
-                  "distilled student; the pattern of the evidence suggests " +
-                  relation + ".";
+        if (relation == "weight_derived") {
+          summary = "The candidate shares " + r.name +
+                    "'s logit image (the span of its output distributions, set by its "
+                    "unembedding) far beyond its controls" +
+                    buf +
+                    ": it is derived from that model's weights (fine-tuned, merged, quantized or "
+                    "another copy); the weights would say which.";
+        } else {
+          summary = "The candidate answers like " + r.name + " beyond its controls" + buf +
+                    ". Without both models' weights a weight-derived copy cannot be told from a "
+                    "distilled student; the pattern of the evidence suggests " +
+                    relation + ".";
+        }
       }
     }
   }
@@ -307,7 +318,7 @@ Result<AuditResult> audit(const std::string& candidate, const AuditOptions& opti
              std::isfinite(st.reference) ? nlohmann::json(st.reference) : nlohmann::json(nullptr)},
             {"p_value", st.primary ? opt_json(r.output_p_holm) : nlohmann::json(nullptr)},
             {"null_hypothesis", oc.null_hypothesis},
-            {"probes", oc.probes_used},
+            {"probes", st.name == "logit_image" ? oc.image_probes : oc.probes_used},
             {"detail",
              {{"t", std::isfinite(st.t) ? nlohmann::json(st.t) : nlohmann::json(nullptr)},
               {"df", st.df},

@@ -55,14 +55,31 @@ TEST_F(OutputsCli, NoisedCopyIsRelatedAndAnIndependentIsNot) {
   EXPECT_LT(j["p_value"].get<double>(), 0.01);
   EXPECT_EQ(j["probes_used"], 20);  // restricted to the scored probes
   EXPECT_EQ(j["controls"].size(), 3u);
-  ASSERT_EQ(j["evidence"].size(), 2u);  // idiosyncratic_greedy and cross_likelihood_ratio
+  // idiosyncratic_greedy, cross_likelihood_ratio and logit_image (every model a checkpoint: each
+  // answered logit-image-v1:256 with whole distributions).
+  ASSERT_EQ(j["evidence"].size(), 3u);
   for (const auto& e : j["evidence"]) {
     EXPECT_FALSE(e["null_hypothesis"].get<std::string>().empty());
-    EXPECT_EQ(e["probes"], 20);
+    EXPECT_EQ(e["probes"], e["statistic"] == "logit_image" ? 256 : 20) << e.dump();
   }
+  EXPECT_EQ(j["logit_image"]["probes"], 256);
+  EXPECT_GT(j["logit_image"]["candidate_rank"].get<int>(), 0);
+  // A noised copy keeps the reference's unembedding: its logit image is B's.
+  EXPECT_EQ(j["kind"], "weight_derived") << r.out;
+  EXPECT_FALSE(j.contains("direction"));
+  EXPECT_NE(j["combination"].get<std::string>().find("weighted Bonferroni"), std::string::npos);
+
+  // Without the logit image, the copy reads as a distilled student (its answers are B's).
+  Outcome t = run_prov("compare " + dir_.file("copy") + " " + dev("B") + " --controls " +
+                           controls_ + common() + " --image-probes 0 --json",
+                       false);
+  ASSERT_EQ(t.code, 0) << t.out;
+  const json tj = json::parse(t.out);
+  EXPECT_EQ(tj["evidence"].size(), 2u);
+  EXPECT_FALSE(tj.contains("logit_image"));
+  EXPECT_TRUE(tj["kind"] == "distilled_logit" || tj["kind"] == "distilled_seq") << t.out;
   // The direction is given for sequence distillation only.
-  EXPECT_TRUE(j["kind"] == "distilled_logit" || j["kind"] == "distilled_seq") << r.out;
-  EXPECT_EQ(j.contains("direction"), j["kind"] == "distilled_seq");
+  EXPECT_EQ(tj.contains("direction"), tj["kind"] == "distilled_seq");
 
   // I1 against B, controls C and I3 (B's other independents): not related.
   Outcome n = run_prov(
@@ -166,17 +183,17 @@ TEST_F(OutputsCli, AuditAddsOutputEvidenceAndProbeCurves) {
   for (const auto& e : j["evidence"]) {
     if (e["layer"] == "outputs" || e["layer"] == "distillation") {
       ++output_rows;
-      EXPECT_EQ(e["probes"], 20);
+      EXPECT_EQ(e["probes"], e["statistic"] == "logit_image" ? 256 : 20) << e.dump();
       if (!e["p_value"].is_null()) ++primary_with_p;
     }
   }
-  EXPECT_EQ(output_rows, 7);  // 7 statistics (same tokenizer, scores of every model)
-  EXPECT_EQ(primary_with_p, 2);
+  EXPECT_EQ(output_rows, 8);  // 8 statistics (same tokenizer, scores and images of every model)
+  EXPECT_EQ(primary_with_p, 3);
   ASSERT_EQ(j["probe_curve"].size(), 1u);
   EXPECT_EQ(j["probe_curve"][0]["probes"].back(), 20);
   EXPECT_FALSE(j["suite"]["digest"].get<std::string>().empty());
   const std::string out_rel = j["references"][0]["outputs"]["relation"];
-  EXPECT_TRUE(out_rel == "distilled_seq" || out_rel == "distilled_logit") << out_rel;
+  EXPECT_EQ(out_rel, "weight_derived");  // seen from the outputs: B's logit image
   EXPECT_NE(prov::testing::read_file(dir_.file("rep.html")).find("<svg"), std::string::npos);
 
   // A served candidate has no weights: the verdict rests on the outputs, with low confidence.

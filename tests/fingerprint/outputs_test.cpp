@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -236,6 +238,176 @@ TEST(OutputTest, CrossLikelihoodRatioWithEveryPoolModelsScores) {
   auto r3 = compare_outputs({"student", &cand, &partial}, {"reference", &p.reference, &rs}, ctrl);
   ASSERT_FALSE(r3.is_ok());
   EXPECT_NE(r3.status().message().find("do not cover"), std::string::npos);
+}
+
+// Logit images. A model's unembedding is a vocab x hidden matrix; its log-probability vectors are
+// W h - logsumexp(W h) for hidden states h of its own. A fine-tune's unembedding is its base's
+// plus a change; an independent model's is drawn anew.
+constexpr int kVocab = 96, kHidden = 8, kImageProbes = 40;
+
+std::vector<double> random_unembedding(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0, 1);
+  std::vector<double> w(size_t(kVocab) * kHidden);
+  for (double& x : w) x = g(rng);
+  return w;
+}
+
+std::vector<double> changed(const std::vector<double>& w, double by, uint64_t seed) {
+  std::vector<double> out = w, d = random_unembedding(seed);
+  for (size_t i = 0; i < out.size(); ++i) out[i] += by * d[i];
+  return out;
+}
+
+probes::Signature image_signature(const std::vector<double>& w, uint64_t seed,
+                                  const std::string& name) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0, 1);
+  probes::Signature s;
+  s.header.model_name = name;
+  s.header.suite_name = "logit-image-v1";
+  s.header.suite_digest = "img";
+  s.header.tokenizer = "t";
+  s.header.num_probes = kImageProbes;
+  for (int i = 0; i < kImageProbes; ++i) {
+    std::vector<double> h(kHidden), z(kVocab, 0);
+    for (double& x : h) x = g(rng);
+    double mx = -1e300;
+    for (int v = 0; v < kVocab; ++v) {
+      for (int k = 0; k < kHidden; ++k) z[size_t(v)] += w[size_t(v) * kHidden + size_t(k)] * h[k];
+      mx = std::max(mx, z[size_t(v)]);
+    }
+    double se = 0;
+    for (double x : z) se += std::exp(x - mx);
+    probes::ProbeRecord r;
+    r.index = uint32_t(i);
+    probes::PositionRecord pos;
+    for (double x : z) pos.logprobs.push_back(float(x - mx - std::log(se)));
+    r.positions.push_back(std::move(pos));
+    s.records.push_back(std::move(r));
+  }
+  return s;
+}
+
+struct ImagePool {
+  Pool outputs;
+  std::vector<double> reference_w;
+  probes::Signature reference;
+  std::vector<probes::Signature> controls;
+  std::vector<NamedSignature> named() const {
+    std::vector<NamedSignature> v = outputs.named();
+    for (size_t i = 0; i < v.size(); ++i) v[i].image = &controls[i];
+    return v;
+  }
+};
+
+ImagePool make_image_pool(int controls, uint64_t seed) {
+  ImagePool p;
+  p.outputs = make_pool(controls, seed);
+  p.reference_w = random_unembedding(seed);
+  p.reference = image_signature(p.reference_w, seed + 1, "reference");
+  for (int i = 0; i < controls; ++i) {
+    p.controls.push_back(
+        image_signature(random_unembedding(seed + 500 + i), seed + 700 + i, "control"));
+  }
+  return p;
+}
+
+const OutputStatistic* find_statistic(const OutputComparison& r, const std::string& name) {
+  for (const auto& s : r.statistics) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+TEST(LogitImage, AFineTuneSharesItsBasesImage) {
+  const ImagePool p = make_image_pool(10, 21);
+  // Answers like an independent model's; unembedding = the reference's + a change as large as it.
+  const probes::Signature cand = random_model(4242, "finetune");
+  const probes::Signature cand_image = image_signature(changed(p.reference_w, 0.8, 99), 5, "ft");
+  auto r = compare_outputs({"finetune", &cand, nullptr, &cand_image},
+                           {"reference", &p.outputs.reference, nullptr, &p.reference}, p.named());
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const OutputStatistic* im = find_statistic(*r, "logit_image");
+  ASSERT_NE(im, nullptr);
+  EXPECT_TRUE(im->primary);
+  EXPECT_GT(im->t, 10);
+  EXPECT_EQ(r->image_probes, kImageProbes);
+  EXPECT_EQ(r->image_rank, kHidden);
+  for (double c : im->controls) EXPECT_LT(c, im->reference);
+  EXPECT_EQ(r->relation, "related");
+  EXPECT_NE(r->combination.find("weighted Bonferroni over 2"), std::string::npos);
+  // p = min(p_greedy / 0.9, p_image / 0.1).
+  const OutputStatistic* gr = find_statistic(*r, "idiosyncratic_greedy");
+  ASSERT_NE(gr, nullptr);
+  EXPECT_DOUBLE_EQ(*r->p_value, std::min(1.0, std::min(gr->p_value / 0.9, im->p_value / 0.1)));
+
+  // The same unembedding seen through other hidden states: the overlap is 1.
+  const probes::Signature copy = image_signature(p.reference_w, 77, "copy");
+  auto c = compare_outputs({"copy", &cand, nullptr, &copy},
+                           {"reference", &p.outputs.reference, nullptr, &p.reference}, p.named());
+  ASSERT_TRUE(c.is_ok());
+  EXPECT_NEAR(find_statistic(*c, "logit_image")->reference, 1.0, 1e-6);
+
+  // A shared cache gives the same numbers.
+  ImageBasisCache cache;
+  OutputTestOptions opt;
+  opt.image_cache = &cache;
+  for (int k = 0; k < 2; ++k) {
+    auto rc =
+        compare_outputs({"finetune", &cand, nullptr, &cand_image},
+                        {"reference", &p.outputs.reference, nullptr, &p.reference}, p.named(), opt);
+    ASSERT_TRUE(rc.is_ok());
+    EXPECT_DOUBLE_EQ(find_statistic(*rc, "logit_image")->t, im->t);
+  }
+}
+
+TEST(LogitImage, IndependentUnembeddingsRejectAtMostAtTheirRate) {
+  int below = 0;
+  for (int k = 0; k < 40; ++k) {
+    const ImagePool p = make_image_pool(9, 300 + 17 * k);
+    const probes::Signature cand = random_model(9000 + k, "other");
+    const probes::Signature cand_image =
+        image_signature(random_unembedding(8000 + k), 8500 + k, "other");
+    auto r = compare_outputs({"other", &cand, nullptr, &cand_image},
+                             {"reference", &p.outputs.reference, nullptr, &p.reference}, p.named());
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    const OutputStatistic* im = find_statistic(*r, "logit_image");
+    ASSERT_NE(im, nullptr);
+    below += im->p_value < 0.05 ? 1 : 0;
+  }
+  EXPECT_LE(below, 6);  // binomial(40, 0.05): 6 or more has probability 0.14
+}
+
+TEST(LogitImage, NeedsEveryModelsImageOfOneSuiteAndTokenizer) {
+  const ImagePool p = make_image_pool(4, 31);
+  const probes::Signature cand = random_model(55, "c");
+  const probes::Signature cand_image = image_signature(p.reference_w, 56, "c");
+  // A control without an image: the statistic is left out.
+  auto ctrl = p.named();
+  ctrl[1].image = nullptr;
+  auto r = compare_outputs({"c", &cand, nullptr, &cand_image},
+                           {"reference", &p.outputs.reference, nullptr, &p.reference}, ctrl);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(find_statistic(*r, "logit_image"), nullptr);
+  EXPECT_EQ(r->image_probes, 0);
+  // Another tokenizer: left out too (the vocabularies do not line up).
+  probes::Signature other_tok = cand;
+  other_tok.header.tokenizer = "another";
+  auto t = compare_outputs({"c", &other_tok, nullptr, &cand_image},
+                           {"reference", &p.outputs.reference, nullptr, &p.reference}, p.named());
+  ASSERT_TRUE(t.is_ok());
+  EXPECT_EQ(find_statistic(*t, "logit_image"), nullptr);
+  // An image of another suite: refused, naming the model.
+  probes::Signature wrong = p.controls[2];
+  wrong.header.suite_digest = "other";
+  ctrl = p.named();
+  ctrl[2].image = &wrong;
+  auto w = compare_outputs({"c", &cand, nullptr, &cand_image},
+                           {"reference", &p.outputs.reference, nullptr, &p.reference}, ctrl);
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find("image signature of control2"), std::string::npos)
+      << w.status().message();
 }
 
 TEST(CrossLikelihoodSuite, ScoresTheDistinctTextsOfEveryProbe) {

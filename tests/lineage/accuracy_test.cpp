@@ -192,7 +192,8 @@ TEST(Accuracy, ClassesOfPairs) {
             "finetuned");
   EXPECT_EQ(expected_relation("weights", f.members[static_cast<size_t>(idx(f, "distill_logit"))]),
             "");
-  EXPECT_EQ(expected_relation("outputs", f.members[static_cast<size_t>(idx(f, "ft_light"))]), "");
+  EXPECT_EQ(expected_relation("outputs", f.members[static_cast<size_t>(idx(f, "ft_light"))]),
+            "weight_derived");
   EXPECT_EQ(expected_relation("both", f.members[static_cast<size_t>(idx(f, "distill_logit"))]),
             "distilled_logit");
   EXPECT_EQ(expected_relation("both", f.members[static_cast<size_t>(idx(f, "base_llama"))]), "");
