@@ -219,6 +219,16 @@ class LineParser {
     return Status::ok();
   }
 
+  Status want_bool(const json& v, const char* key, bool* out) const {
+    if (!v.is_boolean()) {
+      return error(
+          StatusCode::kInvalidArgument,
+          std::string("\"") + key + "\" must be true or false, found " + json_type_name(v));
+    }
+    *out = v.get<bool>();
+    return Status::ok();
+  }
+
   Status want_int(const json& v, const char* key, int64_t lo, int64_t hi, int64_t* out) const {
     bool ok = false;
     int64_t x = 0;
@@ -319,19 +329,9 @@ class LineParser {
         PROV_RETURN_IF_ERROR(want_int(v, "greedy_tokens", 0, kMaxGreedyTokens, &x));
         p->greedy_tokens = static_cast<int>(x);
       } else if (key == "full_stats") {
-        if (!v.is_boolean()) {
-          return error(
-              StatusCode::kInvalidArgument,
-              std::string("\"full_stats\" must be true or false, found ") + json_type_name(v));
-        }
-        p->full_stats = v.get<bool>();
+        PROV_RETURN_IF_ERROR(want_bool(v, "full_stats", &p->full_stats));
       } else if (key == "full_logprobs") {
-        if (!v.is_boolean()) {
-          return error(
-              StatusCode::kInvalidArgument,
-              std::string("\"full_logprobs\" must be true or false, found ") + json_type_name(v));
-        }
-        p->full_logprobs = v.get<bool>();
+        PROV_RETURN_IF_ERROR(want_bool(v, "full_logprobs", &p->full_logprobs));
       } else if (key == "continuation") {
         if (v.is_null()) {
           p->continuation.reset();
