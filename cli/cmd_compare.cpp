@@ -171,6 +171,10 @@ int run_compare_outputs(const CompareOptions& o) {
               << "; " << r->controls.size() << " controls"
               << (r->cross_tokenizer ? " (other tokenizers: text-level statistics only)" : "")
               << "\n";
+    if (r->image_probes > 0) {
+      std::cout << "image:     logit image on " << r->image_probes
+                << " probes (the candidate's rank " << r->image_rank << ")\n";
+    }
     std::printf("\n%-22s %11s %11s %10s %8s %9s %7s\n", "statistic", "reference", "ctrl mean",
                 "ctrl sd", "t", "p-value", "rank p");
     for (const auto& s : r->statistics) {

@@ -73,7 +73,7 @@
 // and a held-out check on zoo-dev); they are evidence detail, not part of the p-value.
 //
 // Errors (Result): a signature without records, signatures of different suites (kInvalidArgument
-// naming the file). Thread-safe: no shared state.
+// naming the file). Thread-safe: no shared state but the optional ImageBasisCache, which locks.
 #pragma once
 
 #include <cstdint>
