@@ -131,18 +131,17 @@ Result<FamOutputs> family_signatures(const Fam& fm, const BenchOptions& o) {
       }
       auto sig = probes::read_signature(base + ".sig");
       if (!sig.is_ok()) return sig.status().with_context(m.name);
-      std::unique_ptr<probes::Signature> sc;
-      if (!o.scores_tag.empty() && file_exists(base + "." + o.scores_tag + ".sig")) {
-        auto s = probes::read_signature(base + "." + o.scores_tag + ".sig");
-        if (!s.is_ok()) return s.status().with_context(m.name + " scores");
-        sc = std::make_unique<probes::Signature>(std::move(*s));
-      }
-      std::unique_ptr<probes::Signature> im;
-      if (!o.image_tag.empty() && file_exists(base + "." + o.image_tag + ".sig")) {
-        auto s = probes::read_signature(base + "." + o.image_tag + ".sig");
-        if (!s.is_ok()) return s.status().with_context(m.name + " logit image");
-        im = std::make_unique<probes::Signature>(std::move(*s));
-      }
+      // DIR/NAME.TAG.sig when the tag is set and the file is there, else null.
+      auto tagged = [&](const std::string& tag,
+                        const std::string& what) -> Result<std::unique_ptr<probes::Signature>> {
+        const std::string path = base + "." + tag + ".sig";
+        if (tag.empty() || !file_exists(path)) return std::unique_ptr<probes::Signature>();
+        auto s = probes::read_signature(path);
+        if (!s.is_ok()) return s.status().with_context(m.name + " " + what);
+        return std::make_unique<probes::Signature>(std::move(*s));
+      };
+      PROV_ASSIGN_OR_RETURN(auto sc, tagged(o.scores_tag, "scores"));
+      PROV_ASSIGN_OR_RETURN(auto im, tagged(o.image_tag, "logit image"));
       out.sub.members.push_back(m);
       out.sigs.push_back(std::move(*sig));
       out.scores.push_back(std::move(sc));

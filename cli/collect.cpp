@@ -218,30 +218,38 @@ Result<OutputSet> collect_output_set(const OutputSetRequest& request,
     if (!sig.is_ok()) return sig.status().with_context(what(i));
     sigs.push_back(std::move(*sig));
   }
-  // Cross-likelihood scores: from --scores (matched to a model by its digest, or its endpoint
-  // and name), or collected now for models and endpoints.
-  std::vector<probes::Signature> given;
-  for (const auto& path : o.scores) {
-    auto sig = probes::read_signature(path);
-    if (!sig.is_ok()) return sig.status().with_context("scores");
-    given.push_back(std::move(*sig));
-  }
-  auto same_model = [](const probes::SignatureHeader& a, const probes::SignatureHeader& b) {
-    if (!a.model_digest.empty()) return a.model_digest == b.model_digest;
-    return !a.endpoint_url.empty() && a.endpoint_url == b.endpoint_url &&
-           a.model_name == b.model_name;
+  // Given signature files (--scores, --images), each matched to a model by its digest, or its
+  // endpoint and name: one per spec, null where none matched.
+  auto given_for_each = [&](const std::vector<std::string>& paths, const std::string& what_files)
+      -> Result<std::vector<std::unique_ptr<probes::Signature>>> {
+    std::vector<probes::Signature> given;
+    for (const auto& path : paths) {
+      auto sig = probes::read_signature(path);
+      if (!sig.is_ok()) return sig.status().with_context(what_files);
+      given.push_back(std::move(*sig));
+    }
+    auto same_model = [](const probes::SignatureHeader& a, const probes::SignatureHeader& b) {
+      if (!a.model_digest.empty()) return a.model_digest == b.model_digest;
+      return !a.endpoint_url.empty() && a.endpoint_url == b.endpoint_url &&
+             a.model_name == b.model_name;
+    };
+    std::vector<std::unique_ptr<probes::Signature>> matched(sigs.size());
+    for (size_t i = 0; i < sigs.size(); ++i) {
+      for (auto& g : given) {
+        if (same_model(sigs[i].header, g.header)) {
+          matched[i] = std::make_unique<probes::Signature>(g);
+          break;
+        }
+      }
+    }
+    return matched;
   };
+  // Cross-likelihood scores: given by --scores, or collected now for models and endpoints.
+  PROV_ASSIGN_OR_RETURN(out.scores, given_for_each(o.scores, "scores"));
   std::unique_ptr<probes::Suite> xsuite;
   std::string xsuite_path;
   std::vector<std::unique_ptr<probes::Signature>>& scores = out.scores;
-  scores.resize(sigs.size());
   for (size_t i = 0; i < sigs.size(); ++i) {
-    for (const auto& g : given) {
-      if (same_model(sigs[i].header, g.header)) {
-        scores[i] = std::make_unique<probes::Signature>(g);
-        break;
-      }
-    }
     if (scores[i] || !o.scores.empty() || o.xlik_probes <= 0 || is_signature_file(specs[i])) {
       continue;
     }
@@ -259,23 +267,11 @@ Result<OutputSet> collect_output_set(const OutputSetRequest& request,
     if (!sig.is_ok()) return sig.status().with_context("scores");
     scores[i] = std::make_unique<probes::Signature>(std::move(*sig));
   }
-  // Image signatures: from --images (matched like scores), or collected now from local models.
-  std::vector<probes::Signature> given_images;
-  for (const auto& path : o.images) {
-    auto sig = probes::read_signature(path);
-    if (!sig.is_ok()) return sig.status().with_context("image signatures");
-    given_images.push_back(std::move(*sig));
-  }
+  // Image signatures: given by --images, or collected now from local models.
+  PROV_ASSIGN_OR_RETURN(out.images, given_for_each(o.images, "image signatures"));
   const std::string image_spec = "logit-image-v1:" + std::to_string(settings.image_probes);
   std::optional<probes::Suite> image_suite;
-  out.images.resize(sigs.size());
   for (size_t i = 0; i < sigs.size(); ++i) {
-    for (const auto& g : given_images) {
-      if (same_model(sigs[i].header, g.header)) {
-        out.images[i] = std::make_unique<probes::Signature>(g);
-        break;
-      }
-    }
     if (out.images[i] || !o.images.empty() || settings.image_probes <= 0 ||
         is_signature_file(specs[i]) || is_endpoint_spec(specs[i])) {
       continue;

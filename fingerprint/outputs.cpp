@@ -236,7 +236,8 @@ TestOut prediction_test(double ref, const std::vector<double>& ctrl) {
   return o;
 }
 
-// All statistics on the first n shared probes. pool[0] = reference, pool[1..] = controls.
+// All statistics on the first n shared probes (logit_image on the first image_m image probes).
+// pool[0] = reference, pool[1..] = controls.
 struct Inputs {
   std::vector<std::vector<View>> pool;  // [model][probe]
   std::vector<View> cand;
@@ -270,7 +271,7 @@ struct StatValues {
   std::vector<double> v;  // per pool model
 };
 
-Result<std::vector<StatValues>> statistics(const Inputs& in, size_t n,
+Result<std::vector<StatValues>> statistics(const Inputs& in, size_t n, size_t image_m,
                                            const std::vector<std::string>& pool_names) {
   const size_t P = in.pool.size();
   std::vector<StatValues> out;
@@ -370,11 +371,10 @@ Result<std::vector<StatValues>> statistics(const Inputs& in, size_t n,
     out.push_back(std::move(xr));
   }
   if (in.image_probes > 0) {
-    const size_t m = std::min(n, in.image_probes);
     StatValues im{"logit_image", std::vector<double>(P, 0)};
-    const auto c = in.image_basis(0, m);
+    const auto c = in.image_basis(0, image_m);
     for (size_t x = 0; x < P; ++x) {
-      im.v[x] = cached_overlap(*c, *in.image_basis(x + 1, m), in.image_cache);
+      im.v[x] = cached_overlap(*c, *in.image_basis(x + 1, image_m), in.image_cache);
     }
     out.push_back(std::move(im));
   }
@@ -608,7 +608,9 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   };
 
   auto evaluate = [&](size_t n, std::vector<OutputStatistic>* stats) -> Result<double> {
-    PROV_ASSIGN_OR_RETURN(auto vals, statistics(in, n, names));
+    // The image has its own probes: all of them at the full count, the first n on the curve.
+    const size_t image_m = n >= shared.size() ? in.image_probes : std::min(n, in.image_probes);
+    PROV_ASSIGN_OR_RETURN(auto vals, statistics(in, n, image_m, names));
     std::vector<std::pair<std::string, double>> ps;
     stats->clear();
     for (auto& sv : vals) {
