@@ -11,13 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/collect.h"
 #include "cli/common.h"
-#include "fingerprint/merge.h"
-#include "fingerprint/outputs.h"
-#include "fingerprint/weight_fingerprint.h"
-#include "fingerprint/weights.h"
-#include "model/model.h"
+#include "cli/options.h"
+#include "lineage/compare.h"
 
 namespace prov::cli {
 
@@ -29,19 +25,10 @@ struct CompareOptions {
   bool tensors = false;
   bool json = false;
   std::string merge_with;  // a second parent: fit the candidate as a merge
-  int permutations = 999;
-  int structured = fingerprint::WeightTestOptions{}.structured_components;
-  uint64_t seed = fingerprint::WeightTestOptions{}.seed;
+  fingerprint::WeightTestOptions weights;
   // Output lineage (--outputs-only).
   bool outputs_only = false;
-  std::vector<std::string> controls;
-  std::string suite = "natural-v1:1000";
-  int xlik_probes = 200;
-  int max_probes = 0;
-  double alpha = 0.01;
-  std::vector<std::string> scores;
-  std::vector<std::string> images;
-  CollectSettings collect;
+  lineage::OutputComparisonRequest outputs;
 };
 
 std::string p_text(const std::optional<double>& p) {
@@ -54,28 +41,12 @@ std::string p_text(const std::optional<double>& p) {
 // Either side a fingerprint file: both sides as fingerprints (a checkpoint is fingerprinted on
 // the fly), compared by fingerprint/weight_fingerprint.h.
 int run_compare_fingerprints(const CompareOptions& o) {
-  auto load = [&](const std::string& path) -> Result<pb::WeightFingerprint> {
-    if (fingerprint::is_weight_fingerprint_file(path)) {
-      return fingerprint::read_weight_fingerprint(path);
-    }
-    auto m = model::open_model(path);
-    if (!m.is_ok()) return m.status();
-    fingerprint::WeightTestOptions wo;
-    wo.seed = o.seed;
-    return fingerprint::make_weight_fingerprint(*m, tool_version(), wo);
-  };
-  auto a = load(o.candidate);
-  if (!a.is_ok()) return report_error("compare", a.status().with_context("candidate"));
-  auto b = load(o.reference);
-  if (!b.is_ok()) return report_error("compare", b.status().with_context("reference"));
-  fingerprint::WeightTestOptions wo;
-  wo.permutations = o.permutations;
-  auto r = fingerprint::compare_fingerprints(*a, *b, wo);
+  auto r = lineage::compare_by_fingerprints(o.candidate, o.reference, o.weights, tool_version());
   if (!r.is_ok()) return report_error("compare", r.status());
   if (o.json) {
     nlohmann::json j = {{"candidate", o.candidate},
                         {"reference", o.reference},
-                        {"relation", r->relation},
+                        {"relation", relation_name(r->relation)},
                         {"reason", r->reason},
                         {"p_value", r->p_value ? nlohmann::json(*r->p_value) : nlohmann::json()},
                         {"from_fingerprints", true}};
@@ -100,7 +71,7 @@ int run_compare_fingerprints(const CompareOptions& o) {
     return kExitOk;
   }
   std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference
-            << "\nrelation:  " << r->relation
+            << "\nrelation:  " << relation_name(r->relation)
             << " (from fingerprints)\np-value:   " << p_text(r->p_value)
             << "\nreason:    " << r->reason << "\n";
   return kExitOk;
@@ -109,42 +80,18 @@ int run_compare_fingerprints(const CompareOptions& o) {
 // Output lineage: signatures (given, cached or collected now), the candidate's scores of the
 // pool's greedy texts, then fingerprint::compare_outputs.
 int run_compare_outputs(const CompareOptions& o) {
-  if (o.controls.empty()) {
-    return report_error("compare", invalid_argument("--outputs-only needs --controls: signatures "
-                                                    "or models unrelated to the reference"));
-  }
-  std::vector<std::string> specs = {o.candidate, o.reference};
-  for (const auto& c : o.controls) specs.push_back(c);
-  OutputSetRequest req;
-  req.specs = specs;
-  req.what = {"candidate", "reference"};
-  req.suite = o.suite;
-  req.xlik_probes = o.xlik_probes;
-  req.scores = o.scores;
-  req.images = o.images;
-  auto set = collect_output_set(req, o.collect);
-  if (!set.is_ok()) return report_error("compare", set.status());
-  auto& sigs = set->signatures;
-  auto& scores = set->scores;
-  auto& images = set->images;
-  std::vector<fingerprint::NamedSignature> ctrl;
-  for (size_t i = 2; i < sigs.size(); ++i) {
-    ctrl.push_back({specs[i], &sigs[i], scores[i].get(), images[i].get()});
-  }
-  fingerprint::OutputTestOptions opt;
-  opt.alpha = o.alpha;
-  opt.max_probes = o.max_probes;
-  auto r = fingerprint::compare_outputs({o.candidate, &sigs[0], scores[0].get(), images[0].get()},
-                                        {o.reference, &sigs[1], scores[1].get(), images[1].get()},
-                                        ctrl, opt);
-  if (!r.is_ok()) return report_error("compare", r.status());
+  lineage::OutputComparisonRequest req = o.outputs;
+  req.candidate = o.candidate;
+  req.reference = o.reference;
+  auto got = lineage::compare_by_outputs(req);
+  if (!got.is_ok()) return report_error("compare", got.status());
+  const fingerprint::OutputComparison* r = &got->result;
+  const probes::SignatureHeader& h = got->candidate_header;
   if (o.json) {
     nlohmann::json j = fingerprint::output_result_json(*r);
     j["candidate"] = o.candidate;
     j["reference"] = o.reference;
-    j["suite"] = {{"name", sigs[0].header.suite_name},
-                  {"version", sigs[0].header.suite_version},
-                  {"digest", sigs[0].header.suite_digest}};
+    j["suite"] = {{"name", h.suite_name}, {"version", h.suite_version}, {"digest", h.suite_digest}};
     nlohmann::json ev = nlohmann::json::array();
     for (const auto& s : r->statistics) {
       if (!s.primary) continue;
@@ -161,8 +108,9 @@ int run_compare_outputs(const CompareOptions& o) {
     return kExitOk;
   }
   std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference
-            << "\nrelation:  " << r->relation << (r->kind.empty() ? "" : " (" + r->kind + ")")
-            << "\np-value:   " << p_text(r->p_value) << "\nreason:    " << r->reason << "\n";
+            << "\nrelation:  " << (r->related() ? "related (" : "") << relation_name(r->relation)
+            << (r->related() ? ")" : "") << "\np-value:   " << p_text(r->p_value)
+            << "\nreason:    " << r->reason << "\n";
   if (r->p_value) {
     std::cout << "H0:        " << r->null_hypothesis << "\ncombined:  " << r->combination
               << "\nprobes:    " << r->probes_used << " used, "
@@ -199,32 +147,12 @@ int run_compare(const CompareOptions& o) {
       fingerprint::is_weight_fingerprint_file(o.reference)) {
     return run_compare_fingerprints(o);
   }
-  auto a = model::open_model(o.candidate);
-  if (!a.is_ok()) return report_error("compare", a.status().with_context("candidate"));
-  auto b = model::open_model(o.reference);
-  if (!b.is_ok()) return report_error("compare", b.status().with_context("reference"));
-  fingerprint::WeightTestOptions wo;
-  wo.permutations = o.permutations;
-  wo.seed = o.seed;
-  wo.structured_components = o.structured;
+  fingerprint::WeightTestOptions wo = o.weights;
   wo.identity_all_tensors = o.tensors;
-  auto r = fingerprint::compare_weights(*a, *b, wo);
-  if (!r.is_ok()) return report_error("compare", r.status());
-  // --merge-with: a candidate that shares weights with the reference (not as a copy) is fitted
-  // as a merge of the reference and the second model.
-  std::optional<fingerprint::MergeFit> merge;
-  if (!o.merge_with.empty()) {
-    auto c = model::open_model(o.merge_with);
-    if (!c.is_ok()) return report_error("compare", c.status().with_context("--merge-with"));
-    auto fit = fingerprint::fit_merge(*a, *b, *c);
-    if (!fit.is_ok()) return report_error("compare", fit.status().with_context("merge fit"));
-    merge = *fit;
-    if (fit->is_merge && fingerprint::reads_as_merge_parent(r->relation)) {
-      r->relation = "merged";
-      r->reason = "a merge of the reference and " + o.merge_with + ": " + fit->reason +
-                  "; it shares weights with the reference (" + r->reason + ")";
-    }
-  }
+  auto got = lineage::compare_checkpoints(o.candidate, o.reference, o.merge_with, wo);
+  if (!got.is_ok()) return report_error("compare", got.status());
+  const fingerprint::WeightLineageResult* r = &got->result;
+  const std::optional<fingerprint::MergeFit>& merge = got->merge;
   if (o.json) {
     nlohmann::json j = fingerprint::weight_result_json(*r, o.tensors);
     j["candidate"] = o.candidate;
@@ -247,8 +175,8 @@ int run_compare(const CompareOptions& o) {
     return kExitOk;
   }
   std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference << "\n"
-            << "relation:  " << r->relation
-            << (r->relation == "quantized"
+            << "relation:  " << relation_name(r->relation)
+            << (r->relation == Relation::kQuantized
                     ? " (" + r->identity.scheme + ", " + r->identity.quantized_side + " side)"
                     : "")
             << (r->direction.empty() ? "" : " (" + r->direction + ")")
@@ -302,36 +230,36 @@ void register_compare(CLI::App& app, Action* run) {
   cmd->add_flag("--outputs-only", o->outputs_only,
                 "compare outputs: signatures against --controls (models, signature files or "
                 "endpoint URLs)");
-  cmd->add_option("--controls", o->controls,
+  lineage::OutputComparisonRequest& q = o->outputs;
+  cmd->add_option("--controls", q.controls,
                   "models unrelated to the reference (seed twins are the strongest controls)");
-  add_collection_options(cmd, &o->suite, &o->xlik_probes, &o->collect);
-  cmd->add_option("--max-probes", o->max_probes, "use at most this many probes (0 = all)")
+  add_collection_options(cmd, &q.outputs, &q.collect);
+  cmd->add_option("--max-probes", q.test.max_probes, "use at most this many probes (0 = all)")
       ->check(CLI::Range(0, 1000000));
-  cmd->add_option("--scores", o->scores,
+  cmd->add_option("--scores", q.outputs.scores,
                   "signatures of a cross-likelihood suite (prov suite cross), matched to the "
                   "models by digest; replaces scoring now");
-  cmd->add_option("--images", o->images,
+  cmd->add_option("--images", q.outputs.images,
                   "signatures of logit-image-v1 (full log-probabilities), matched to the models "
                   "by digest; replaces collecting them now");
-  cmd->add_option("--alpha", o->alpha, "significance level")->capture_default_str();
-  cmd->add_option("--model-name", o->collect.endpoint.model_name,
-                  "model name for endpoint arguments");
-  cmd->add_option("--api-key-env", o->collect.endpoint.api_key_env,
-                  "environment variable holding the endpoint's API key");
-  cmd->add_option("--retries", o->collect.endpoint.retries,
-                  "endpoint retries on 429, 5xx and broken responses")
-      ->capture_default_str();
-  cmd->add_option("--permutations", o->permutations, "signed permutations for the test")
+  cmd->add_option("--alpha", q.test.alpha, "significance level")->capture_default_str();
+  add_endpoint_options(cmd, &q.endpoint_model, &q.collect.endpoint);
+  fingerprint::WeightTestOptions& w = o->weights;
+  w.permutations = 999;
+  cmd->add_option("--permutations", w.permutations, "signed permutations for the test")
+      ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  cmd->add_option("--structured-components", o->structured,
-                  "leading eigen-components removed from each Gram matrix before the test");
-  cmd->add_option("--seed", o->seed, "seed of the permutations and the dimension subset");
+  cmd->add_option("--structured-components", w.structured_components,
+                  "leading eigen-components removed from each Gram matrix before the test")
+      ->capture_default_str();
+  cmd->add_option("--seed", w.seed, "seed of the permutations and the dimension subset")
+      ->capture_default_str();
   cmd->add_flag("--tensors", o->tensors,
                 "list every tensor's comparison (compares all of them; without it the identity "
                 "layer stops at the first tensor no re-encoding explains)");
   cmd->add_flag("--json", o->json, "print JSON: relation, reason, p_value, evidence[]");
   cmd->add_flag(
-      "-v,--verbose", [o](int64_t) { o->collect.quiet = false; },
+      "-v,--verbose", [o](int64_t) { o->outputs.collect.quiet = false; },
       "show the progress of signatures collected now");
   cmd->callback([o, run] { *run = [o] { return run_compare(*o); }; });
 }

@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "lineage/report.h"
 #include "lineage/report_render.h"
 
 namespace prov::cli {
@@ -76,12 +77,14 @@ int run_prov(const std::vector<std::string>& args) {
   return kExitInternal;
 }
 
-Result<nlohmann::json> read_json(const std::string& path) {
+Result<lineage::Report> read_report(const std::string& path) {
   auto text = read_small_file(path, "report");
   if (!text.is_ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return corrupt(path + ": not JSON");
-  return j;
+  auto r = lineage::report_from_json(j);
+  if (!r.is_ok()) return r.status().with_context(path);
+  return std::move(*r);
 }
 
 void section(const std::string& title) {
@@ -133,7 +136,7 @@ int run_demo(const DemoOptions& o) {
   const std::string cache = (out / "cache").string();
   struct Finding {
     std::string member;
-    nlohmann::json verdict;
+    lineage::ReportVerdict verdict;
     std::string digest;  // the candidate's OMS digest (hex)
   };
   std::vector<Finding> findings;
@@ -149,13 +152,9 @@ int run_demo(const DemoOptions& o) {
     if (int rc = run_prov({"verify", report + ".dsse.json", "--key", key + ".pub"}); rc != 0) {
       return rc;
     }
-    auto rep = read_json(report + ".json");
+    auto rep = read_report(report + ".json");
     if (!rep.is_ok()) return report_error(cmd, rep.status());
-    findings.push_back({member, (*rep)["verdict"], ""});
-    const auto& digest = (*rep)["candidate"]["digest"];
-    if (digest.is_object() && digest.contains("sha256") && digest["sha256"].is_string()) {
-      findings.back().digest = digest["sha256"].get<std::string>();
-    }
+    findings.push_back({member, rep->verdict, rep->candidate.sha256});
   }
 
   section("4. the ledger: checkpointed, verified, and the fine-tune's disclosure package");
@@ -197,16 +196,9 @@ int run_demo(const DemoOptions& o) {
   section("summary");
   for (const auto& f : findings) {
     const auto& v = f.verdict;
-    const std::string p =
-        lineage::format_p_value(v.contains("p_value") && v["p_value"].is_number()
-                                    ? std::optional<double>(v["p_value"].get<double>())
-                                    : std::nullopt);
     std::printf("%-16s -> %s%s, p-value %s, confidence %s\n", f.member.c_str(),
-                v.value("relation", "?").c_str(),
-                v.contains("parent") && v["parent"].is_string()
-                    ? (" of " + v["parent"].get<std::string>()).c_str()
-                    : "",
-                p.c_str(), v.value("confidence", "?").c_str());
+                relation_name(v.relation), v.parent ? (" of " + *v.parent).c_str() : "",
+                lineage::format_p_value(v.p_value).c_str(), lineage::confidence_name(v.confidence));
   }
   std::cout
       << "\neverything is in " << o.out << " (" << static_cast<int>(secs + 0.5) << " s):\n"

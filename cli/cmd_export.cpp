@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "lineage/ledger_facts.h"
 #include "store/export.h"
 #include "store/keys.h"
 #include "store/ledger.h"
@@ -34,7 +35,7 @@ int run_export(const ExportCmdOptions& o) {
     if (!note.is_ok()) return report_error(cmd, note.status());
     eopt.checkpoint_note = std::move(*note);
   }
-  auto ledger = store::Ledger::open(o.db, /*create=*/false);
+  auto ledger = lineage::open_ledger(o.db, /*create=*/false);
   if (!ledger.is_ok()) return report_error(cmd, ledger.status().with_context(o.db));
   auto text = store::export_model(**ledger, o.model, *format, eopt);
   if (!text.is_ok()) return report_error(cmd, text.status());
@@ -68,6 +69,7 @@ int run_verify_export(const VerifyExportCmdOptions& o) {
     env_keys.push_back(std::move(*k));
   }
   store::ExportVerifyOptions vopt;
+  vopt.read_predicate = lineage::predicate_facts;
   for (const auto& k : env_keys) vopt.envelope_keys.push_back(&k);
   auto rep = store::verify_export(*content, *key, vopt);
   if (!rep.is_ok()) {

@@ -2,10 +2,10 @@
 //                     [--temperature T --top-k K --top-p P --seed S] [--device D] [--dtype D]
 //                     [--json]
 //
-// The command runs in the LibTorch plugin (torch_plugin.h) so that the commands that need no
+// The command runs in the LibTorch plugin (torch_commands.h) so that the commands that need no
 // LibTorch start without loading it.
 #include "cli/common.h"
-#include "cli/torch_plugin.h"
+#include "cli/torch_commands.h"
 
 namespace prov::cli {
 
@@ -39,7 +39,7 @@ void register_generate(CLI::App& app, Action* run) {
   cmd->callback([opts, run, p] {
     *run = [opts, p] {
       opts->have_prompt = p->count() > 0;
-      return run_torch_command("generate", "prov_torch_generate", opts.get());
+      return run_torch_command("generate", opts.get());
     };
   });
 }

@@ -12,6 +12,7 @@
 
 #include "cli/common.h"
 #include "core/sha256.h"
+#include "lineage/ledger_facts.h"
 #include "store/checkpoint.h"
 #include "store/keys.h"
 #include "store/ledger.h"
@@ -62,7 +63,7 @@ std::string default_origin(const std::string& db) {
 }
 
 Result<std::unique_ptr<Ledger>> open_existing(const std::string& db) {
-  return Ledger::open(db, /*create=*/false);
+  return lineage::open_ledger(db, /*create=*/false);
 }
 
 // --- init ---------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ struct InitOptions {
 };
 
 int run_init(const InitOptions& o) {
-  auto l = Ledger::init(o.db);
+  auto l = Ledger::init(o.db, lineage::ledger_options());
   if (!l.is_ok()) return report_error("ledger init", l.status());
   if (o.json) {
     std::cout << json({{"path", o.db}, {"schema_version", store::kLedgerSchemaVersion}}).dump(2)
@@ -124,7 +125,7 @@ int run_append(const AppendOptions& o) {
         if (!v.is_ok()) s = v.status();
       }
       if (s.is_ok()) {
-        auto f = store::parse_statement_envelope(bodies[i]);
+        auto f = store::parse_statement_envelope(bodies[i], lineage::predicate_facts);
         if (!f.is_ok()) s = f.status();
       }
       if (!s.is_ok()) return report_error(cmd, s.with_context(o.envelopes[i]));

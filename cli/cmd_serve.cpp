@@ -3,7 +3,7 @@
 // Serves a local checkpoint with the OpenAI-compatible API (probes/server.h). Runs in the
 // LibTorch plugin.
 #include "cli/common.h"
-#include "cli/torch_plugin.h"
+#include "cli/torch_commands.h"
 
 namespace prov::cli {
 
@@ -26,8 +26,7 @@ void register_serve(CLI::App& app, Action* run) {
   cmd->add_option("--threads", o->threads, "request worker threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  cmd->callback(
-      [o, run] { *run = [o] { return run_torch_command("serve", "prov_torch_serve", o.get()); }; });
+  cmd->callback([o, run] { *run = [o] { return run_torch_command("serve", o.get()); }; });
 }
 
 }  // namespace prov::cli

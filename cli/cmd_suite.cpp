@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "cli/torch_plugin.h"
+#include "cli/torch_commands.h"
 #include "fingerprint/outputs.h"
 #include "probes/signature.h"
 #include "probes/suite.h"
@@ -180,7 +180,7 @@ void register_suite(CLI::App& app, Action* run) {
       if (bo->models.size() < 2) {
         return report_error("suite build", invalid_argument("--models needs at least two models"));
       }
-      return run_torch_command("suite build", "prov_torch_suite_build", bo.get());
+      return run_torch_command("suite build", bo.get());
     };
   });
 }

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "cli/model_tokenizer.h"
+#include "model/find_tokenizer.h"
 
 namespace prov::cli {
 
@@ -18,7 +18,7 @@ struct TokenizeOptions {
 };
 
 int run_tokenize(const TokenizeOptions& o) {
-  auto tok = open_tokenizer_for(o.path, "");
+  auto tok = model::open_tokenizer_for(o.path, "");
   if (!tok.is_ok()) return report_error("tokenize", tok.status());
   auto ids = (*tok)->encode(o.text, o.special);
   if (!ids.is_ok()) return report_error("tokenize", ids.status());

@@ -33,19 +33,14 @@ std::string string_at(const nlohmann::json& j, const char* a, const char* b = nu
 
 // How the report names the parent (docs/formats/report.md): verdict.parent, else the
 // verdict.parents joined by ", ", else verdict.parent_digest; "" when it names none.
-std::string parent_of(const nlohmann::json& report) {
-  auto verdict = report.find("verdict");
-  if (verdict == report.end() || !verdict->is_object()) return "";
-  std::string p = string_at(*verdict, "parent");
-  auto parents = verdict->find("parents");
-  if (p.empty() && parents != verdict->end() && parents->is_array()) {
-    for (const auto& x : *parents) {
-      if (!x.is_string()) continue;
-      if (!p.empty()) p += ", ";
-      p += x.get<std::string>();
-    }
+std::string parent_of(const lineage::Report& report) {
+  const auto& v = report.verdict;
+  if (v.parent) return *v.parent;
+  std::string p;
+  if (v.parents) {
+    for (const auto& x : *v.parents) p += (p.empty() ? "" : ", ") + x;
   }
-  if (p.empty()) p = string_at(*verdict, "parent_digest");
+  if (p.empty() && v.parent_digest) p = *v.parent_digest;
   return p;
 }
 
@@ -65,7 +60,8 @@ int run_verify(const VerifyCmdOptions& o) {
   auto verified = lineage::verify_report(*envelope, *key);
   if (!verified.is_ok()) return fail(verified.status().with_context(o.report));
 
-  const nlohmann::json& report = verified->report;
+  const nlohmann::json& report = verified->predicate;
+  const lineage::Report& typed = verified->report;
   if (o.json) {
     nlohmann::json j = {{"verified", true},
                         {"key_id", verified->key_id},
@@ -81,10 +77,9 @@ int run_verify(const VerifyCmdOptions& o) {
     std::cout.flush();
     return std::cout ? kExitOk : report_error(cmd, io_error("stdout: write failed"));
   }
-  const std::string parent = parent_of(report);
-  std::cout << "OK: " << report["candidate"]["name"].get<std::string>() << " "
-            << report["verdict"]["relation"].get<std::string>() << " ("
-            << (parent.empty() ? std::string("no parent named") : "parent " + parent)
+  const std::string parent = parent_of(typed);
+  std::cout << "OK: " << typed.candidate.name << " " << relation_name(typed.verdict.relation)
+            << " (" << (parent.empty() ? std::string("no parent named") : "parent " + parent)
             << "), signed by " << verified->key_id << "\n";
   std::cout.flush();
   return std::cout ? kExitOk : report_error(cmd, io_error("stdout: write failed"));

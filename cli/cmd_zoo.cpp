@@ -1,7 +1,7 @@
 // prov zoo build OUT --preset tiny|small [--corpus FILE | --corpus-package NAME] [--device
 // cpu|cuda]
 #include "cli/common.h"
-#include "cli/torch_plugin.h"
+#include "cli/torch_commands.h"
 
 namespace prov::cli {
 
@@ -33,9 +33,7 @@ void register_zoo(CLI::App& app, Action* run) {
                 "ind_llama_seed and 4 seed twins: the demo's family)")
       ->check(CLI::IsMember({"full", "demo"}))
       ->capture_default_str();
-  b->callback([o, run] {
-    *run = [o] { return run_torch_command("zoo build", "prov_torch_zoo_build", o.get()); };
-  });
+  b->callback([o, run] { *run = [o] { return run_torch_command("zoo build", o.get()); }; });
 }
 
 }  // namespace prov::cli

@@ -1,13 +1,16 @@
 #include "cli/common.h"
 
-#include <cstdlib>
-
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+
+#include "cli/torch_commands.h"
+#include "core/version.h"
+#include "probes/plugin.h"
 
 namespace prov::cli {
 
@@ -34,32 +37,13 @@ int report_error(const std::string& command, const Status& s) {
 }
 
 const char* tool_version() {
-  return "0.1.0";
+  return kProvVersion;
 }
 
-namespace {
-// Envelopes, checkpoint notes and disclosures larger than this are refused before they are read.
-constexpr uint64_t kMaxInputBytes = uint64_t{64} << 20;
-}  // namespace
-
-Result<std::string> read_small_file(const std::string& path, const std::string& what) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return not_found(path + ": no such file");
-    return io_error(path + ": cannot read " + what + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return invalid_argument(path + ": not a regular file (" + what + ")");
-  if (static_cast<uint64_t>(st.st_size) > kMaxInputBytes) {
-    return invalid_argument(path + ": " + std::to_string(st.st_size) +
-                            " bytes, over the 64 MiB limit for a " + what);
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open " + what + ": " + std::strerror(errno));
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  if (!bytes.empty() && !in.read(&bytes[0], static_cast<std::streamsize>(bytes.size()))) {
-    return io_error(path + ": short read of " + what);
-  }
-  return bytes;
+int run_torch_command(const std::string& command, const void* options) {
+  auto plugin = probes::torch_plugin();
+  if (!plugin.is_ok()) return report_error(command, plugin.status());
+  return (*plugin)->command(command.c_str(), options);
 }
 
 Status write_text_file(const std::string& path, const std::string& text) {

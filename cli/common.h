@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/file_io.h"
 #include "core/status.h"
 
 namespace prov::cli {
@@ -49,9 +50,6 @@ const char* tool_version();
 // `s` as one POSIX shell word: unchanged when it needs no quoting, else in single quotes.
 std::string shell_word(const std::string& s);
 
-// Reads a regular file of at most 64 MiB whole (`what` names it in messages: "envelope").
-// kNotFound, kInvalidArgument (not a regular file, too large) or kIo.
-Result<std::string> read_small_file(const std::string& path, const std::string& what);
 // The value of the environment variable `var` (named by an --api-key-env option); kInvalidArgument
 // naming the option when it is unset or empty.
 Result<std::string> api_key_from_env(const std::string& var);

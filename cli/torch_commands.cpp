@@ -1,16 +1,31 @@
-// The LibTorch side of the prov CLI, built as a shared library that `prov` loads on demand
-// (torch_plugin.h): loading LibTorch costs most of a second, which commands such as inspect and
-// digest should not pay.
+// The LibTorch plugin of the prov CLI (probes/plugin.h): the commands that run models (generate,
+// serve, suite build, zoo build) and the checkpoint runner of signature collection, behind the one
+// versioned factory prov_torch_plugin_v1(). prov loads this library on demand, so commands that
+// only read files do not pay LibTorch's start-up.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "cli/model_tokenizer.h"
-#include "cli/torch_plugin.h"
+#include "cli/torch_commands.h"
+#include "core/file_io.h"
+#include "model/find_tokenizer.h"
 #include "model/generate.h"
 #include "model/model.h"
 #include "model/runtime.h"
+#include "probes/checkpoint_runner.h"
+#include "probes/divergence.h"
+#include "probes/local_backend.h"
+#include "probes/plugin.h"
+#include "probes/server.h"
+#include "zoo/zoo.h"
 
 namespace prov::cli {
 
@@ -20,21 +35,11 @@ int run_generate(const GenerateOptions& o) {
   const bool have_prompt = o.have_prompt;
   auto m = model::open_model(o.path);
   if (!m.is_ok()) return report_error("generate", m.status());
-  model::RuntimeOptions ro;
-  auto dt = model::compute_dtype_from_name(o.dtype);
-  if (!dt)
-    return report_error("generate", invalid_argument("unknown --dtype " + o.dtype +
-                                                     " (float32, bfloat16, float16)"));
-  ro.dtype = *dt;
-  if (o.device == "cuda") {
-    ro.device = torch::Device(torch::kCUDA);
-  } else if (o.device != "cpu") {
-    return report_error("generate",
-                        invalid_argument("unknown --device " + o.device + " (cpu, cuda)"));
-  }
+  auto ro = probes::runtime_options(o.device, o.dtype);
+  if (!ro.is_ok()) return report_error("generate", ro.status());
 
   // The tokenizer is needed for a text prompt and to print text; ids alone work without one.
-  auto tok = open_tokenizer_for(o.path, o.tokenizer);
+  auto tok = model::open_tokenizer_for(o.path, o.tokenizer);
   if (have_prompt && !tok.is_ok()) return report_error("generate", tok.status());
 
   std::vector<int64_t> prompt = o.prompt_ids;
@@ -43,7 +48,7 @@ int run_generate(const GenerateOptions& o) {
     if (!ids.is_ok()) return report_error("generate", ids.status());
     prompt.assign(ids->begin(), ids->end());
   }
-  auto tf = model::Transformer::load(*m, ro);
+  auto tf = model::Transformer::load(*m, *ro);
   if (!tf.is_ok()) return report_error("generate", tf.status());
 
   model::SamplingOptions so;
@@ -84,15 +89,164 @@ int run_generate(const GenerateOptions& o) {
   return kExitOk;
 }
 
+std::string read_chat_template(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::is_directory(path, ec)
+                                  ? std::filesystem::path(path)
+                                  : std::filesystem::path(path).parent_path();
+  auto cfg = dir / "tokenizer_config.json";
+  if (!std::filesystem::is_regular_file(cfg, ec)) return "";
+  auto text = read_small_file(cfg.string(), "tokenizer_config.json");
+  if (!text.is_ok()) return "";
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("chat_template")) return "";
+  if (j["chat_template"].is_string()) return j["chat_template"].get<std::string>();
+  return "";
+}
+
+int run_serve(const ServeOptions& o) {
+  // Block the stop signals in every thread the server starts; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto l = probes::load_checkpoint(o.path, nullptr, o.tokenizer, o.device, o.dtype, true);
+  if (!l.is_ok()) return report_error("serve", l.status());
+  std::string name = o.name;
+  if (name.empty()) {
+    name = std::filesystem::path(o.path).filename().string();
+    if (name.empty()) name = std::filesystem::path(o.path).parent_path().filename().string();
+  }
+  probes::LocalBackend backend(*l->transformer, *l->tokenizer, name, read_chat_template(o.path));
+  probes::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.threads = o.threads;
+  if (!o.api_key_env.empty()) {
+    auto key = api_key_from_env(o.api_key_env);
+    if (!key.is_ok()) return report_error("serve", key.status());
+    so.api_key = *key;
+  }
+  auto server = probes::Server::start(backend, so);
+  if (!server.is_ok()) return report_error("serve", server.status());
+  std::cout << "prov serve: " << name << " on http://" << o.host << ":" << (*server)->port()
+            << "/v1 (" << l->transformer->options().device.str() << ", " << o.dtype << ")"
+            << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::cerr << "prov serve: stopping (signal " << sig << ")\n";
+  (*server)->stop();
+  return kExitOk;
+}
+
+int run_suite_build(const SuiteBuildOptions& o) {
+  probes::DivergenceOptions d;
+  d.pool = o.pool;
+  d.keep = o.keep;
+  d.device = o.device;
+  d.dtype = o.dtype;
+  d.batch = o.batch;
+  auto built = probes::build_divergence_suite(o.models, d);
+  if (!built.is_ok()) return report_error("suite build", built.status());
+  Status st = probes::write_suite_file(o.output, built->suite);
+  if (!st.is_ok()) return report_error("suite build", st);
+  std::printf(
+      "%s: %zu probes, sha256:%s\nmean disagreement per model pair: %.3f kept vs %.3f pool\n",
+      o.output.c_str(), built->suite.probes.size(), probes::suite_digest(built->suite).c_str(),
+      built->mean_kept, built->mean_all);
+  return kExitOk;
+}
+
+int run_zoo_build(const ZooBuildOptions& o) {
+  zoo::ZooOptions z;
+  z.out_dir = o.out;
+  z.preset = o.preset;
+  z.corpus_file = o.corpus_file;
+  z.corpus_package = o.corpus_package;
+  z.device = o.device;
+  z.reuse = o.reuse;
+  z.seed_twins = o.seed_twins;
+  z.student_seeds = o.student_seeds;
+  z.family = o.family;
+  const auto t0 = std::chrono::steady_clock::now();
+  z.log = [&](const std::string& line) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "[%7.1f s] %s\n", s, line.c_str());
+  };
+  auto labels = zoo::build_zoo(z);
+  if (!labels.is_ok()) return report_error("zoo build", labels.status());
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s: %zu models, labels in %s/labels.json (%.1f s)\n", o.out.c_str(),
+              (*labels)["models"].size(), o.out.c_str(), s);
+  return kExitOk;
+}
+
+template <typename Options, int (*Fn)(const Options&)>
+int guarded(const char* name, const void* options) {
+  try {
+    return Fn(*static_cast<const Options*>(options));
+  } catch (const std::exception& e) {
+    std::cerr << "prov " << name << ": internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+}
+
+int command(const char* name, const void* options) {
+  if (std::strcmp(name, "generate") == 0) {
+    return guarded<GenerateOptions, run_generate>(name, options);
+  }
+  if (std::strcmp(name, "serve") == 0) return guarded<ServeOptions, run_serve>(name, options);
+  if (std::strcmp(name, "suite build") == 0) {
+    return guarded<SuiteBuildOptions, run_suite_build>(name, options);
+  }
+  if (std::strcmp(name, "zoo build") == 0) {
+    return guarded<ZooBuildOptions, run_zoo_build>(name, options);
+  }
+  return report_error(name, internal_error(std::string("the plugin has no command ") + name));
+}
+
+// The checkpoint runner: LibTorch exceptions become Status values at the boundary.
+void* open_runner(const probes::CheckpointRun& run, Status* error) {
+  try {
+    auto r = probes::CheckpointRunner::open(run);
+    if (!r.is_ok()) {
+      *error = r.status();
+      return nullptr;
+    }
+    return r->release();
+  } catch (const std::exception& e) {
+    *error = internal_error(std::string("loading the model failed: ") + e.what());
+    return nullptr;
+  }
+}
+
+Status collect(void* runner, const probes::CheckpointCollect& what) {
+  try {
+    return static_cast<probes::CheckpointRunner*>(runner)->collect(what);
+  } catch (const std::exception& e) {
+    return internal_error(std::string("running the model failed: ") + e.what());
+  }
+}
+
+void close_runner(void* runner) {
+  delete static_cast<probes::CheckpointRunner*>(runner);
+}
+
 }  // namespace
 
 }  // namespace prov::cli
 
-extern "C" int prov_torch_generate(const void* options) {
-  try {
-    return prov::cli::run_generate(*static_cast<const prov::cli::GenerateOptions*>(options));
-  } catch (const std::exception& e) {
-    std::cerr << "prov generate: internal error: " << e.what() << "\n";
-    return prov::cli::kExitInternal;
-  }
+extern "C" const prov::probes::TorchPluginV1* prov_torch_plugin_v1() {
+  static const prov::probes::TorchPluginV1 table = [] {
+    prov::probes::TorchPluginV1 t;
+    t.abi = prov::probes::kTorchPluginAbi;
+    t.open_runner = prov::cli::open_runner;
+    t.collect = prov::cli::collect;
+    t.close_runner = prov::cli::close_runner;
+    t.command = prov::cli::command;
+    return t;
+  }();
+  return &table;
 }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 namespace prov {
 
@@ -55,6 +56,31 @@ Status write_file_atomic(const std::string& path, const std::string& bytes, unsi
     ::close(dfd);
   }
   return Status::ok();
+}
+
+namespace {
+// Envelopes, checkpoint notes and disclosures larger than this are refused before they are read.
+constexpr uint64_t kMaxInputBytes = uint64_t{64} << 20;
+}  // namespace
+
+Result<std::string> read_small_file(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return not_found(path + ": no such file");
+    return io_error(path + ": cannot read " + what + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return invalid_argument(path + ": not a regular file (" + what + ")");
+  if (static_cast<uint64_t>(st.st_size) > kMaxInputBytes) {
+    return invalid_argument(path + ": " + std::to_string(st.st_size) +
+                            " bytes, over the 64 MiB limit for a " + what);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error(path + ": cannot open " + what + ": " + std::strerror(errno));
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  if (!bytes.empty() && !in.read(&bytes[0], static_cast<std::streamsize>(bytes.size()))) {
+    return io_error(path + ": short read of " + what);
+  }
+  return bytes;
 }
 
 }  // namespace prov

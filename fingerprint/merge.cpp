@@ -121,8 +121,8 @@ Result<MergeFit> fit_merge(const model::Model& m, const model::Model& a, const m
   return fit;
 }
 
-bool reads_as_merge_parent(const std::string& relation) {
-  return relation == "finetuned" || relation == "noised";
+bool reads_as_merge_parent(Relation relation) {
+  return relation == Relation::kFinetuned || relation == Relation::kNoised;
 }
 
 Result<std::optional<MergeParents>> find_merge(const model::Model& m,

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "core/relation.h"
 #include "core/status.h"
 #include "model/model.h"
 
@@ -57,7 +58,7 @@ Result<MergeFit> fit_merge(const model::Model& m, const model::Model& a, const m
 
 // The weight relations under which a merge reads against one of its parents (finetuned,
 // noised): the comparisons whose models are worth fitting as a merge's parents.
-bool reads_as_merge_parent(const std::string& relation);
+bool reads_as_merge_parent(Relation relation);
 
 // The two of `relatives` (models already found to share weights with m) that m is a merge of:
 // every pair is fitted and the merge with the smallest residual wins (ties: the first pair in

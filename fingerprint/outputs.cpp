@@ -448,7 +448,7 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   }
   for (const auto& c : ctrl) r.controls.push_back(c.name);
   if (ctrl.size() < 2) {
-    r.relation = "inconclusive";
+    r.relation = Relation::kInconclusive;
     r.reason = "an output test needs at least 2 controls unrelated to the reference (got " +
                std::to_string(ctrl.size()) + " after leaving out the candidate and reference)";
     return r;
@@ -482,7 +482,7 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   }
   r.probes_used = int(shared.size());
   if (shared.size() < 10) {
-    r.relation = "inconclusive";
+    r.relation = Relation::kInconclusive;
     r.reason = "fewer than 10 probes are shared by the candidate, reference and controls (" +
                std::to_string(shared.size()) + ")";
     return r;
@@ -677,7 +677,7 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
     r.probes_needed = r.curve[k].probes;
   }
   const bool related = p <= options.alpha;
-  r.relation = related ? "related" : "independent";
+  r.relation = related ? Relation::kDistilledSeq : Relation::kIndependent;
   auto find = [&](const std::string& name) -> const OutputStatistic* {
     for (const auto& s : r.statistics) {
       if (s.name == name) return &s;
@@ -689,7 +689,8 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
     // the controls by t >= 3. Sequence-distilled students match the teacher's texts, not its
     // distribution (measured: t <= 2.1 for every zoo student trained on generated text).
     const OutputStatistic* dv = find("topk_divergence");
-    r.kind = dv != nullptr && dv->t >= kLogitKindT ? "distilled_logit" : "distilled_seq";
+    r.relation =
+        dv != nullptr && dv->t >= kLogitKindT ? Relation::kDistilledLogit : Relation::kDistilledSeq;
     // A weight-derived model keeps its parent's unembedding: it shares far more of the
     // reference's logit image than the controls do (by at least kImageShare), and either nearly
     // all of it (a copy) or without answering like the reference (a fine-tune trained away from
@@ -701,7 +702,7 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
       for (const auto& st : r.statistics) {
         text_related |= st.primary && st.name != "logit_image" && st.p_value <= options.alpha;
       }
-      if (im->reference >= kImageCopy || !text_related) r.kind = "weight_derived";
+      if (im->reference >= kImageCopy || !text_related) r.relation = Relation::kWeightDerived;
     }
     char buf[160];
     std::snprintf(buf, sizeof buf, "the reference is closer to the candidate than the %zu controls",
@@ -712,7 +713,8 @@ Result<OutputComparison> compare_outputs(const NamedSignature& candidate,
   }
 
   // Direction (sequence distillation only), from both sides' scores of each other's texts.
-  if (r.kind == "distilled_seq" && candidate_scores != nullptr && reference_scores != nullptr) {
+  if (r.relation == Relation::kDistilledSeq && candidate_scores != nullptr &&
+      reference_scores != nullptr) {
     std::vector<double> own_c, oth_c, own_r, oth_r, bc, br;  // per-probe totals and bytes
     bool ok = true;
     for (size_t k = 0; k < shared.size() && ok; ++k) {
@@ -816,8 +818,8 @@ Result<probes::Suite> cross_likelihood_suite(
 
 nlohmann::json output_result_json(const OutputComparison& r) {
   nlohmann::json j;
-  j["relation"] = r.relation;
-  j["kind"] = r.kind;
+  j["relation"] = r.related() ? "related" : relation_name(r.relation);
+  j["kind"] = r.related() ? relation_name(r.relation) : "";
   j["reason"] = r.reason;
   j["p_value"] = r.p_value ? nlohmann::json(*r.p_value) : nlohmann::json();
   j["null_hypothesis"] = r.null_hypothesis;

@@ -56,11 +56,11 @@
 // Curve: the same test on the first n shared probes for n in `probe_grid`; probes_needed is the
 // smallest n from which the primary p stays <= alpha.
 //
-// Relation (outputs only): `related` when p <= alpha, else `independent`; `inconclusive` (no
-// p-value) when fewer than 2 controls or fewer than 10 shared probes remain. When related, `kind`
-// names the mechanism from the scores: `weight_derived` when logit_image is significant, the
-// reference's image overlap exceeds the controls' mean by at least 0.15, and either the overlap is
-// at least 0.9 (a copy) or no text-level primary statistic is significant (a fine-tune trained
+// Relation (outputs only): related when p <= alpha, else `independent`; `inconclusive` (no
+// p-value) when fewer than 2 controls or fewer than 10 shared probes remain. When related, the
+// relation names the mechanism from the scores: `weight_derived` when logit_image is significant,
+// the reference's image overlap exceeds the controls' mean by at least 0.15, and either the overlap
+// is at least 0.9 (a copy) or no text-level primary statistic is significant (a fine-tune trained
 // away from the reference's answers keeps its unembedding; a distilled student that learned the
 // image learned the answers too); else `distilled_logit` when the full-distribution match
 // (topk_divergence) stands out from the controls by t >= 3, else `distilled_seq`. With weights at
@@ -83,6 +83,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/relation.h"
 #include "core/status.h"
 #include "probes/signature.h"
 #include "probes/suite.h"
@@ -145,8 +146,10 @@ struct OutputCurvePoint {
 };
 
 struct OutputComparison {
-  std::string relation;  // related | independent | inconclusive
-  std::string kind;      // when related: weight_derived | distilled_logit | distilled_seq
+  // independent | inconclusive, or when related the kind: weight_derived | distilled_logit |
+  // distilled_seq.
+  Relation relation = Relation::kInconclusive;
+  bool related() const { return is_related(relation); }
   std::string reason;
   std::optional<double> p_value;
   std::string null_hypothesis;

@@ -199,7 +199,7 @@ Result<FingerprintComparison> compare_fingerprints(const pb::WeightFingerprint& 
   const auto& ci = candidate.identity();
   const auto& ri = reference.identity();
   if (!ci.digest().empty() && ci.digest() == ri.digest()) {
-    out.relation = "identical";
+    out.relation = Relation::kIdentical;
     out.reason = "the OMS manifest digests are equal (" + ci.digest() + ")";
     return out;
   }
@@ -209,14 +209,14 @@ Result<FingerprintComparison> compare_fingerprints(const pb::WeightFingerprint& 
       same = ci.tensors(i).sha256() == ri.tensors(i).sha256();
     }
     if (same) {
-      out.relation = "converted";
+      out.relation = Relation::kConverted;
       out.reason = "every tensor's canonical bytes are equal (" +
                    std::to_string(ci.tensors_size()) + " tensor digests); the files differ";
       return out;
     }
   }
   auto inconclusive = [&](std::string why) {
-    out.relation = "inconclusive";
+    out.relation = Relation::kInconclusive;
     out.reason = std::move(why);
     return out;
   };
@@ -254,11 +254,11 @@ Result<FingerprintComparison> compare_fingerprints(const pb::WeightFingerprint& 
                 "similarity %.3g, z = %.3g)",
                 t.p, out.permutations, t.t, t.z);
   if (t.p < options.alpha) {
-    out.relation = "derived";
+    out.relation = Relation::kWeightDerived;
     out.reason = std::string("shares weights with the reference: ") + buf +
                  "; naming the derivation needs the checkpoints";
   } else {
-    out.relation = "independent";
+    out.relation = Relation::kIndependent;
     out.reason = std::string("no evidence of shared weights: ") + buf;
   }
   return out;

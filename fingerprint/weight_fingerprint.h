@@ -46,7 +46,8 @@ Result<pb::WeightFingerprint> read_weight_fingerprint(const std::string& path);
 bool is_weight_fingerprint_file(const std::string& path);
 
 struct FingerprintComparison {
-  std::string relation;  // identical | converted | derived | independent | inconclusive
+  // identical | converted | weight_derived | independent | inconclusive
+  Relation relation = Relation::kInconclusive;
   std::string reason;
   std::optional<double> p_value;
   double statistic = 0, z_score = 0;

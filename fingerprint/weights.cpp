@@ -677,7 +677,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
     res.identity = std::move(*id);
     const std::string& rel = res.identity.relation;
     if (rel == "identical" || rel == "converted" || rel == "quantized") {
-      res.relation = rel;
+      res.relation = *parse_relation(rel);
       res.reason = res.identity.reason;
       res.method = "identity";
       res.null_hypothesis = res.identity.null_hypothesis;
@@ -688,7 +688,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
   res.null_hypothesis = kNull;
   res.aligned.null_hypothesis = kAlignedNull;
   auto inconclusive = [&](std::string why) {
-    res.relation = "inconclusive";
+    res.relation = Relation::kInconclusive;
     res.reason = std::move(why);
     res.p_value.reset();
     return res;
@@ -867,7 +867,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
                 ")";
   }
   if (!a_related && !b_related) {
-    res.relation = "independent";
+    res.relation = Relation::kIndependent;
     res.reason = "no evidence of shared weights: " + evidence;
     if (!ran_a) res.p_value.reset();
     return res;
@@ -887,7 +887,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
                       cc.intermediate_size > rc.intermediate_size || cc.num_heads > rc.num_heads ||
                       cc.num_kv_heads > rc.num_kv_heads || cc.hidden_size > rc.hidden_size;
   if (smaller || larger) {
-    res.relation = "pruned";
+    res.relation = Relation::kPruned;
     res.direction = smaller && !larger ? "candidate is smaller" : "reference is smaller";
     res.reason = "shares weights with the reference (" + evidence + "), " + res.direction + " (" +
                  std::to_string(cc.num_layers) + " vs " + std::to_string(rc.num_layers) +
@@ -897,7 +897,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
     return res;
   }
   if (!xr || matched_ref.empty()) {
-    res.relation = "finetuned";
+    res.relation = Relation::kFinetuned;
     res.reason = "shares weights with the reference (" + evidence +
                  "); no shared vocabulary to tell fine-tuning from noise";
     return res;
@@ -919,7 +919,7 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
   res.change_norm_cv = ch.norm_cv;
   res.change_excess_kurtosis = ch.excess_kurtosis;
   if (via_alignment && ch.relative_error <= 1e-5 && res.aligned.max_gram_difference <= 1e-4) {
-    res.relation = "permuted";
+    res.relation = Relation::kPermuted;
     res.reason =
         "the same weights reordered: after aligning residual dimensions the embedding "
         "differs by " +
@@ -934,25 +934,20 @@ Result<WeightLineageResult> compare_weights(const Model& candidate, const Model&
                              ", per-token change norms vary by " + fmt_g(ch.norm_cv) +
                              ", excess kurtosis " + fmt_g(ch.excess_kurtosis);
   if (ch.norm_cv < 0.35 && std::fabs(ch.excess_kurtosis) < 0.5) {
-    res.relation = "noised";
+    res.relation = Relation::kNoised;
     res.reason =
         prefix + evidence + "); the embedding change looks like i.i.d. noise (" + change + ")";
     return res;
   }
-  res.relation = "finetuned";
+  res.relation = Relation::kFinetuned;
   res.reason =
       prefix + evidence + "); the embedding changed unevenly across tokens (" + change + ")";
   return res;
 }
 
-bool is_weight_derived(const std::string& r) {
-  return r == "identical" || r == "converted" || r == "quantized" || r == "permuted" ||
-         r == "noised" || r == "pruned" || r == "merged" || r == "finetuned";
-}
-
 nlohmann::json weight_result_json(const WeightLineageResult& r, bool tensors) {
   nlohmann::json j;
-  j["relation"] = r.relation;
+  j["relation"] = relation_name(r.relation);
   j["reason"] = r.reason;
   j["p_value"] = r.p_value ? nlohmann::json(*r.p_value) : nlohmann::json(nullptr);
   if (!r.direction.empty()) j["direction"] = r.direction;
@@ -996,7 +991,8 @@ nlohmann::json weight_result_json(const WeightLineageResult& r, bool tensors) {
                 {"test_dims", r.test_dims},
                 {"embedding_alignment", r.embedding_alignment},
                 {"residual_reordered", r.residual_reordered}};
-  if (r.relation == "permuted" || r.relation == "noised" || r.relation == "finetuned") {
+  if (r.relation == Relation::kPermuted || r.relation == Relation::kNoised ||
+      r.relation == Relation::kFinetuned) {
     j["change"] = {{"aligned_relative_error", r.aligned_relative_error},
                    {"norm_cv", r.change_norm_cv},
                    {"excess_kurtosis", r.change_excess_kurtosis}};

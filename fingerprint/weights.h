@@ -62,6 +62,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/relation.h"
 #include "core/status.h"
 #include "fingerprint/identity.h"
 #include "model/model.h"
@@ -107,8 +108,8 @@ struct AlignedScore {
 
 struct WeightLineageResult {
   // identical | converted | quantized | permuted | noised | pruned | finetuned | independent |
-  // inconclusive
-  std::string relation;
+  // inconclusive (merged is named by the merge fit, fingerprint/merge.h)
+  Relation relation = Relation::kInconclusive;
   std::string reason;
   std::optional<double> p_value;  // test A; empty for identity decisions, `inconclusive`, and
                                   // relations seen only by test B
@@ -137,10 +138,6 @@ struct WeightLineageResult {
 Result<WeightLineageResult> compare_weights(const model::Model& candidate,
                                             const model::Model& reference,
                                             const WeightTestOptions& options = {});
-
-// True for the weight-derived relations of the taxonomy (METHODS.md): identical, converted,
-// quantized, permuted, noised, pruned, merged, finetuned.
-bool is_weight_derived(const std::string& relation);
 
 // The result as JSON: relation, reason, p_value (null when none), evidence [{method, statistic,
 // value, p_value, null_hypothesis, ...}], frame, layers [{reference_layer, candidate_layer,

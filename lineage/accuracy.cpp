@@ -59,10 +59,6 @@ int Family::find(const std::string& name) const {
   return -1;
 }
 
-bool weight_derived_relation(const std::string& relation) {
-  return relation == "finetune" || fingerprint::is_weight_derived(relation);
-}
-
 Result<Family> parse_family(const std::string& dir, const std::string& labels_text,
                             const std::function<bool(const std::string&)>& exists) {
   const std::string where = dir + "/labels.json";
@@ -88,7 +84,6 @@ Result<Family> parse_family(const std::string& dir, const std::string& labels_te
     }
     Label l;
     l.relation = rel->get<std::string>();
-    if (l.relation == "finetune") l.relation = "finetuned";
     const auto par = m.find("parent");
     if (par != m.end() && !par->is_null()) {
       if (!par->is_string()) {
@@ -103,7 +98,8 @@ Result<Family> parse_family(const std::string& dir, const std::string& labels_te
     FamilyMember fm;
     fm.name = name;
     fm.path = dir + "/" + name;
-    fm.relation = l.relation;
+    fm.label = l.relation;
+    fm.relation = parse_relation(l.relation);
     fm.parent = l.parent;
     if (m.contains("architecture") && m["architecture"].is_string()) {
       fm.architecture = m["architecture"].get<std::string>();
@@ -126,8 +122,8 @@ Result<Family> parse_family(const std::string& dir, const std::string& labels_te
       if (steps > labels.size())
         return corrupt(where + ": parent links of \"" + m.name + "\" form a cycle");
       const auto it = labels.find(cur);
-      if (it == labels.end() || it->second.parent.empty() ||
-          !weight_derived_relation(it->second.relation)) {
+      const auto rel = it == labels.end() ? std::nullopt : parse_relation(it->second.relation);
+      if (it == labels.end() || it->second.parent.empty() || !rel || !is_weight_derived(*rel)) {
         break;
       }
       cur = it->second.parent;
@@ -174,7 +170,7 @@ std::vector<int> weight_ancestors(const Family& f, int i) {
   int cur = i;
   while (cur >= 0) {
     const auto& m = f.members[static_cast<size_t>(cur)];
-    if (m.parent.empty() || !weight_derived_relation(m.relation)) break;
+    if (!m.weight_derived()) break;
     const int p = f.find(m.parent);
     if (p < 0 || p == i || contains(out, p)) break;
     out.push_back(p);
@@ -189,14 +185,14 @@ bool weight_related(const Family& fc, int c, const Family& fr, int r) {
 }
 
 std::string weight_class(const Family& f, int c, int r) {
-  if (contains(weight_ancestors(f, c), r)) return f.members[static_cast<size_t>(c)].relation;
-  if (contains(weight_ancestors(f, r), c)) return f.members[static_cast<size_t>(r)].relation;
+  if (contains(weight_ancestors(f, c), r)) return f.members[static_cast<size_t>(c)].relation_text();
+  if (contains(weight_ancestors(f, r), c)) return f.members[static_cast<size_t>(r)].relation_text();
   return "siblings (shared weight root)";
 }
 
 std::string output_class(const FamilyMember& m) {
-  if (weight_derived_relation(m.relation)) return "weight-derived";
-  if (m.relation != "distilled_seq") return m.relation;
+  if (m.weight_derived()) return "weight-derived";
+  if (m.relation != Relation::kDistilledSeq) return m.relation_text();
   if (m.tokenizer != "main") return "distilled_seq (other tokenizer)";
   std::string name = m.name;
   // Replicate students (zoo build --student-seeds): NAME_sK has NAME's recipe.
@@ -274,12 +270,12 @@ std::vector<OutputPair> output_pairs(const Family& f) {
   return out;
 }
 
-std::string expected_relation(const std::string& access, const FamilyMember& m) {
-  if (m.parent.empty()) return "";
-  if (access == "weights") return weight_derived_relation(m.relation) ? m.relation : "";
+std::optional<Relation> expected_relation(const std::string& access, const FamilyMember& m) {
+  if (m.parent.empty() || !m.relation) return std::nullopt;
+  if (access == "weights") return m.weight_derived() ? m.relation : std::nullopt;
   if (access == "outputs") {
-    if (m.relation.rfind("distilled", 0) == 0) return m.relation;
-    return weight_derived_relation(m.relation) ? "weight_derived" : "";
+    if (is_distilled(*m.relation)) return m.relation;
+    return m.weight_derived() ? std::optional<Relation>(Relation::kWeightDerived) : std::nullopt;
   }
   return m.relation;
 }
@@ -474,15 +470,15 @@ nlohmann::json summarize(const std::vector<ScoredPair>& pairs, double alpha,
   int named = 0, correct = 0;
   nlohmann::json misnamed = nlohmann::json::array();
   for (const auto& p : pairs) {
-    if (!p.direct || p.expected_relation.empty()) continue;
+    if (!p.direct || !p.expected_relation) continue;
     ++named;
-    if (p.verdict == p.expected_relation) {
+    if (p.verdict == *p.expected_relation) {
       ++correct;
     } else {
       misnamed.push_back({{"candidate", p.candidate},
                           {"reference", p.reference},
-                          {"expected", p.expected_relation},
-                          {"named", p.verdict}});
+                          {"expected", relation_name(*p.expected_relation)},
+                          {"named", relation_name(p.verdict)}});
     }
   }
   s["relation_accuracy"] = {
@@ -498,7 +494,7 @@ nlohmann::json summarize(const std::vector<ScoredPair>& pairs, double alpha,
   for (const auto& [cand, g] : by_candidate) {
     bool eligible = false;
     for (const auto* p : g) {
-      if (p->direct && !p->expected_relation.empty() && p->reference == p->candidate_parent) {
+      if (p->direct && p->expected_relation && p->reference == p->candidate_parent) {
         eligible = true;
       }
     }
@@ -556,14 +552,12 @@ Result<nlohmann::json> lineage_edge_accuracy(const Family& f, const std::vector<
   std::vector<PairResult> lv = pairs;
   for (auto& pr : lv) {
     auto& r = pr.result;
-    const bool identity =
-        r.relation == "identical" || r.relation == "converted" || r.relation == "quantized";
-    if (identity || !fingerprint::is_weight_derived(r.relation)) continue;
+    if (is_identity_decided(r.relation) || !is_weight_derived(r.relation)) continue;
     if (r.p_value && *r.p_value < pair_alpha) continue;
     if (r.aligned.ran && r.aligned.z_score >= aligned_z_threshold) {
       r.p_value.reset();
     } else {
-      r.relation = "independent";
+      r.relation = Relation::kIndependent;
     }
   }
   auto forest = build_forest(n, lv, pair_alpha);
@@ -572,7 +566,7 @@ Result<nlohmann::json> lineage_edge_accuracy(const Family& f, const std::vector<
   int true_edges = 0;
   for (int i = 0; i < n; ++i) {
     const auto& m = f.members[static_cast<size_t>(i)];
-    if (!m.parent.empty() && weight_derived_relation(m.relation)) {
+    if (m.weight_derived()) {
       expected[static_cast<size_t>(i)] = f.find(m.parent);
       if (expected[static_cast<size_t>(i)] >= 0) ++true_edges;
     }
@@ -584,7 +578,7 @@ Result<nlohmann::json> lineage_edge_accuracy(const Family& f, const std::vector<
     const auto& child = f.members[static_cast<size_t>(e.child)];
     edges.push_back({{"parent", f.members[static_cast<size_t>(e.parent)].name},
                      {"child", child.name},
-                     {"relation", e.relation},
+                     {"relation", relation_name(e.relation)},
                      {"correct", expected[static_cast<size_t>(e.child)] == e.parent}});
   }
   int parents_ok = 0;

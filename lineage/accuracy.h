@@ -46,6 +46,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/relation.h"
 #include "core/status.h"
 #include "lineage/graph.h"
 
@@ -53,12 +54,21 @@ namespace prov::lineage {
 
 struct FamilyMember {
   std::string name;
-  std::string path;          // the member's folder
-  std::string relation;      // normalised: "finetune" -> "finetuned"
+  std::string path;   // the member's folder
+  std::string label;  // the relation as labels.json writes it ("finetune", "base", ...)
+  // The label as a relation of the taxonomy ("finetune" -> finetuned); nullopt for labels that
+  // name none ("base" and other words for roots, or a label prov does not know).
+  std::optional<Relation> relation;
   std::string parent;        // "" for a root
   std::string architecture;  // "architecture", else the first word of "detail"
   std::string tokenizer;     // "main" when not given
   std::string weight_root;   // following parent links through weight-derived relations
+  // Derived from its parent's weights (relation weight-derived and a parent named).
+  bool weight_derived() const {
+    return !parent.empty() && relation && is_weight_derived(*relation);
+  }
+  // The relation's wire name, else the label.
+  std::string relation_text() const { return relation ? relation_name(*relation) : label; }
 };
 
 struct Family {
@@ -79,8 +89,6 @@ Result<Family> load_family(const std::string& dir);
 Result<Family> parse_family(const std::string& dir, const std::string& labels_text,
                             const std::function<bool(const std::string&)>& exists);
 
-// True for weight-derived relations, zoo-dev's "finetune" included.
-bool weight_derived_relation(const std::string& relation);
 // Ancestors of member i through any relation (parent, grandparent, ...), as member indices; a
 // parent without a folder ends the chain.
 std::vector<int> ancestors(const Family& f, int i);
@@ -107,10 +115,10 @@ struct OutputPair {
 std::vector<OutputPair> output_pairs(const Family& f);
 
 // The relation a direct (candidate, parent) pair should be named at an access level ("weights",
-// "outputs", "both"); "" when that access cannot name it (weights: a non-weight relation).
+// "outputs", "both"); nullopt when that access cannot name it (weights: a non-weight relation).
 // Outputs name a weight-derived relation only as `weight_derived` (the logit image shows a shared
 // unembedding, not how it was derived).
-std::string expected_relation(const std::string& access, const FamilyMember& m);
+std::optional<Relation> expected_relation(const std::string& access, const FamilyMember& m);
 
 // Metrics.
 double auroc(const std::vector<double>& pos, const std::vector<double>& neg);  // NaN if empty
@@ -136,11 +144,11 @@ struct ScoredPair {
   std::string cls;     // "independent" for negatives
   std::string subset;  // a named subset of negatives with its own calibration ("" = none)
   bool direct = false;
-  std::string expected_relation;  // "" = not scored for relation accuracy
-  std::optional<double> p;        // the p-value (none: not tested / inconclusive)
-  std::optional<double> score;    // higher = more related (none: left out of AUROC)
-  std::string verdict;            // relation named at this access level
-  bool significant = false;       // the verdict names a relation
+  std::optional<Relation> expected_relation;   // nullopt = not scored for relation accuracy
+  std::optional<double> p;                     // the p-value (none: not tested / inconclusive)
+  std::optional<double> score;                 // higher = more related (none: left out of AUROC)
+  Relation verdict = Relation::kInconclusive;  // named at this access level (judge())
+  bool significant = false;                    // the verdict names a relation
 };
 
 // The summary of one access level: counts, classes, calibration, relation and parent accuracy,

@@ -1,426 +1,385 @@
 #include "lineage/audit.h"
 
-#include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <numeric>
-#include <optional>
 
-#include "model/digest.h"
-#include "model/model.h"
+#include "core/sha256.h"
+#include "core/thread_pool.h"
 
 namespace prov::lineage {
 
 namespace {
 
+std::optional<double> finite_or_none(double v) {
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
 nlohmann::json opt_json(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-std::string fmt_p(const std::optional<double>& p) {
-  if (!p) return "none";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", *p);
-  return buf;
+bool is_hex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
 }
 
-bool identity_decided(const std::string& r) {
-  return r == "identical" || r == "converted" || r == "quantized";
+const char* source_name(probes::SubjectKind k) {
+  switch (k) {
+    case probes::SubjectKind::kCheckpoint:
+      return "checkpoint";
+    case probes::SubjectKind::kSignatureFile:
+      return "signature file";
+    case probes::SubjectKind::kEndpoint:
+      return "endpoint";
+  }
+  return "checkpoint";
 }
 
-Result<std::string> digest_of(const std::string& path) {
-  auto m = model::compute_manifest(path);
-  if (!m.is_ok()) return m.status();
-  return m->digest;
+// The rows of one output comparison against `name`.
+void output_rows(const std::string& name, const fingerprint::OutputComparison& oc,
+                 const std::optional<double>& p_holm, std::vector<ReportEvidence>* rows) {
+  for (const auto& st : oc.statistics) {
+    ReportEvidence e;
+    e.reference = name;
+    e.layer = st.name.find("likelihood") != std::string::npos ? "distillation" : "outputs";
+    e.method = "prediction t-test against controls";
+    e.statistic = st.name;
+    e.value = finite_or_none(st.reference);
+    if (st.primary) e.p_value = p_holm;
+    e.null_hypothesis = oc.null_hypothesis;
+    e.probes = st.name == "logit_image" ? oc.image_probes : oc.probes_used;
+    nlohmann::json detail = {
+        {"t", std::isfinite(st.t) ? nlohmann::json(st.t) : nlohmann::json(nullptr)},
+        {"df", st.df},
+        {"primary", st.primary},
+        {"statistic_p_value", st.primary ? nlohmann::json(st.p_value) : nlohmann::json(nullptr)},
+        {"rank_p", st.rank_p},
+        {"control_mean", st.control_mean},
+        {"control_sd", st.control_sd},
+        {"controls", oc.controls}};
+    if (st.primary) {
+      e.combination = oc.combination + "; Holm-Bonferroni over the references";
+      if (oc.probes_needed >= 0) e.probes_needed = oc.probes_needed;
+      if (!oc.teacher.empty()) {
+        detail["direction"] = {{"teacher", oc.teacher},
+                               {"bootstrap_agreement", oc.direction_confidence}};
+      }
+    }
+    e.detail = std::move(detail);
+    rows->push_back(std::move(e));
+  }
+}
+
+// The rows of one weight comparison against `name`.
+void weight_rows(const std::string& name, const fingerprint::WeightLineageResult& w,
+                 const std::optional<double>& p_holm, std::vector<ReportEvidence>* rows) {
+  if (!w.identity.relation.empty()) {
+    ReportEvidence e;
+    e.reference = name;
+    e.layer = "identity";
+    e.method = "identity";
+    e.statistic = "max relative tensor error";
+    if (w.identity.relation != "incomparable")
+      e.value = finite_or_none(w.identity.max_relative_error);
+    e.null_hypothesis = w.identity.null_hypothesis;
+    e.detail = nlohmann::json{{"result", w.identity.relation}, {"reason", w.identity.reason}};
+    rows->push_back(std::move(e));
+  }
+  if (w.permutations > 0) {
+    ReportEvidence e;
+    e.reference = name;
+    e.layer = "weights";
+    e.method = "gram-permutation";
+    e.statistic = "mean per-layer Gram correlation (raw indices)";
+    e.value = finite_or_none(w.statistic);
+    e.p_value = p_holm;
+    e.null_hypothesis = w.null_hypothesis;
+    e.combination = "Holm-Bonferroni over the references";
+    e.detail = nlohmann::json{{"raw_p_value", opt_json(w.p_value)},
+                              {"permutations", w.permutations},
+                              {"z_score", w.z_score},
+                              {"dimensions", w.test_dims}};
+    rows->push_back(std::move(e));
+  }
+  if (w.aligned.ran) {
+    ReportEvidence e;
+    e.reference = name;
+    e.layer = "weights";
+    e.method = "aligned-gram";
+    e.statistic = "z-score of the vocabulary-aligned Gram similarity";
+    e.value = finite_or_none(w.aligned.z_score);
+    e.null_hypothesis = w.aligned.null_hypothesis;
+    e.detail = nlohmann::json{{"similarity", w.aligned.statistic},
+                              {"shared_tokens", w.shared_tokens},
+                              {"matched_dimensions", w.matched_dims}};
+    rows->push_back(std::move(e));
+  }
 }
 
 }  // namespace
 
-std::vector<std::optional<double>> holm_adjust(const std::vector<std::optional<double>>& p) {
-  std::vector<size_t> order;
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i]) order.push_back(i);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return *p[a] < *p[b]; });
-  std::vector<std::optional<double>> out(p.size());
-  const size_t m = order.size();
-  double running = 0;
-  for (size_t k = 0; k < m; ++k) {
-    const double adj = std::min(1.0, static_cast<double>(m - k) * *p[order[k]]);
-    running = std::max(running, adj);
-    out[order[k]] = running;
-  }
-  return out;
-}
+AuditSession::AuditSession(AuditRequest request)
+    : request_(std::move(request)), collector_(request_.collect) {}
 
-std::string model_display_name(const std::string& path) {
-  std::string p = path;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  const size_t slash = p.rfind('/');
-  return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-
-Result<AuditResult> audit(const std::string& candidate, const AuditOptions& options) {
-  AuditResult out;
-  const OutputEvidence* ov = options.outputs;
-  if (ov != nullptr && ov->references.size() != options.references.size()) {
-    return invalid_argument("output evidence for " + std::to_string(ov->references.size()) +
-                            " references, but " + std::to_string(options.references.size()) +
-                            " references");
+Status AuditSession::resolve() {
+  const std::string& em = request_.endpoint_model;
+  auto c = subjects_.add(request_.candidate, em);
+  if (!c.is_ok()) return c.status().with_context("candidate");
+  candidate_ = *c;
+  const bool with_outputs = !request_.controls.empty();
+  if (!candidate_->has_weights() && !with_outputs) {
+    return invalid_argument(
+        "a candidate without weights (endpoint or signature) needs --controls for the output "
+        "tests");
   }
-  std::optional<model::Model> cm;
-  std::string cand_digest = options.candidate_digest;
-  if (options.candidate_weights) {
-    auto m = model::open_model(candidate);
-    if (!m.is_ok()) return m.status().with_context("candidate");
-    cm = std::move(*m);
-    auto cd = digest_of(candidate);
-    if (!cd.is_ok()) return cd.status().with_context("candidate");
-    cand_digest = *cd;
-  } else if (ov == nullptr) {
-    return invalid_argument("a candidate without weights needs output evidence (signatures)");
-  }
-  for (size_t i = 0; i < options.references.size(); ++i) {
-    const std::string& path = options.references[i];
-    const std::string ctx = "reference " + std::to_string(i + 1) + " (" + path + ")";
-    ReferenceOutcome o;
-    o.name = model_display_name(path);
-    o.path = path;
-    o.has_weights = options.reference_weights.empty() || options.reference_weights[i];
-    if (o.has_weights) {
-      auto rm = model::open_model(path);
-      if (!rm.is_ok()) return rm.status().with_context(ctx);
-      auto rd = digest_of(path);
-      if (!rd.is_ok()) return rd.status().with_context(ctx);
-      o.digest = *rd;
-      if (cm) {
-        auto w = fingerprint::compare_weights(*cm, *rm, options.weights);
-        if (!w.is_ok()) return w.status().with_context(ctx);
-        o.weights = std::move(*w);
-      }
-    } else {
-      if (ov == nullptr) return invalid_argument(ctx + ": no weights and no signature");
-      o.digest = ov->references[i].signature->header.model_digest;
-      if (o.digest.size() != 64) {
+  for (size_t i = 0; i < request_.references.size(); ++i) {
+    const std::string& spec = request_.references[i];
+    const std::string ctx = "reference " + std::to_string(i + 1) + " (" + spec + ")";
+    auto r = subjects_.add(spec, em);
+    if (!r.is_ok()) return r.status().with_context(ctx);
+    if ((*r)->kind() == probes::SubjectKind::kEndpoint) {
+      return invalid_argument(ctx +
+                              ": an endpoint cannot be a reference (its weights and digest "
+                              "are unknown); give a checkpoint or its signature file");
+    }
+    if (!(*r)->has_weights()) {
+      if (!with_outputs) return invalid_argument(ctx + ": no weights and no controls");
+      auto d = (*r)->digest();
+      if (!d.is_ok()) return d.status().with_context(ctx);
+      if (!is_hex64(*d)) {
         return invalid_argument(ctx +
                                 ": its signature records no model digest (an endpoint "
                                 "signature cannot be a reference)");
       }
     }
-    o.has_weights = o.has_weights && cm.has_value();
-    if (ov != nullptr) {
-      auto r =
-          fingerprint::compare_outputs(ov->candidate, ov->references[i], ov->controls, ov->test);
-      if (!r.is_ok()) return r.status().with_context(ctx);
-      o.outputs = std::move(*r);
-    }
-    out.references.push_back(std::move(o));
+    ReferenceOutcome o;
+    o.subject = *r;
+    if (!(*r)->has_weights()) o.digest = *(*r)->digest();
+    outcomes_.push_back(std::move(o));
   }
-  if (ov != nullptr) {
-    std::vector<std::optional<double>> raw;
-    for (const auto& r : out.references) raw.push_back(r.outputs->p_value);
-    const auto adj = holm_adjust(raw);
-    for (size_t i = 0; i < adj.size(); ++i) out.references[i].output_p_holm = adj[i];
+  for (const auto& spec : request_.controls) {
+    auto s = subjects_.add(spec, em);
+    if (!s.is_ok()) return s.status().with_context("control " + spec);
+    controls_.push_back(*s);
   }
-  std::vector<std::optional<double>> raw;
-  for (const auto& r : out.references) raw.push_back(r.weights.p_value);
-  const auto holm = holm_adjust(raw);
-  for (size_t i = 0; i < holm.size(); ++i) out.references[i].p_holm = holm[i];
+  return Status::ok();
+}
 
-  // The verdict.
-  nlohmann::json verdict;
-  std::optional<double> verdict_p;
-  std::string relation, confidence, summary;
-  int parent = -1;
-  for (size_t i = 0; i < out.references.size() && parent < 0; ++i) {
-    if (identity_decided(out.references[i].weights.relation)) parent = static_cast<int>(i);
+Status AuditSession::gather() {
+  if (request_.controls.empty()) return Status::ok();
+  std::vector<probes::Subject*> all = {candidate_};
+  for (const auto& o : outcomes_) all.push_back(o.subject);
+  all.insert(all.end(), controls_.begin(), controls_.end());
+  PROV_ASSIGN_OR_RETURN(OutputSet set, gather_outputs(all, request_.outputs, collector_));
+  outputs_ = std::move(set);
+  const size_t nref = outcomes_.size();
+  std::vector<fingerprint::NamedSignature> ctrl;
+  for (size_t j = 0; j < controls_.size(); ++j) {
+    ctrl.push_back(outputs_->named(1 + nref + j, controls_[j]->name()));
   }
-  if (parent >= 0) {
-    const auto& r = out.references[static_cast<size_t>(parent)];
-    relation = r.weights.relation;
-    confidence = "high";
-    summary = "The candidate is " + relation + " with respect to " + r.name + ": " +
-              r.weights.reason + ". Decided by exact comparison of the weights (no test).";
+  fingerprint::OutputTestOptions test;
+  test.alpha = request_.alpha;
+  const auto cand = outputs_->named(0, candidate_->name());
+  for (size_t i = 0; i < nref; ++i) {
+    auto& o = outcomes_[i];
+    auto r =
+        fingerprint::compare_outputs(cand, outputs_->named(1 + i, o.subject->name()), ctrl, test);
+    if (!r.is_ok()) {
+      return r.status().with_context("reference " + std::to_string(i + 1) + " (" +
+                                     o.subject->spec() + ")");
+    }
+    o.outputs = std::move(*r);
+  }
+  return Status::ok();
+}
+
+Status AuditSession::weigh() {
+  const model::Model* cm = nullptr;
+  if (candidate_->has_weights()) {
+    auto m = candidate_->model();
+    if (!m.is_ok()) return m.status().with_context("candidate");
+    auto cd = candidate_->digest();
+    if (!cd.is_ok()) return cd.status().with_context("candidate");
+    cm = *m;
+    candidate_digest_ = *cd;
+  }
+  for (size_t i = 0; i < outcomes_.size(); ++i) {
+    auto& o = outcomes_[i];
+    if (!o.subject->has_weights()) continue;
+    const std::string ctx = "reference " + std::to_string(i + 1) + " (" + o.subject->spec() + ")";
+    auto rm = o.subject->model();
+    if (!rm.is_ok()) return rm.status().with_context(ctx);
+    auto rd = o.subject->digest();
+    if (!rd.is_ok()) return rd.status().with_context(ctx);
+    o.digest = *rd;
+    if (cm == nullptr) continue;
+    auto w = fingerprint::compare_weights(*cm, **rm, request_.weights);
+    if (!w.is_ok()) return w.status().with_context(ctx);
+    o.weights = std::move(*w);
+  }
+  if (cm != nullptr) return Status::ok();
+  // A candidate known only by its answers.
+  const auto& sig = outputs_->signatures[0];
+  const auto& h = sig.header;
+  candidate_source_ = candidate_->kind() == probes::SubjectKind::kEndpoint
+                          ? "endpoint " + candidate_->spec() + " model " + candidate_->name()
+                          : "signature " + candidate_->spec();
+  if (is_hex64(h.model_digest)) {
+    candidate_digest_ = h.model_digest;
   } else {
-    double best_z = -1e300;
-    for (size_t i = 0; i < out.references.size(); ++i) {
-      const auto& r = out.references[i];
-      if (r.p_holm && *r.p_holm < options.alpha &&
-          fingerprint::is_weight_derived(r.weights.relation) && r.weights.z_score > best_z) {
-        best_z = r.weights.z_score;
-        parent = static_cast<int>(i);
-      }
-    }
-    if (parent >= 0) {
-      const auto& r = out.references[static_cast<size_t>(parent)];
-      relation = r.weights.relation;
-      verdict_p = r.p_holm;
-      confidence = *r.p_holm < options.alpha / 10 ? "high" : "medium";
-      summary = "The candidate shares weights with " + r.name + " (" + relation +
-                "): Holm-adjusted p = " + fmt_p(r.p_holm) + " over " +
-                std::to_string(std::count_if(holm.begin(), holm.end(),
-                                             [](const auto& p) { return p.has_value(); })) +
-                " reference(s) tested. Evidence: " + r.weights.reason + ".";
-    }
+    std::string text;
+    for (const auto& r : sig.records) text += r.probe_id + "\t" + r.continuation_text + "\n";
+    candidate_digest_ = to_hex(sha256(text));
+    candidate_source_ += " (digest: SHA-256 of its probe ids and greedy answers)";
   }
-  if (parent < 0) {
-    double best_z = -1e300;
-    for (size_t i = 0; i < out.references.size(); ++i) {
-      const auto& r = out.references[i];
-      if (fingerprint::is_weight_derived(r.weights.relation) && r.weights.aligned.ran &&
-          r.weights.aligned.z_score >= options.weights.aligned_z_threshold &&
-          r.weights.aligned.z_score > best_z) {
-        best_z = r.weights.aligned.z_score;
-        parent = static_cast<int>(i);
-      }
-    }
-    if (parent >= 0) {
-      const auto& r = out.references[static_cast<size_t>(parent)];
-      relation = r.weights.relation;
-      confidence = "medium";
-      summary = "The candidate shares weights with " + r.name +
-                " under a reordering of its "
-                "dimensions (" +
-                relation +
-                "), seen by the vocabulary-aligned score only (no "
-                "calibrated p-value). Evidence: " +
-                r.weights.reason + ".";
-    }
-  }
-  if (parent < 0 && ov != nullptr) {
-    for (size_t i = 0; i < out.references.size(); ++i) {
-      const auto& r = out.references[i];
-      if (r.output_p_holm && *r.output_p_holm < options.alpha &&
-          (parent < 0 || *r.output_p_holm < *out.references[size_t(parent)].output_p_holm)) {
-        parent = static_cast<int>(i);
-      }
-    }
-    if (parent >= 0) {
-      const auto& r = out.references[static_cast<size_t>(parent)];
-      const auto& oc = *r.outputs;
-      // With both models' weights tested and unrelated, a shared logit image is a student that
-      // learned the reference's distributions.
-      relation = r.has_weights && oc.kind == "weight_derived" ? "distilled_logit" : oc.kind;
-      verdict_p = r.output_p_holm;
-      char buf[256];
-      std::snprintf(buf, sizeof buf,
-                    " on %d probes against %zu controls (Holm-adjusted p = %s over %zu "
-                    "reference(s))",
-                    oc.probes_used, oc.controls.size(), fmt_p(r.output_p_holm).c_str(),
-                    out.references.size());
-      if (r.has_weights) {
-        confidence = *r.output_p_holm < options.alpha / 10 ? "high" : "medium";
-        summary = "The candidate shares no weights with " + r.name +
-                  " but answers like it beyond its controls" + buf +
-                  ": distillation. The pattern of the evidence suggests " + relation + ".";
-      } else {
-        confidence = "low";
-        if (relation == "weight_derived") {
-          summary = "The candidate shares " + r.name +
-                    "'s logit image (the span of its output distributions, set by its "
-                    "unembedding) far beyond its controls" +
-                    buf +
-                    ": it is derived from that model's weights (fine-tuned, merged, quantized or "
-                    "another copy); the weights would say which.";
-        } else {
-          summary = "The candidate answers like " + r.name + " beyond its controls" + buf +
-                    ". Without both models' weights a weight-derived copy cannot be told from a "
-                    "distilled student; the pattern of the evidence suggests " +
-                    relation + ".";
-        }
-      }
-    }
-  }
-  if (parent < 0) {
-    bool any = false, all_tested = !out.references.empty();
-    for (size_t i = 0; i < out.references.size(); ++i) {
-      const auto& r = out.references[i];
-      const bool weights_tested = r.has_weights && r.weights.relation != "inconclusive";
-      const bool outputs_tested = r.outputs && r.outputs->p_value.has_value();
-      if (weights_tested || outputs_tested) any = true;
-      if (!r.p_holm && !r.output_p_holm) all_tested = false;
-      if (r.p_holm && (!verdict_p || *r.p_holm < *verdict_p)) verdict_p = r.p_holm;
-      if (r.output_p_holm && (!verdict_p || *r.output_p_holm < *verdict_p)) {
-        verdict_p = r.output_p_holm;
-      }
-    }
-    relation = any ? "independent" : "inconclusive";
-    confidence = any && all_tested ? "medium" : "low";
-    summary =
-        out.references.empty()
-            ? "No reference was given: nothing to compare with."
-            : (any ? std::string("No evidence that the candidate derives from any "
-                                 "reference by its ") +
-                         (ov != nullptr ? (cm ? "weights or outputs" : "outputs") : "weights") +
-                         " (smallest Holm-adjusted p = " + fmt_p(verdict_p) + ")."
-                   : "No reference could be compared with the candidate.");
-  }
-  if (ov == nullptr) {
-    summary += "\nOutput and distillation tests were not run (no signatures and controls given).";
-  } else if (!cm) {
-    summary += "\nWeight tests were not run (the candidate's weights are not at hand).";
-  }
-  out.parent = parent;
-  verdict["relation"] = relation;
-  verdict["parent"] =
-      parent >= 0 ? nlohmann::json(out.references[parent].name) : nlohmann::json(nullptr);
-  if (parent >= 0) {
-    verdict["parent_digest"] = "sha256:" + out.references[static_cast<size_t>(parent)].digest;
-  }
-  verdict["p_value"] = opt_json(verdict_p);
-  verdict["confidence"] = confidence;
-  verdict["summary"] = summary;
+  return Status::ok();
+}
 
-  // The report.
-  nlohmann::json rep;
-  rep["report_version"] = 1;
-  const std::string cand_name =
-      options.candidate_name.empty() ? model_display_name(candidate) : options.candidate_name;
-  rep["candidate"] = {
-      {"name", cand_name}, {"path", candidate}, {"digest", {{"sha256", cand_digest}}}};
-  if (!options.candidate_source.empty()) rep["candidate"]["source"] = options.candidate_source;
-  rep["verdict"] = verdict;
-  rep["references"] = nlohmann::json::array();
-  rep["evidence"] = nlohmann::json::array();
-  rep["weight_layers"] = nlohmann::json::array();
-  nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
-  nodes.push_back({{"id", "candidate"}, {"label", cand_name}, {"kind", "candidate"}});
-  nlohmann::json curves = nlohmann::json::array();
-  for (size_t i = 0; i < out.references.size(); ++i) {
-    const auto& r = out.references[i];
-    const auto& w = r.weights;
-    nlohmann::json ref = {{"name", r.name},
-                          {"path", r.path},
-                          {"digest", {{"sha256", r.digest}}},
-                          {"relation", r.has_weights ? w.relation : std::string("not compared")},
-                          {"p_value", opt_json(w.p_value)},
-                          {"p_value_holm", opt_json(r.p_holm)}};
-    if (r.outputs) {
-      const auto& oc = *r.outputs;
-      ref["outputs"] = {{"relation", oc.kind.empty() ? oc.relation : oc.kind},
-                        {"p_value", opt_json(oc.p_value)},
-                        {"p_value_holm", opt_json(r.output_p_holm)}};
-      if (!r.has_weights) {
-        ref["relation"] = oc.relation == "related" ? oc.kind : oc.relation;
-        ref["p_value"] = opt_json(oc.p_value);
-        ref["p_value_holm"] = opt_json(r.output_p_holm);
-      }
-    }
-    rep["references"].push_back(std::move(ref));
-    if (r.outputs) {
-      const auto& oc = *r.outputs;
-      for (const auto& st : oc.statistics) {
-        nlohmann::json row = {
-            {"reference", r.name},
-            {"layer", st.name.find("likelihood") != std::string::npos ? "distillation" : "outputs"},
-            {"method", "prediction t-test against controls"},
-            {"statistic", st.name},
-            {"value",
-             std::isfinite(st.reference) ? nlohmann::json(st.reference) : nlohmann::json(nullptr)},
-            {"p_value", st.primary ? opt_json(r.output_p_holm) : nlohmann::json(nullptr)},
-            {"null_hypothesis", oc.null_hypothesis},
-            {"probes", st.name == "logit_image" ? oc.image_probes : oc.probes_used},
-            {"detail",
-             {{"t", std::isfinite(st.t) ? nlohmann::json(st.t) : nlohmann::json(nullptr)},
-              {"df", st.df},
-              {"primary", st.primary},
-              {"statistic_p_value",
-               st.primary ? nlohmann::json(st.p_value) : nlohmann::json(nullptr)},
-              {"rank_p", st.rank_p},
-              {"control_mean", st.control_mean},
-              {"control_sd", st.control_sd},
-              {"controls", oc.controls}}}};
-        if (st.primary) {
-          row["combination"] = oc.combination + "; Holm-Bonferroni over the references";
-          if (oc.probes_needed >= 0) row["probes_needed"] = oc.probes_needed;
-        }
-        if (st.primary && !oc.teacher.empty()) {
-          row["detail"]["direction"] = {{"teacher", oc.teacher},
-                                        {"bootstrap_agreement", oc.direction_confidence}};
-        }
-        rep["evidence"].push_back(std::move(row));
-      }
-      if (!oc.curve.empty()) {
-        nlohmann::json probes = nlohmann::json::array(), ps = nlohmann::json::array();
-        for (const auto& pt : oc.curve) {
-          probes.push_back(pt.probes);
-          ps.push_back(pt.p_value);
-        }
-        curves.push_back({{"reference", r.name}, {"probes", probes}, {"p_value", ps}});
-      }
-    }
-    if (!w.identity.relation.empty()) {
-      rep["evidence"].push_back(
-          {{"reference", r.name},
-           {"layer", "identity"},
-           {"method", "identity"},
-           {"statistic", "max relative tensor error"},
-           {"value", w.identity.relation == "incomparable"
-                         ? nlohmann::json(nullptr)
-                         : nlohmann::json(w.identity.max_relative_error)},
-           {"p_value", nullptr},
-           {"null_hypothesis", w.identity.null_hypothesis},
-           {"detail", {{"result", w.identity.relation}, {"reason", w.identity.reason}}}});
-    }
-    if (w.permutations > 0) {
-      rep["evidence"].push_back({{"reference", r.name},
-                                 {"layer", "weights"},
-                                 {"method", "gram-permutation"},
-                                 {"statistic", "mean per-layer Gram correlation (raw indices)"},
-                                 {"value", w.statistic},
-                                 {"p_value", opt_json(r.p_holm)},
-                                 {"null_hypothesis", w.null_hypothesis},
-                                 {"combination", "Holm-Bonferroni over the references"},
-                                 {"detail",
-                                  {{"raw_p_value", opt_json(w.p_value)},
-                                   {"permutations", w.permutations},
-                                   {"z_score", w.z_score},
-                                   {"dimensions", w.test_dims}}}});
-    }
-    if (w.aligned.ran) {
-      rep["evidence"].push_back({{"reference", r.name},
-                                 {"layer", "weights"},
-                                 {"method", "aligned-gram"},
-                                 {"statistic", "z-score of the vocabulary-aligned Gram similarity"},
-                                 {"value", w.aligned.z_score},
-                                 {"p_value", nullptr},
-                                 {"null_hypothesis", w.aligned.null_hypothesis},
-                                 {"detail",
-                                  {{"similarity", w.aligned.statistic},
-                                   {"shared_tokens", w.shared_tokens},
-                                   {"matched_dimensions", w.matched_dims}}}});
-    }
-    for (const auto& l : w.layers) {
-      rep["weight_layers"].push_back(
-          {{"reference", r.name},
-           {"layer", l.candidate_layer},
-           {"component", "mean"},
-           {"similarity", l.similarity},
-           {"p_value", w.p_value ? nlohmann::json(l.p_value) : nlohmann::json(nullptr)}});
-    }
-    const std::string id = "ref" + std::to_string(i + 1);
-    nodes.push_back({{"id", id}, {"label", r.name}, {"kind", "reference"}});
-    if (r.has_weights && fingerprint::is_weight_derived(w.relation)) {
-      edges.push_back({{"from", id},
-                       {"to", "candidate"},
-                       {"relation", w.relation},
-                       {"p_value", opt_json(r.p_holm)}});
-    } else if (r.outputs && r.output_p_holm && *r.output_p_holm < options.alpha) {
-      edges.push_back({{"from", id},
-                       {"to", "candidate"},
-                       {"relation", r.outputs->kind},
-                       {"p_value", opt_json(r.output_p_holm)}});
-    }
+Result<AuditResult> AuditSession::run() {
+  PROV_RETURN_IF_ERROR(resolve());
+  PROV_RETURN_IF_ERROR(gather());
+  PROV_RETURN_IF_ERROR(weigh());
+  JudgeInput in;
+  for (const auto& o : outcomes_) {
+    ReferenceEvidence e;
+    e.name = o.subject->name();
+    e.weights = o.weights ? &*o.weights : nullptr;
+    e.outputs = o.outputs ? &*o.outputs : nullptr;
+    in.references.push_back(e);
   }
-  rep["graph"] = {{"nodes", nodes}, {"edges", edges}};
-  if (ov != nullptr) {
-    rep["probe_curve"] = curves;
-    const auto& h = ov->candidate.signature->header;
-    rep["suite"] = {{"name", h.suite_name + " " + h.suite_version}, {"digest", h.suite_digest}};
+  in.candidate_weights = candidate_->has_weights();
+  in.outputs_run = outputs_.has_value();
+  in.alpha = request_.alpha;
+  in.aligned_z_threshold = request_.weights.aligned_z_threshold;
+  AuditResult out;
+  out.verdict = judge(in);
+  for (size_t i = 0; i < outcomes_.size(); ++i) {
+    outcomes_[i].weight_p_holm = out.verdict.weight_p_holm[i];
+    outcomes_[i].output_p_holm = out.verdict.output_p_holm[i];
   }
-  rep["tool"] = {{"name", "prov"}, {"version", options.tool_version}};
-  rep["environment"] = {{"device", "cpu"}, {"dtype", "float32"}};
-  out.report = std::move(rep);
+  out.report = build_report(out.verdict);
+  out.references = outcomes_;
   return out;
+}
+
+Report AuditSession::build_report(const Verdict& verdict) const {
+  Report rep;
+  rep.candidate.name = candidate_->name();
+  rep.candidate.path = request_.candidate;
+  rep.candidate.sha256 = candidate_digest_;
+  if (!candidate_source_.empty()) rep.candidate.source = candidate_source_;
+  ReportVerdict& v = rep.verdict;
+  v.relation = verdict.relation;
+  if (verdict.parent >= 0) {
+    v.parent = outcomes_[static_cast<size_t>(verdict.parent)].subject->name();
+    v.parent_digest = "sha256:" + outcomes_[static_cast<size_t>(verdict.parent)].digest;
+  }
+  v.p_value = verdict.p_value;
+  v.confidence = verdict.confidence;
+  v.summary = verdict.summary;
+  rep.weight_layers.emplace();
+  rep.graph.nodes.push_back({"candidate", candidate_->name(), "candidate"});
+  std::vector<ReportProbeCurve> curves;
+  for (size_t i = 0; i < outcomes_.size(); ++i) {
+    const auto& o = outcomes_[i];
+    const std::string& name = o.subject->name();
+    ReportReference ref;
+    ref.name = name;
+    ref.path = o.subject->spec();
+    ref.sha256 = o.digest;
+    ref.relation = o.weights ? relation_name(o.weights->relation) : "not compared";
+    if (o.weights) ref.p_value = o.weights->p_value;
+    ref.has_holm = true;
+    ref.p_value_holm = o.weight_p_holm;
+    if (o.outputs) {
+      const auto& oc = *o.outputs;
+      ref.outputs = ReportReferenceOutputs{relation_name(oc.relation), oc.p_value, o.output_p_holm};
+      if (!o.weights) {
+        ref.relation = relation_name(oc.relation);
+        ref.p_value = oc.p_value;
+        ref.p_value_holm = o.output_p_holm;
+      }
+      output_rows(name, oc, o.output_p_holm, &rep.evidence);
+      if (!oc.curve.empty()) {
+        ReportProbeCurve c;
+        c.reference = name;
+        for (const auto& pt : oc.curve) {
+          c.probes.push_back(pt.probes);
+          c.p_values.push_back(pt.p_value);
+        }
+        curves.push_back(std::move(c));
+      }
+    }
+    rep.references.push_back(std::move(ref));
+    if (o.weights) {
+      const auto& w = *o.weights;
+      weight_rows(name, w, o.weight_p_holm, &rep.evidence);
+      for (const auto& l : w.layers) {
+        rep.weight_layers->push_back({name, l.candidate_layer, "mean", l.similarity,
+                                      w.p_value ? std::optional<double>(l.p_value) : std::nullopt});
+      }
+    }
+    const size_t node = rep.graph.nodes.size();
+    rep.graph.nodes.push_back({"ref" + std::to_string(i + 1), name, "reference"});
+    if (o.weights && is_weight_derived(o.weights->relation)) {
+      rep.graph.edges.push_back({node, 0, relation_name(o.weights->relation), o.weight_p_holm});
+    } else if (o.outputs && o.output_p_holm && *o.output_p_holm < request_.alpha) {
+      ReferenceEvidence e{name, o.weights ? &*o.weights : nullptr, &*o.outputs};
+      rep.graph.edges.push_back(
+          {node, 0, relation_name(judged_output_relation(e)), o.output_p_holm});
+    }
+  }
+  if (outputs_) {
+    rep.probe_curve = std::move(curves);
+    const auto& h = outputs_->signatures[0].header;
+    rep.suite = ReportSuite{h.suite_name + " " + h.suite_version, h.suite_digest};
+  }
+  rep.tool_version = request_.tool_version;
+  rep.environment = environment();
+  return rep;
+}
+
+ReportEnvironment AuditSession::environment() const {
+  ReportEnvironment env;
+  // The weight tests' arithmetic: fp32 Gram products on the CPU (fingerprint/gram_kernel.h).
+  env.device = "cpu";
+  env.dtype = "float32";
+  env.threads = static_cast<int64_t>(default_thread_count());
+  if (!outputs_) return env;
+  std::vector<probes::Subject*> all = {candidate_};
+  std::vector<std::string> roles = {"candidate"};
+  for (const auto& o : outcomes_) {
+    all.push_back(o.subject);
+    roles.push_back("reference");
+  }
+  for (auto* c : controls_) {
+    all.push_back(c);
+    roles.push_back("control");
+  }
+  env.runs.emplace();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& h = outputs_->signatures[i].header;
+    ReportRun run;
+    run.model = all[i]->name();
+    run.role = roles[i];
+    run.source = source_name(all[i]->kind());
+    run.device = h.device;
+    run.dtype = h.dtype;
+    if (h.source == "local") {
+      run.backend = "libtorch";
+    } else if (h.source == "endpoint") {
+      run.backend = h.device == "endpoint:chat" ? "openai-chat" : "openai-completions";
+    }
+    if (!h.tool_version.empty()) run.tool_version = h.tool_version;
+    env.runs->push_back(std::move(run));
+  }
+  // The candidate's own run says where its answers came from.
+  const auto& ch = outputs_->signatures[0].header;
+  env.device = ch.device.empty() ? "unknown" : ch.device;
+  env.dtype = ch.dtype.empty() ? "unknown" : ch.dtype;
+  return env;
 }
 
 }  // namespace prov::lineage

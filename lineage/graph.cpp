@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "lineage/judge.h"
+
 namespace prov::lineage {
 namespace {
 
@@ -18,19 +20,30 @@ using fingerprint::WeightLineageResult;
 
 constexpr double kChangeScale = 0.05;  // aligned change at which closeness is 1/2
 
-bool is_related(const WeightLineageResult& r, double alpha) {
-  return (r.p_value && *r.p_value < alpha) || fingerprint::is_weight_derived(r.relation);
+bool pair_related(const WeightLineageResult& r, double alpha) {
+  return (r.p_value && *r.p_value < alpha) || is_weight_derived(r.relation);
+}
+
+// The relation of a weight edge: judge()'s verdict on the pair alone; a pair related only by a
+// p-value below alpha that compare_weights (run at a stricter level) called independent is
+// `finetuned`, the relation compare_weights gives a related pair without more specific evidence.
+Relation edge_relation(const WeightLineageResult& r, double alpha) {
+  JudgeInput in;
+  in.references.push_back({"", &r, nullptr});
+  in.alpha = alpha;
+  const Verdict v = judge(in);
+  return prov::is_related(v.relation) ? v.relation : Relation::kFinetuned;
 }
 
 double result_score(const WeightLineageResult& r) {
-  if (r.relation == "identical" || r.relation == "converted") return 8;
-  if (r.relation == "quantized") return 6;
+  if (r.relation == Relation::kIdentical || r.relation == Relation::kConverted) return 8;
+  if (r.relation == Relation::kQuantized) return 6;
   double s = r.statistic;
   if (r.aligned.ran) s = std::max(s, r.aligned.statistic);
   s = std::min(1.0, std::max(-1.0, s));
   double c = 0;
   const double e = r.aligned_relative_error;
-  if (r.relation == "permuted") {
+  if (r.relation == Relation::kPermuted) {
     c = 1;
   } else if (e > 0 && std::isfinite(e)) {
     c = 1 / (1 + e / kChangeScale);
@@ -41,15 +54,15 @@ double result_score(const WeightLineageResult& r) {
 // The parent a result's hard evidence names (-1: none), and its basis.
 int hard_parent(const PairResult& p, std::string* basis) {
   const WeightLineageResult& r = p.result;
-  if (r.relation == "quantized") {
+  if (r.relation == Relation::kQuantized) {
     *basis = "quantized side";
     if (r.identity.quantized_side == "candidate") return p.reference;
     if (r.identity.quantized_side == "reference") return p.candidate;
-  } else if (r.relation == "pruned") {
+  } else if (r.relation == Relation::kPruned) {
     *basis = "pruned side";
     if (r.direction == "candidate is smaller") return p.reference;
     if (r.direction == "reference is smaller") return p.candidate;
-  } else if (r.relation == "merged") {
+  } else if (r.relation == Relation::kMerged) {
     *basis = "merge fit";  // the candidate is the merge (fingerprint/merge.h)
     return p.reference;
   }
@@ -122,7 +135,7 @@ std::vector<Link> combine(const std::vector<PairResult>& pairs, double alpha) {
   for (size_t i = 0; i < pairs.size(); ++i) {
     const PairResult& p = pairs[i];
     const int lo = std::min(p.candidate, p.reference), hi = std::max(p.candidate, p.reference);
-    const bool rel = is_related(p.result, alpha);
+    const bool rel = pair_related(p.result, alpha);
     const double score = result_score(p.result);
     auto it = links.find({lo, hi});
     if (it == links.end()) {
@@ -161,8 +174,8 @@ std::vector<Link> combine(const std::vector<PairResult>& pairs, double alpha) {
   for (auto& kv : links) {
     Link& l = kv.second;
     if (!l.related) continue;
-    const std::string& rel = pairs[l.rep].result.relation;
-    l.identity = rel == "identical" || rel == "converted";
+    const Relation rel = pairs[l.rep].result.relation;
+    l.identity = rel == Relation::kIdentical || rel == Relation::kConverted;
     out.push_back(l);
   }
   return out;
@@ -299,7 +312,7 @@ Result<LineageForest> build_forest(int n, const std::vector<PairResult>& pairs, 
     LineageEdge e;
     e.parent = parent_of[child];
     e.child = child;
-    e.relation = fingerprint::is_weight_derived(r.relation) ? r.relation : "finetuned";
+    e.relation = edge_relation(r, alpha);
     e.p_value = r.p_value;
     e.score = l.score;
     e.direction_confidence = "low";
@@ -365,8 +378,8 @@ Result<LineageForest> attach_output_edges(const LineageForest& f,
   // Weight copies answer like their originals: a test toward a copy counts toward the original.
   std::vector<int> copy_of(static_cast<size_t>(n), -1);
   for (const LineageEdge& e : f.edges) {
-    if (e.relation == "identical" || e.relation == "converted" || e.relation == "quantized" ||
-        e.relation == "permuted" || e.relation == "noised") {
+    if (is_identity_decided(e.relation) || e.relation == Relation::kPermuted ||
+        e.relation == Relation::kNoised) {
       copy_of[e.child] = e.parent;
     }
   }
@@ -387,7 +400,9 @@ Result<LineageForest> attach_output_edges(const LineageForest& f,
     LineageEdge e;
     e.parent = teacher;
     e.child = t.student;
-    e.relation = t.result.kind.empty() ? "distilled_seq" : t.result.kind;
+    e.relation = t.relation           ? *t.relation
+                 : t.result.related() ? t.result.relation
+                                      : Relation::kDistilledSeq;
     e.p_value = t.result.p_value;
     e.score = 0;
     e.direction_basis = "output test (the reference side is the teacher)";
@@ -442,8 +457,8 @@ double edge_accuracy(const LineageForest& f, const std::vector<int>& expected_pa
   return m == 0 ? 1.0 : static_cast<double>(correct) / static_cast<double>(m);
 }
 
-nlohmann::json forest_graph_json(const LineageForest& f, const std::vector<std::string>& names,
-                                 int candidate_index) {
+ReportGraph forest_graph(const LineageForest& f, const std::vector<std::string>& names,
+                         int candidate_index) {
   int count = static_cast<int>(names.size());
   auto see = [&count](int i) { count = std::max(count, i + 1); };
   for (const LineageEdge& e : f.edges) {
@@ -455,21 +470,17 @@ nlohmann::json forest_graph_json(const LineageForest& f, const std::vector<std::
     for (int i : c) see(i);
   }
   auto id = [](int i) { return "m" + std::to_string(i); };
-  nlohmann::json nodes = nlohmann::json::array();
+  ReportGraph g;
   for (int i = 0; i < count; ++i) {
     const std::string label = static_cast<size_t>(i) < names.size() ? names[i] : id(i);
-    nodes.push_back({{"id", id(i)},
-                     {"label", label},
-                     {"kind", i == candidate_index ? "candidate" : "reference"}});
+    g.nodes.push_back({id(i), label, i == candidate_index ? "candidate" : "reference"});
   }
-  nlohmann::json edges = nlohmann::json::array();
   for (const LineageEdge& e : f.edges) {
     if (e.parent < 0 || e.child < 0) continue;
-    nlohmann::json j = {{"from", id(e.parent)}, {"to", id(e.child)}, {"relation", e.relation}};
-    j["p_value"] = e.p_value ? nlohmann::json(*e.p_value) : nlohmann::json(nullptr);
-    edges.push_back(std::move(j));
+    g.edges.push_back({static_cast<size_t>(e.parent), static_cast<size_t>(e.child),
+                       relation_name(e.relation), e.p_value});
   }
-  return {{"nodes", std::move(nodes)}, {"edges", std::move(edges)}};
+  return g;
 }
 
 }  // namespace prov::lineage

@@ -90,6 +90,7 @@
 #include "core/status.h"
 #include "fingerprint/outputs.h"
 #include "fingerprint/weights.h"
+#include "lineage/report.h"
 
 namespace prov::lineage {
 
@@ -101,9 +102,9 @@ struct PairResult {
 
 struct LineageEdge {
   int parent = 0, child = 0;
-  std::string relation;           // the child's relation to the parent (weights.h taxonomy)
-  std::optional<double> p_value;  // test A's, when the representative result has one
-  double score = 0;               // the pair's score (file comment, step 3)
+  Relation relation = Relation::kFinetuned;  // the child's relation to the parent (judge())
+  std::optional<double> p_value;             // test A's, when the representative result has one
+  double score = 0;                          // the pair's score (file comment, step 3)
   // Why parent -> child: "quantized side", "pruned side", "identity", "undetermined (oriented
   // from the chosen root)", ... (file comment, step 6).
   std::string direction_basis;
@@ -131,6 +132,9 @@ Result<LineageForest> build_forest(int n, const std::vector<PairResult>& pairs,
 struct OutputPairResult {
   int student = 0, teacher = 0;
   fingerprint::OutputComparison result;
+  // The edge's relation as judge() names the pair (judge.h: a shared logit image between models
+  // whose weights were compared is distilled_logit); nullopt: the test's own relation.
+  std::optional<Relation> relation;
 };
 
 // Adds distillation edges to the weight forest `f` of n models (n = the models in its
@@ -166,7 +170,7 @@ Result<LineageForest> attach_output_edges(const LineageForest& f,
 double edge_accuracy(const LineageForest& f, const std::vector<int>& expected_parent,
                      double* undirected_correct = nullptr);
 
-// The forest as the report's "graph" object (docs/formats/report.md):
+// The forest as the report's graph (report.h; as JSON, docs/formats/report.md):
 //   {"nodes": [{"id": "m<i>", "label": names[i], "kind": "candidate" | "reference"}],
 //    "edges": [{"from": "m<parent>", "to": "m<child>", "relation": ..., "p_value": number or
 //               null}]}
@@ -174,7 +178,7 @@ double edge_accuracy(const LineageForest& f, const std::vector<int>& expected_pa
 // model without a name is labelled "m<i>". kind is "candidate" for candidate_index (negative:
 // none) and "reference" otherwise. Edges in f.edges order; an edge naming a negative index (not
 // something build_forest produces) is left out.
-nlohmann::json forest_graph_json(const LineageForest& f, const std::vector<std::string>& names,
-                                 int candidate_index = -1);
+ReportGraph forest_graph(const LineageForest& f, const std::vector<std::string>& names,
+                         int candidate_index = -1);
 
 }  // namespace prov::lineage

@@ -245,7 +245,7 @@ Status check_required_fields(const json& report) {
 
 }  // namespace
 
-Result<std::string> make_statement(const json& report) {
+Result<std::string> canonical_statement(const json& report) {
   PROV_RETURN_IF_ERROR(check_required_fields(report));
   PROV_RETURN_IF_ERROR(check_serialisable(report, "", 1));
   const json& candidate = report["candidate"];
@@ -269,7 +269,15 @@ Result<std::string> make_statement(const json& report) {
   }
 }
 
-Result<std::string> sign_report(const json& report, const store::PrivateKey& key) {
+Result<std::string> make_statement(const Report& report) {
+  const json j = report_to_json(report);
+  // The writer's output must read back: a report that does not is never signed.
+  Status valid = report_from_json(j).status();
+  if (!valid.is_ok()) return valid;
+  return canonical_statement(j);
+}
+
+Result<std::string> sign_report(const Report& report, const store::PrivateKey& key) {
   PROV_ASSIGN_OR_RETURN(std::string statement, make_statement(report));
   return store::dsse_sign(store::kInTotoPayloadType, statement, key);
 }
@@ -319,6 +327,8 @@ Result<VerifiedReport> verify_report(const std::string& envelope_json,
   if (report == nullptr) return corrupt("signed report: the statement has no predicate");
   Status valid = check_required_fields(*report);
   if (!valid.is_ok()) return corrupt("signed report: " + valid.message());
+  auto typed = report_from_json(*report);
+  if (!typed.is_ok()) return corrupt("signed report: " + typed.status().message());
   // 8. The subject names the report's candidate, and nothing else.
   const json& candidate = (*report)["candidate"];
   const std::string cand_name = candidate["name"].get<std::string>();
@@ -352,7 +362,8 @@ Result<VerifiedReport> verify_report(const std::string& envelope_json,
                    json_quoted(subj_sha) + ", candidate " + json_quoted(cand_sha));
   }
   VerifiedReport out;
-  out.report = *report;
+  out.predicate = *report;
+  out.report = std::move(*typed);
   out.statement = std::move(statement);
   out.key_id = key_id;
   return out;

@@ -11,9 +11,8 @@
 // and control characters escaped, integers in plain decimal, other numbers by one shortest
 // round-trip rule. The same report always gives the same bytes.
 //
-// Required report fields, the ones the Statement is built from (the rest of the report is carried
-// unchanged; its full schema, docs/formats/report.md, is checked by report_render.h's
-// validate_report, which callers may run first):
+// The report's schema (docs/formats/report.md) is report.h's; on top of it the Statement needs
+// these fields filled, the ones it is built from:
 //   "report_version": 1 (an integer),
 //   "candidate": {"name": non-empty string, "digest": {"sha256": 64 lowercase hex}},
 //   "verdict": {"relation": non-empty string},
@@ -28,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "lineage/report.h"
 #include "store/keys.h"
 
 namespace prov::lineage {
@@ -37,19 +37,27 @@ inline constexpr char kStatementType[] = "https://in-toto.io/Statement/v1";
 // Deepest nesting (objects and arrays) accepted in a report or a signed Statement.
 inline constexpr int kMaxReportDepth = 64;
 
-// The canonical Statement bytes for `report`. kInvalidArgument naming the field when a required
-// field is missing or ill-typed, when a number is not finite (NaN, infinity: JSON cannot hold
-// them), when a string is not valid UTF-8, or when the report nests deeper than kMaxReportDepth.
-Result<std::string> make_statement(const nlohmann::json& report);
+// The canonical Statement bytes of a report in JSON form: only the required fields below are
+// checked (the rest is carried unchanged), numbers must be finite, strings valid UTF-8, nesting at
+// most kMaxReportDepth. make_statement's last step; exposed for reports written by other tools and
+// for tests of the serialisation. kInvalidArgument naming the field ('candidate.name').
+Result<std::string> canonical_statement(const nlohmann::json& report);
+
+// The canonical Statement bytes for `report` (report_to_json). kInvalidArgument naming the field
+// when the report does not read back (report_from_json), a required field is empty, the digest is
+// not lowercase hex, a string is not valid UTF-8, or the report nests deeper than
+// kMaxReportDepth.
+Result<std::string> make_statement(const Report& report);
 
 // make_statement, then a DSSE envelope (store::dsse_sign) with payloadType
 // store::kInTotoPayloadType and one signature by `key`. Returns the envelope JSON; fails as
 // make_statement does.
-Result<std::string> sign_report(const nlohmann::json& report, const store::PrivateKey& key);
+Result<std::string> sign_report(const Report& report, const store::PrivateKey& key);
 
 struct VerifiedReport {
   nlohmann::json statement;  // the whole parsed Statement
-  nlohmann::json report;     // its predicate
+  nlohmann::json predicate;  // its predicate, as signed
+  Report report;             // the predicate read as a report
   std::string key_id;        // the key id (hex SHA-256 of the DER public key) that verified it
 };
 
@@ -67,7 +75,8 @@ struct VerifiedReport {
 //     in-toto Statement v1");
 //  6. predicateType is kReportPredicateType (kInvalidArgument: "predicate type X is not a lineage
 //     report");
-//  7. the predicate has the required report fields (kCorrupt: "signed report: ...");
+//  7. the predicate has the required report fields and reads as a report (report_from_json;
+//     kCorrupt: "signed report: ...");
 //  8. exactly one subject, whose name and digest.sha256 equal the predicate's candidate (kCorrupt:
 //     "subject does not match the report's candidate: ...").
 // kCorrupt means the bytes are malformed or inconsistent; kInvalidArgument means a well-formed

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/relation.h"
 #include "core/sha256.h"
 
 namespace prov::store {
@@ -22,8 +23,8 @@ constexpr size_t kMaxEntries = 100000;
 constexpr size_t kMaxProofHashes = 64;
 constexpr char kDsseContentType[] = "application/vnd.dsse.envelope.v1+json";
 
-// What the walks and the lineage need to know about one entry.
-struct EntryFacts {
+// What the walks and the lineage need to know about one entry (its derived columns).
+struct EntryLinks {
   uint64_t index = 0;
   std::vector<std::string> subjects;
   std::string relation;
@@ -33,10 +34,10 @@ struct EntryFacts {
 // The roles of each entry relative to `model`, computed exactly as Ledger::query (subject),
 // Ledger::ancestors and Ledger::descendants would over the same entries (without a depth limit).
 std::map<uint64_t, std::set<std::string>> compute_roles(const std::string& model,
-                                                        const std::vector<EntryFacts>& entries) {
+                                                        const std::vector<EntryLinks>& entries) {
   std::map<uint64_t, std::set<std::string>> roles;
   // Entries by subject and by parent, in entry order, so each walk step is a lookup.
-  std::multimap<std::string, const EntryFacts*> by_subject, by_parent;
+  std::multimap<std::string, const EntryLinks*> by_subject, by_parent;
   for (const auto& e : entries) {
     std::set<std::string> distinct(e.subjects.begin(), e.subjects.end());
     for (const auto& s : distinct) by_subject.emplace(s, &e);
@@ -57,7 +58,7 @@ std::map<uint64_t, std::set<std::string>> compute_roles(const std::string& model
       for (const auto& d : frontier) {
         auto range = by_subject.equal_range(d);
         for (auto it = range.first; it != range.second; ++it) {
-          const EntryFacts& e = *it->second;
+          const EntryLinks& e = *it->second;
           if (e.parent.empty() || !seen_entries.insert(e.index).second) continue;
           if (seen.insert(e.parent).second) next.push_back(e.parent);
           roles[e.index].insert("ancestor");
@@ -75,7 +76,7 @@ std::map<uint64_t, std::set<std::string>> compute_roles(const std::string& model
       for (const auto& d : frontier) {
         auto range = by_parent.equal_range(d);
         for (auto it = range.first; it != range.second; ++it) {
-          const EntryFacts& e = *it->second;
+          const EntryLinks& e = *it->second;
           if (!seen_entries.insert(e.index).second) continue;
           for (const auto& s : e.subjects) {
             if (seen.insert(s).second) next.push_back(s);
@@ -89,7 +90,7 @@ std::map<uint64_t, std::set<std::string>> compute_roles(const std::string& model
   return roles;
 }
 
-json statement_json(const EntryFacts& f) {
+json statement_json(const EntryLinks& f) {
   json j = {{"subjects", f.subjects}};
   if (!f.relation.empty()) j["relation"] = f.relation;
   if (!f.parent.empty()) j["parent_digest"] = f.parent;
@@ -97,7 +98,7 @@ json statement_json(const EntryFacts& f) {
 }
 
 // The model's direct parents and children, in entry order.
-json lineage_json(const std::string& model, const std::vector<EntryFacts>& entries) {
+json lineage_json(const std::string& model, const std::vector<EntryLinks>& entries) {
   json parents = json::array();
   json children = json::array();
   for (const auto& e : entries) {
@@ -116,8 +117,8 @@ json lineage_json(const std::string& model, const std::vector<EntryFacts>& entri
   return {{"parents", parents}, {"children", children}};
 }
 
-EntryFacts facts_of(const LedgerEntry& e) {
-  EntryFacts f;
+EntryLinks links_of(const LedgerEntry& e) {
+  EntryLinks f;
   f.index = e.index;
   f.subjects = e.subjects;
   f.relation = e.relation;
@@ -139,7 +140,7 @@ std::string now_iso() {
 struct Collected {
   std::string model;
   std::vector<LedgerEntry> entries;
-  std::vector<EntryFacts> facts;
+  std::vector<EntryLinks> facts;
   std::map<uint64_t, std::set<std::string>> roles;
   std::string note;
   Checkpoint checkpoint;
@@ -191,7 +192,7 @@ Result<Collected> collect(Ledger& ledger, const std::string& model_digest,
                               std::to_string(c.checkpoint.tree_size) +
                               "): sign a checkpoint first: prov ledger checkpoint");
     }
-    c.facts.push_back(facts_of(e));
+    c.facts.push_back(links_of(e));
     c.entries.push_back(std::move(e));
   }
   c.roles = compute_roles(c.model, c.facts);
@@ -201,9 +202,11 @@ Result<Collected> collect(Ledger& ledger, const std::string& model_digest,
   return c;
 }
 
-// Subject names recorded in an envelope's statement ("alg:hex" -> name), and a parent name
-// when the predicate gives one. Envelopes that do not parse contribute nothing.
-void collect_names(const std::string& envelope, std::map<std::string, std::string>* names) {
+// Names recorded about an envelope's models ("alg:hex" -> name): the subject names of its in-toto
+// Statement, then the parent's name as the predicate's reader gives it (Ledger::facts_of). The
+// first name met for a digest is kept; envelopes that do not parse contribute nothing.
+void collect_names(const Ledger& ledger, const std::string& envelope,
+                   std::map<std::string, std::string>* names) {
   auto env = dsse_parse(envelope);
   if (!env.is_ok()) return;
   json st = json::parse(env->payload, nullptr, false);
@@ -225,22 +228,15 @@ void collect_names(const std::string& envelope, std::map<std::string, std::strin
       }
     }
   }
-  auto pred = st.find("predicate");
-  if (pred == st.end() || !pred->is_object()) return;
-  for (const json* p : {pred->contains("verdict") ? &(*pred)["verdict"] : nullptr, &*pred}) {
-    if (p == nullptr || !p->is_object()) continue;
-    auto pd = p->find("parent_digest");
-    auto pn = p->find("parent_name");
-    if (pd != p->end() && pd->is_string() && pn != p->end() && pn->is_string() &&
-        !pn->get<std::string>().empty()) {
-      names->emplace(normalize_digest(pd->get<std::string>()), pn->get<std::string>());
-    }
+  auto facts = ledger.facts_of(envelope);
+  if (facts.is_ok() && !facts->parent_digest.empty() && !facts->parent_name.empty()) {
+    names->emplace(facts->parent_digest, facts->parent_name);
   }
 }
 
 std::map<std::string, std::string> model_names(Ledger& ledger, const Collected& c) {
   std::map<std::string, std::string> names;
-  for (const auto& e : c.entries) collect_names(e.envelope, &names);
+  for (const auto& e : c.entries) collect_names(ledger, e.envelope, &names);
   // A parent referenced only as a parent may have entries of its own outside the lineage.
   for (const auto& f : c.facts) {
     if (f.parent.empty() || names.count(f.parent)) continue;
@@ -249,7 +245,7 @@ std::map<std::string, std::string> model_names(Ledger& ledger, const Collected& 
     q.limit = 8;
     auto more = ledger.query(q);
     if (!more.is_ok()) continue;
-    for (const auto& e : *more) collect_names(e.envelope, &names);
+    for (const auto& e : *more) collect_names(ledger, e.envelope, &names);
   }
   return names;
 }
@@ -301,13 +297,12 @@ Result<std::string> export_disclosure(Ledger& ledger, const Collected& c) {
 
 // ---- Hugging Face model card ----
 
-// The Hugging Face base_model_relation for a prov relation, or "" when there is none.
+// The Hugging Face base_model_relation for a recorded relation (the relation table's hf_relation),
+// or "" when there is none. "adapter" is Hugging Face's own value, kept as recorded.
 std::string hf_relation(const std::string& relation) {
-  if (relation == "finetuned" || relation == "finetune") return "finetune";
-  if (relation == "quantized") return "quantized";
-  if (relation == "merged" || relation == "merge") return "merge";
   if (relation == "adapter") return "adapter";
-  return "";
+  auto r = parse_relation(relation);
+  return r ? relation_info(*r).hf_relation : "";
 }
 
 // A YAML double-quoted scalar (JSON string syntax is valid YAML).
@@ -448,7 +443,7 @@ Result<std::string> export_spdx3(Ledger& ledger, const Collected& c, const std::
   }
   for (size_t i = 0; i < c.entries.size(); ++i) {
     const LedgerEntry& e = c.entries[i];
-    const EntryFacts& f = c.facts[i];
+    const EntryLinks& f = c.facts[i];
     std::string ev_id = "urn:prov:ledger-entry:" + std::to_string(e.index);
     graph.push_back(
         {{"type", "software_File"},
@@ -544,12 +539,51 @@ std::string uuid_from(const std::string& seed) {
          "-" + h.substr(20, 12);
 }
 
+// The CycloneDX declarations: one claim per ledger entry (a sentence naming subject, relation and
+// parent) with the DSSE envelope as its evidence, and one attestation mapping to all claims.
+json cdx_declarations(const Collected& c) {
+  json claims = json::array();
+  json evidence = json::array();
+  json claim_refs = json::array();
+  for (const auto& e : c.entries) {
+    std::string n = std::to_string(e.index);
+    const EntryLinks& f = c.facts[&e - &c.entries[0]];
+    std::string predicate =
+        "ledger entry " + n + ": " + (f.subjects.empty() ? std::string("?") : f.subjects[0]);
+    if (!f.parent.empty()) {
+      predicate +=
+          " " + (f.relation.empty() ? std::string("derived") : f.relation) + " from " + f.parent;
+    }
+    claims.push_back({{"bom-ref", "claim:entry:" + n},
+                      {"target", "model:" + c.model},
+                      {"predicate", predicate},
+                      {"evidence", {"evidence:entry:" + n}}});
+    claim_refs.push_back("claim:entry:" + n);
+    evidence.push_back({{"bom-ref", "evidence:entry:" + n},
+                        {"propertyName", "prov:ledger-entry"},
+                        {"description", "DSSE envelope of prov ledger entry " + n + " (leaf " +
+                                            to_hex(e.leaf_hash) + ")"},
+                        {"created", e.created_at},
+                        {"data",
+                         {{{"name", "dsse-envelope"},
+                           {"contents",
+                            {{"attachment",
+                              {{"contentType", kDsseContentType},
+                               {"encoding", "base64"},
+                               {"content", base64_encode(e.envelope)}}}}}}}}});
+  }
+  return {{"attestations",
+           {{{"summary",
+              "Provenance of " + c.model + " recorded in the prov ledger " + c.checkpoint.origin},
+             {"map", {{{"claims", claim_refs}}}}}}},
+          {"claims", claims},
+          {"evidence", evidence}};
+}
+
 Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
                                      const std::string& created) {
   auto names = model_names(ledger, c);
   auto ref = [](const std::string& d) { return "model:" + d; };
-  // The relation by which each related model is linked, for its properties.
-  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> links;
   auto component = [&](const std::string& d) {
     json comp = {{"type", "machine-learning-model"},
                  {"bom-ref", ref(d)},
@@ -563,7 +597,7 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
   std::vector<std::string> ancestors, descendants;
   json props = json::array();
   for (size_t i = 0; i < c.facts.size(); ++i) {
-    const EntryFacts& f = c.facts[i];
+    const EntryLinks& f = c.facts[i];
     if (f.parent.empty()) continue;
     const auto& roles = c.roles.at(f.index);
     bool direct_parent =
@@ -619,36 +653,6 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
   }
   model["properties"] = props;
 
-  json claims = json::array();
-  json evidence = json::array();
-  json claim_refs = json::array();
-  for (const auto& e : c.entries) {
-    std::string n = std::to_string(e.index);
-    const EntryFacts& f = c.facts[&e - &c.entries[0]];
-    std::string predicate =
-        "ledger entry " + n + ": " + (f.subjects.empty() ? std::string("?") : f.subjects[0]);
-    if (!f.parent.empty()) {
-      predicate +=
-          " " + (f.relation.empty() ? std::string("derived") : f.relation) + " from " + f.parent;
-    }
-    claims.push_back({{"bom-ref", "claim:entry:" + n},
-                      {"target", ref(c.model)},
-                      {"predicate", predicate},
-                      {"evidence", {"evidence:entry:" + n}}});
-    claim_refs.push_back("claim:entry:" + n);
-    evidence.push_back({{"bom-ref", "evidence:entry:" + n},
-                        {"propertyName", "prov:ledger-entry"},
-                        {"description", "DSSE envelope of prov ledger entry " + n + " (leaf " +
-                                            to_hex(e.leaf_hash) + ")"},
-                        {"created", e.created_at},
-                        {"data",
-                         {{{"name", "dsse-envelope"},
-                           {"contents",
-                            {{"attachment",
-                              {{"contentType", kDsseContentType},
-                               {"encoding", "base64"},
-                               {"content", base64_encode(e.envelope)}}}}}}}}});
-  }
   json doc = {{"bomFormat", "CycloneDX"},
               {"specVersion", "1.6"},
               {"serialNumber", "urn:uuid:" + uuid_from(c.model + "\n" + c.note)},
@@ -658,13 +662,7 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
                 {"tools", {{"components", {{{"type", "application"}, {"name", "prov"}}}}}},
                 {"properties", {{{"name", "prov:ledger:checkpoint"}, {"value", c.note}}}}}},
               {"components", {model}},
-              {"declarations",
-               {{"attestations",
-                 {{{"summary", "Provenance of " + c.model + " recorded in the prov ledger " +
-                                   c.checkpoint.origin},
-                   {"map", {{{"claims", claim_refs}}}}}}},
-                {"claims", claims},
-                {"evidence", evidence}}}};
+              {"declarations", cdx_declarations(c)}};
   return doc.dump(2) + "\n";
 }
 
@@ -712,6 +710,89 @@ Result<Hash> parse_hash_hex(const std::string& text, const std::string& where) {
   return h;
 }
 
+// The checkpoint member: signature first, then the informative members against the signed note.
+Result<Checkpoint> verify_checkpoint_member(const json& cpj, const PublicKey& checkpoint_key) {
+  PROV_RETURN_IF_ERROR(check_keys(cpj, {"origin", "tree_size", "root", "note"}, "checkpoint"));
+  PROV_ASSIGN_OR_RETURN(std::string note, get_string(cpj, "note", "checkpoint"));
+  PROV_ASSIGN_OR_RETURN(Checkpoint unverified, parse_checkpoint(note));
+  auto cp = verify_checkpoint(note, unverified.origin, checkpoint_key);
+  if (!cp.is_ok()) return cp.status().with_context("checkpoint");
+  PROV_ASSIGN_OR_RETURN(std::string origin, get_string(cpj, "origin", "checkpoint"));
+  PROV_ASSIGN_OR_RETURN(uint64_t tree_size, get_uint(cpj, "tree_size", "checkpoint"));
+  PROV_ASSIGN_OR_RETURN(std::string root_text, get_string(cpj, "root", "checkpoint"));
+  PROV_ASSIGN_OR_RETURN(Hash root, parse_hash_hex(root_text, "checkpoint root"));
+  if (origin != cp->origin || tree_size != cp->tree_size || root != cp->root) {
+    return corrupt("checkpoint: origin, tree_size or root differ from the signed note");
+  }
+  return cp;
+}
+
+// One member of `entries` (already checked for its members and index order): the leaf from
+// created_at and the envelope, the inclusion proof against `cp`, the envelope signature (with
+// keys), and the statement recomputed from the envelope. Returns the entry's links.
+Result<EntryLinks> verify_entry(const json& ej, uint64_t index, const Checkpoint& cp,
+                                const ExportVerifyOptions& options, ExportVerifyReport* report) {
+  const std::string where = "entry " + std::to_string(index);
+  PROV_ASSIGN_OR_RETURN(std::string created_at, get_string(ej, "created_at", where));
+  PROV_ASSIGN_OR_RETURN(std::string env_b64, get_string(ej, "envelope", where));
+  auto envelope = base64_decode(env_b64);
+  if (!envelope.is_ok()) return envelope.status().with_context(where + ": envelope");
+  if (base64_encode(*envelope) != env_b64) {
+    return corrupt(where + ": envelope base64 is not canonical");
+  }
+  PROV_ASSIGN_OR_RETURN(std::string leaf_text, get_string(ej, "leaf_hash", where));
+  PROV_ASSIGN_OR_RETURN(Hash claimed_leaf, parse_hash_hex(leaf_text, where + ": leaf_hash"));
+  Hash leaf = leaf_hash(entry_leaf_data(created_at, *envelope));
+  if (leaf != claimed_leaf) {
+    return corrupt(where + ": leaf hash recomputed from created_at and the envelope differs");
+  }
+  const json& pj = ej.at("inclusion_proof");
+  if (!pj.is_array() || pj.size() > kMaxProofHashes) {
+    return corrupt(where + ": inclusion_proof is not an array of at most " +
+                   std::to_string(kMaxProofHashes) + " hashes");
+  }
+  std::vector<Hash> path;
+  for (size_t k = 0; k < pj.size(); ++k) {
+    if (!pj[k].is_string()) return corrupt(where + ": inclusion_proof holds a non-string");
+    PROV_ASSIGN_OR_RETURN(Hash h,
+                          parse_hash_hex(pj[k].get<std::string>(),
+                                         where + ": inclusion_proof[" + std::to_string(k) + "]"));
+    path.push_back(h);
+  }
+  if (!verify_inclusion(leaf, index, cp.tree_size, path, cp.root)) {
+    return corrupt(where + ": inclusion proof does not verify against the checkpoint root");
+  }
+  if (!options.envelope_keys.empty()) {
+    bool ok = false;
+    for (const PublicKey* k : options.envelope_keys) {
+      if (k != nullptr && dsse_verify(*envelope, *k).is_ok()) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) return invalid_argument(where + ": no envelope signature verifies under the keys");
+    ++report->envelope_signatures_checked;
+  }
+  auto fields = parse_statement_envelope(*envelope, options.read_predicate);
+  if (!fields.is_ok()) return fields.status().with_context(where);
+  const json& statement = ej.at("statement");
+  if (!options.read_predicate &&
+      (statement.contains("relation") || statement.contains("parent_digest"))) {
+    return invalid_argument(where +
+                            ": the statement records a relation or parent; verifying it needs "
+                            "the predicate's reader (ExportVerifyOptions::read_predicate)");
+  }
+  EntryLinks f;
+  f.index = index;
+  f.subjects = fields->subjects;
+  f.relation = fields->relation;
+  f.parent = fields->parent_digest;
+  if (statement != statement_json(f)) {
+    return corrupt(where + ": statement differs from the envelope's");
+  }
+  return f;
+}
+
 Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& checkpoint_key,
                                            const ExportVerifyOptions& options) {
   PROV_RETURN_IF_ERROR(
@@ -725,24 +806,11 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
   if (report.model_digest.empty() || normalize_digest(report.model_digest) != report.model_digest) {
     return corrupt("disclosure: model digest '" + report.model_digest + "' is not normalised");
   }
-
-  // The checkpoint: signature first, then the informative members against the signed note.
-  const json& cpj = doc.at("checkpoint");
-  PROV_RETURN_IF_ERROR(check_keys(cpj, {"origin", "tree_size", "root", "note"}, "checkpoint"));
-  PROV_ASSIGN_OR_RETURN(std::string note, get_string(cpj, "note", "checkpoint"));
-  PROV_ASSIGN_OR_RETURN(Checkpoint unverified, parse_checkpoint(note));
-  auto cp = verify_checkpoint(note, unverified.origin, checkpoint_key);
-  if (!cp.is_ok()) return cp.status().with_context("checkpoint");
-  PROV_ASSIGN_OR_RETURN(std::string origin, get_string(cpj, "origin", "checkpoint"));
-  PROV_ASSIGN_OR_RETURN(uint64_t tree_size, get_uint(cpj, "tree_size", "checkpoint"));
-  PROV_ASSIGN_OR_RETURN(std::string root_text, get_string(cpj, "root", "checkpoint"));
-  PROV_ASSIGN_OR_RETURN(Hash root, parse_hash_hex(root_text, "checkpoint root"));
-  if (origin != cp->origin || tree_size != cp->tree_size || root != cp->root) {
-    return corrupt("checkpoint: origin, tree_size or root differ from the signed note");
-  }
-  report.origin = cp->origin;
-  report.tree_size = cp->tree_size;
-  report.root = cp->root;
+  PROV_ASSIGN_OR_RETURN(Checkpoint cp,
+                        verify_checkpoint_member(doc.at("checkpoint"), checkpoint_key));
+  report.origin = cp.origin;
+  report.tree_size = cp.tree_size;
+  report.root = cp.root;
 
   const json& entries = doc.at("entries");
   if (!entries.is_array()) return corrupt("disclosure: 'entries' is not an array");
@@ -751,7 +819,7 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
     return corrupt("disclosure: " + std::to_string(entries.size()) + " entries (limit " +
                    std::to_string(kMaxEntries) + ")");
   }
-  std::vector<EntryFacts> facts;
+  std::vector<EntryLinks> facts;
   std::vector<const json*> stated;
   bool have_prev = false;
   uint64_t prev = 0;
@@ -767,60 +835,11 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
     if (have_prev && index <= prev) return corrupt(where + ": entries not in increasing order");
     have_prev = true;
     prev = index;
-    if (index >= cp->tree_size) {
+    if (index >= cp.tree_size) {
       return corrupt(where + ": index outside the checkpoint (tree size " +
-                     std::to_string(cp->tree_size) + ")");
+                     std::to_string(cp.tree_size) + ")");
     }
-    PROV_ASSIGN_OR_RETURN(std::string created_at, get_string(ej, "created_at", where));
-    PROV_ASSIGN_OR_RETURN(std::string env_b64, get_string(ej, "envelope", where));
-    auto envelope = base64_decode(env_b64);
-    if (!envelope.is_ok()) return envelope.status().with_context(where + ": envelope");
-    if (base64_encode(*envelope) != env_b64) {
-      return corrupt(where + ": envelope base64 is not canonical");
-    }
-    PROV_ASSIGN_OR_RETURN(std::string leaf_text, get_string(ej, "leaf_hash", where));
-    PROV_ASSIGN_OR_RETURN(Hash claimed_leaf, parse_hash_hex(leaf_text, where + ": leaf_hash"));
-    Hash leaf = leaf_hash(entry_leaf_data(created_at, *envelope));
-    if (leaf != claimed_leaf) {
-      return corrupt(where + ": leaf hash recomputed from created_at and the envelope differs");
-    }
-    const json& pj = ej.at("inclusion_proof");
-    if (!pj.is_array() || pj.size() > kMaxProofHashes) {
-      return corrupt(where + ": inclusion_proof is not an array of at most " +
-                     std::to_string(kMaxProofHashes) + " hashes");
-    }
-    std::vector<Hash> path;
-    for (size_t k = 0; k < pj.size(); ++k) {
-      if (!pj[k].is_string()) return corrupt(where + ": inclusion_proof holds a non-string");
-      PROV_ASSIGN_OR_RETURN(Hash h,
-                            parse_hash_hex(pj[k].get<std::string>(),
-                                           where + ": inclusion_proof[" + std::to_string(k) + "]"));
-      path.push_back(h);
-    }
-    if (!verify_inclusion(leaf, index, cp->tree_size, path, cp->root)) {
-      return corrupt(where + ": inclusion proof does not verify against the checkpoint root");
-    }
-    if (!options.envelope_keys.empty()) {
-      bool ok = false;
-      for (const PublicKey* k : options.envelope_keys) {
-        if (k != nullptr && dsse_verify(*envelope, *k).is_ok()) {
-          ok = true;
-          break;
-        }
-      }
-      if (!ok) return invalid_argument(where + ": no envelope signature verifies under the keys");
-      ++report.envelope_signatures_checked;
-    }
-    auto fields = parse_statement_envelope(*envelope);
-    if (!fields.is_ok()) return fields.status().with_context(where);
-    EntryFacts f;
-    f.index = index;
-    f.subjects = fields->subjects;
-    f.relation = fields->relation;
-    f.parent = fields->parent_digest;
-    if (ej.at("statement") != statement_json(f)) {
-      return corrupt(where + ": statement differs from the envelope's");
-    }
+    PROV_ASSIGN_OR_RETURN(EntryLinks f, verify_entry(ej, index, cp, options, &report));
     facts.push_back(std::move(f));
     stated.push_back(&ej.at("roles"));
   }

@@ -17,6 +17,11 @@
 // exports are mappings for other tools; they reference the ledger entries and the checkpoint
 // root but are not themselves verifiable offline.
 //
+// The relation and parent of an entry are the ledger's columns, which the predicate's reader
+// filled (LedgerOptions); parent names come from Ledger::facts_of, subject names from the in-toto
+// Statement. Verifying a disclosure recomputes relation and parent with the same kind of reader
+// (ExportVerifyOptions::read_predicate).
+//
 // Thread safety: export_model uses the given Ledger (one thread at a time, as for any Ledger
 // call); verify_export and the other functions are stateless.
 #pragma once
@@ -59,6 +64,10 @@ Result<std::string> export_model(Ledger& ledger, const std::string& model_digest
 struct ExportVerifyOptions {
   // When non-empty, every envelope must carry a DSSE signature verifying under one of these.
   std::vector<const PublicKey*> envelope_keys;
+  // Reads each envelope's predicate to recompute the statements' relation and parent (the reader
+  // the ledger was opened with; lineage/ledger_facts.h for lineage reports). Empty: a document
+  // whose statements record a relation or parent cannot be verified (kInvalidArgument).
+  PredicateReader read_predicate;
 };
 
 struct ExportVerifyReport {
@@ -75,7 +84,8 @@ struct ExportVerifyReport {
 // Verifies a disclosure document offline. The checkpoint signature is checked under
 // `checkpoint_key` with the checkpoint origin as key name. kCorrupt names the first malformed
 // or unverifiable member (bad JSON, unknown or missing member, leaf or proof mismatch, derived
-// field mismatch); kInvalidArgument when a signature does not verify; kUnsupported for another
+// field mismatch, or the reader's error); kInvalidArgument when a signature does not verify or
+// when a statement records a relation or parent and no reader is given; kUnsupported for another
 // schema. Input is untrusted: sizes are bounded (64 MiB document, 100,000 entries, 64 proof
 // hashes per entry).
 Result<ExportVerifyReport> verify_export(const std::string& content,

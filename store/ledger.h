@@ -6,17 +6,26 @@
 // as appended (stored byte for byte) bound to the append time, so neither can be changed
 // without changing the tree.
 //
+// The store reads only the in-toto Statement (its own format: subjects and their digests). What
+// a predicate says about lineage (relation, parent) is read by the module that owns the predicate
+// type, through the PredicateReader given in LedgerOptions (lineage/ledger_facts.h for lineage
+// reports); the ledger stores it in its relation / parent_digest columns.
+//
 // Durability and concurrency: WAL journal, synchronous=FULL, every write in a BEGIN IMMEDIATE
 // transaction with a busy timeout and retry, so several processes may append at once; an append
 // that returned an index survives a crash of the process. Entries, subjects, tree nodes and
 // checkpoints are refused UPDATE and DELETE by triggers.
 //
 // Thread safety: a Ledger owns one SQLite connection and must be used by one thread at a time;
-// open one Ledger per thread or process (never share one across fork()).
+// open one Ledger per thread or process (never share one across fork()). The PredicateReader is
+// called from worker threads (append_batch and verify spread envelopes over threads), so it must
+// be safe to call concurrently.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,20 +52,43 @@ struct LedgerEntry {
   Hash leaf_hash{};
   std::string subject_digest;         // first subject, "alg:hex"
   std::vector<std::string> subjects;  // every subject, "alg:hex"
-  std::string relation;               // empty when absent
-  std::string parent_digest;          // empty when absent
+  std::string relation;               // from the predicate's reader, empty when absent
+  std::string parent_digest;          // from the predicate's reader, empty when absent
   std::string created_at;             // UTC, "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"
 };
 
-// What the ledger reads from an envelope's in-toto Statement.
+// What a finding's predicate says about lineage, read by the module that owns the predicate type
+// (lineage/ for lineage reports), never by the store.
+struct EntryFacts {
+  std::string relation;       // relation name, "" when the predicate names none
+  std::string parent_digest;  // "alg:hex" (normalize_digest is applied by the ledger), "" when none
+  std::string parent_name;    // display name of the parent, "" when none
+};
+// Reads the facts of one Statement's predicate (called on every append, by verify() to recompute
+// the derived columns, and by the exports for names). A predicate type it does not know gives
+// empty facts; an error refuses the envelope (append) or fails verification. `predicate_type` is
+// the Statement's predicateType ("" when absent), `predicate` its predicate (null when absent).
+// Must be safe to call from several threads at once; an exception it throws is turned into
+// kCorrupt.
+using PredicateReader = std::function<Result<EntryFacts>(const std::string& predicate_type,
+                                                         const nlohmann::json& predicate)>;
+struct LedgerOptions {
+  PredicateReader read_predicate;  // empty: every entry has empty facts
+};
+
+// What the ledger reads from an envelope: the Statement's subjects, and the predicate's facts.
 struct StatementFields {
   std::vector<std::string> subjects;  // "alg:hex" (sha256 preferred when a subject has several)
-  std::string relation;               // predicate.verdict.relation, else predicate.relation
-  std::string parent_digest;  // predicate.verdict.parent_digest, else predicate.parent_digest
+  std::string relation;               // EntryFacts::relation
+  std::string parent_digest;          // EntryFacts::parent_digest, normalised
+  std::string parent_name;            // EntryFacts::parent_name
 };
-// Parses a DSSE envelope (structure only) whose payloadType is in-toto and whose payload is a
-// Statement with at least one subject digest. kCorrupt with the reason otherwise.
-Result<StatementFields> parse_statement_envelope(const std::string& envelope);
+// Parses a DSSE envelope (structure only, no signature check) whose payloadType is in-toto and
+// whose payload is a Statement with at least one subject digest, and reads its predicate with
+// `reader` (without one, relation and parent are empty). kCorrupt with the reason otherwise, or
+// the reader's error.
+Result<StatementFields> parse_statement_envelope(const std::string& envelope,
+                                                 const PredicateReader& reader = {});
 
 // "sha256:ab.." stays; a bare 64-hex digest gets "sha256:"; lowercase hex.
 std::string normalize_digest(const std::string& digest);
@@ -97,6 +129,9 @@ struct VerifyReport {
   bool checkpoint_signatures_checked = false;
   uint64_t envelope_signatures_checked = 0;
   bool earlier_checkpoint_consistent = false;
+  // The relation / parent columns were recomputed with the ledger's PredicateReader (false when
+  // the ledger was opened without one: those columns were then not checked).
+  bool lineage_columns_checked = false;
 };
 
 struct MergeReport {
@@ -104,27 +139,49 @@ struct MergeReport {
   uint64_t already_present = 0;
 };
 
+namespace detail {
+// Owners of SQLite handles (STYLE.md: C handles live in unique_ptr with deleters).
+struct SqliteClose {
+  void operator()(sqlite3* db) const noexcept;
+};
+struct SqliteFinalize {
+  void operator()(sqlite3_stmt* st) const noexcept;
+};
+using SqlitePtr = std::unique_ptr<sqlite3, SqliteClose>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, SqliteFinalize>;
+}  // namespace detail
+
 class Ledger {
  public:
   // Creates a new ledger file (kInvalidArgument if `path` already exists).
-  static Result<std::unique_ptr<Ledger>> init(const std::string& path);
+  static Result<std::unique_ptr<Ledger>> init(const std::string& path,
+                                              const LedgerOptions& options = {});
   // Opens an existing ledger (kNotFound if missing; kCorrupt if it is not a prov ledger or is
   // damaged; kUnsupported if a newer prov created it). With create=true a missing file is
-  // initialised instead. Older schema versions are migrated in place.
-  static Result<std::unique_ptr<Ledger>> open(const std::string& path, bool create = false);
+  // initialised instead. Older schema versions are migrated in place. `options` stay with the
+  // Ledger for every later call.
+  static Result<std::unique_ptr<Ledger>> open(const std::string& path, bool create = false,
+                                              const LedgerOptions& options = {});
   ~Ledger();
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
   const std::string& path() const { return path_; }
+  const LedgerOptions& options() const { return options_; }
 
-  // Appends one envelope and returns its index. The envelope must parse (parse_statement_envelope);
-  // when `signer` is given its signature is verified before the payload is parsed. kInvalidArgument
-  // if the same envelope bytes are already in the ledger (a replay).
+  // Appends one envelope and returns its index. The envelope must parse (parse_statement_envelope
+  // with this ledger's reader; a reader error refuses it and nothing is stored); when `signer` is
+  // given its signature is verified before the payload is parsed. kInvalidArgument if the same
+  // envelope bytes are already in the ledger (a replay).
   Result<uint64_t> append(const std::string& envelope, const PublicKey* signer = nullptr);
   // Appends all or nothing, in one transaction; returns the indexes in order.
   Result<std::vector<uint64_t>> append_batch(const std::vector<std::string>& envelopes,
                                              const PublicKey* signer = nullptr);
+
+  // The facts this ledger's reader gives for `envelope` (parsed structurally, no signature
+  // check): empty facts without a reader, parent_digest normalised. kCorrupt when the envelope
+  // does not parse, or the reader's error. Touches no database state.
+  Result<EntryFacts> facts_of(const std::string& envelope) const;
 
   Result<uint64_t> size();
   Result<Hash> root();                       // of the whole tree
@@ -142,7 +199,9 @@ class Ledger {
   // Recomputes every leaf from the stored bytes and the whole tree, compares the cached tree
   // nodes and derived columns, checks checkpoints and proves consistency with an earlier
   // checkpoint. The first problem found is returned as kCorrupt (or kInvalidArgument for a bad
-  // signature) naming the entry or checkpoint.
+  // signature) naming the entry or checkpoint. Verifying the relation / parent columns needs the
+  // predicate's reader: with a ledger opened without one they are not compared (subjects, leaves,
+  // tree and checkpoints still are; VerifyReport::lineage_columns_checked says which).
   Result<VerifyReport> verify(const VerifyOptions& options = {});
 
   Result<std::vector<LedgerEntry>> query(const QueryFilter& filter);
@@ -152,27 +211,39 @@ class Ledger {
   Result<std::vector<LedgerEntry>> descendants(const std::string& digest, int max_depth = 64);
 
   // Appends the entries of `other` whose envelope bytes are not yet here, keeping their append
-  // time (hence their leaf hash), in `other`'s order, in one transaction.
+  // time (hence their leaf hash), in `other`'s order, in one transaction. Their relation and
+  // parent are read with this ledger's reader.
   Result<MergeReport> merge(Ledger& other);
 
  private:
   class Source;
-  explicit Ledger(std::string path) : path_(std::move(path)) {}
-  Status setup(bool fresh);
+  Ledger(std::string path, LedgerOptions options)
+      : path_(std::move(path)), options_(std::move(options)) {}
+  // Connection and schema (ledger_schema.cpp).
+  Status setup();
+  Status check_schema_version();
   Status exec(const char* sql);
   Result<sqlite3_stmt*> stmt(const char* sql);
   Status sqlite_status(int rc, const std::string& what) const;
   Status begin_immediate();
   Status commit();
   void rollback();
+  // Entries (ledger.cpp).
   Status insert_entry(uint64_t index, const std::string& envelope, const std::string& created_at,
                       const StatementFields& fields);
   Result<uint64_t> size_in_txn();
   Result<LedgerEntry> read_entry(sqlite3_stmt* st);
+  // The steps of verify() (ledger_verify.cpp).
+  Status verify_entries(const VerifyOptions& options, MemoryTree* tree, VerifyReport* report);
+  Status verify_tree_nodes(const MemoryTree& tree);
+  Status verify_checkpoints(const VerifyOptions& options, MemoryTree& tree, VerifyReport* report);
+  Status verify_earlier_checkpoint(const VerifyOptions& options, const MemoryTree& tree,
+                                   VerifyReport* report);
 
   std::string path_;
-  sqlite3* db_ = nullptr;
-  std::unordered_map<const char*, sqlite3_stmt*> stmts_;
+  LedgerOptions options_;
+  detail::SqlitePtr db_;  // declared before stmts_: the statements are finalized first
+  std::unordered_map<const char*, detail::StmtPtr> stmts_;
 };
 
 }  // namespace prov::store

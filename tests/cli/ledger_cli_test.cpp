@@ -55,14 +55,33 @@ std::string model_digest(const std::string& name) {
 }
 
 // A signed DSSE envelope whose in-toto Statement says `subject` was derived from `parent`.
+// A signed lineage report (docs/formats/report.md) for `subject`: derived from `parent` by
+// `relation`, or, without a parent, independent of the one reference.
 std::string make_envelope(const prov::store::PrivateKey& key, const std::string& subject,
                           const std::string& parent = "", const std::string& relation = "") {
+  const std::string ref = parent.empty() ? std::string("reference") : parent;
+  json report = {
+      {"report_version", 1},
+      {"candidate", {{"name", subject}, {"digest", {{"sha256", model_digest(subject)}}}}},
+      {"verdict",
+       {{"relation", parent.empty() ? std::string("independent") : relation},
+        {"parent", parent.empty() ? json(nullptr) : json(parent)},
+        {"p_value", 1e-4},
+        {"confidence", "high"},
+        {"summary", "test"}}},
+      {"references",
+       json::array({{{"name", ref},
+                     {"digest", {{"sha256", model_digest(ref)}}},
+                     {"relation", parent.empty() ? std::string("independent") : relation},
+                     {"p_value", 1e-4}}})},
+      {"evidence", json::array()},
+      {"graph", {{"nodes", json::array()}, {"edges", json::array()}}},
+      {"tool", {{"name", "prov"}, {"version", "test"}}}};
+  if (!parent.empty()) report["verdict"]["parent_digest"] = "sha256:" + model_digest(parent);
   json st = {{"_type", "https://in-toto.io/Statement/v1"},
              {"subject", {{{"name", subject}, {"digest", {{"sha256", model_digest(subject)}}}}}},
-             {"predicateType", "https://prov.dev/lineage/v1"},
-             {"predicate", json::object()}};
-  if (!parent.empty()) st["predicate"]["parent_digest"] = "sha256:" + model_digest(parent);
-  if (!relation.empty()) st["predicate"]["relation"] = relation;
+             {"predicateType", "urn:prov:predicate:lineage-report:v1"},
+             {"predicate", report}};
   auto env = prov::store::dsse_sign(prov::store::kInTotoPayloadType, st.dump(), key);
   EXPECT_TRUE(env.is_ok()) << env.status().to_string();
   return env.is_ok() ? *env : std::string();
@@ -335,12 +354,12 @@ TEST_F(LedgerCli, QueryAndLineage) {
   std::string ft = "sha256:" + model_digest("ft");
   std::string ds = "sha256:" + model_digest("distilled");
   Outcome r =
-      run_prov("ledger append " + f_.db + " " + f_.envelope_file("a", "ft", "base", "finetune") +
-               " " + f_.envelope_file("b", "distilled", "ft", "distillation") + " " +
+      run_prov("ledger append " + f_.db + " " + f_.envelope_file("a", "ft", "base", "finetuned") +
+               " " + f_.envelope_file("b", "distilled", "ft", "distilled_seq") + " " +
                f_.envelope_file("c", "unrelated"));
   ASSERT_EQ(r.code, 0) << r.out;
 
-  json fine = prov_json("ledger query " + f_.db + " --relation finetune");
+  json fine = prov_json("ledger query " + f_.db + " --relation finetuned");
   ASSERT_EQ(fine.size(), 1u);
   EXPECT_EQ(fine[0]["subject_digest"], ft);
   EXPECT_EQ(fine[0]["parent_digest"], base);
@@ -351,7 +370,7 @@ TEST_F(LedgerCli, QueryAndLineage) {
 
   json by_model = prov_json("ledger query " + f_.db + " --model " + ds);
   ASSERT_EQ(by_model.size(), 1u);
-  EXPECT_EQ(by_model[0]["relation"], "distillation");
+  EXPECT_EQ(by_model[0]["relation"], "distilled_seq");
 
   json anc = prov_json("ledger query " + f_.db + " --ancestors " + ds);
   ASSERT_EQ(anc.size(), 2u);
@@ -363,7 +382,7 @@ TEST_F(LedgerCli, QueryAndLineage) {
   EXPECT_EQ(desc[0]["subject_digest"], ft);
   EXPECT_EQ(desc[1]["subject_digest"], ds);
   json desc_ft =
-      prov_json("ledger query " + f_.db + " --descendants " + base + " --relation distillation");
+      prov_json("ledger query " + f_.db + " --descendants " + base + " --relation distilled_seq");
   ASSERT_EQ(desc_ft.size(), 1u);
 
   EXPECT_EQ(prov_json("ledger query " + f_.db).size(), 3u);

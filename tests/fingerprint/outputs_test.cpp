@@ -103,7 +103,7 @@ TEST(OutputTest, StudentOfTheReferenceIsRelated) {
   auto r =
       compare_outputs({"student", &cand, nullptr}, {"reference", &p.reference, nullptr}, p.named());
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-  EXPECT_EQ(r->relation, "related");
+  EXPECT_TRUE(r->related()) << r->relation;
   ASSERT_TRUE(r->p_value.has_value());
   EXPECT_LT(*r->p_value, 1e-3);
   EXPECT_EQ(r->probes_used, kProbes);
@@ -143,7 +143,7 @@ TEST(OutputTest, LeavesOutTheCandidateAndNeedsTwoControls) {
   auto r =
       compare_outputs({"control0", &cand, nullptr}, {"reference", &p.reference, nullptr}, ctrl);
   ASSERT_TRUE(r.is_ok());
-  EXPECT_EQ(r->relation, "inconclusive");
+  EXPECT_EQ(r->relation, Relation::kInconclusive);
   EXPECT_FALSE(r->p_value.has_value());
   EXPECT_NE(r->reason.find("at least 2 controls"), std::string::npos);
 }
@@ -171,7 +171,7 @@ TEST(OutputTest, OtherTokenizerUsesTextStatisticsOnly) {
   for (const auto& s : r->statistics) {
     EXPECT_TRUE(s.name.find("greedy") != std::string::npos) << s.name;
   }
-  EXPECT_EQ(r->relation, "related");
+  EXPECT_TRUE(r->related()) << r->relation;
 }
 
 // Scores: each model gives its own texts a higher likelihood; the candidate, a student of the
@@ -220,7 +220,7 @@ TEST(OutputTest, CrossLikelihoodRatioWithEveryPoolModelsScores) {
   ASSERT_NE(ratio, nullptr);
   EXPECT_TRUE(ratio->primary);
   EXPECT_GT(ratio->t, 5);
-  EXPECT_EQ(r->relation, "related");
+  EXPECT_TRUE(r->related()) << r->relation;
   EXPECT_NE(r->combination.find("Bonferroni over 2"), std::string::npos);
   EXPECT_FALSE(r->teacher.empty());
   // Without the controls' scores the ratio is left out (and the raw likelihood is a score).
@@ -335,7 +335,7 @@ TEST(LogitImage, AFineTuneSharesItsBasesImage) {
   EXPECT_EQ(r->image_probes, kImageProbes);
   EXPECT_EQ(r->image_rank, kHidden);
   for (double c : im->controls) EXPECT_LT(c, im->reference);
-  EXPECT_EQ(r->relation, "related");
+  EXPECT_TRUE(r->related()) << r->relation;
   EXPECT_NE(r->combination.find("weighted Bonferroni over 2"), std::string::npos);
   // p = min(p_greedy / 0.9, p_image / 0.1).
   const OutputStatistic* gr = find_statistic(*r, "idiosyncratic_greedy");

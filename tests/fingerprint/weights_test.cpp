@@ -44,7 +44,7 @@ WeightLineageResult compare(const std::string& candidate, const std::string& ref
   EXPECT_TRUE(r.is_ok()) << r.status().to_string();
   if (!r.is_ok()) return {};
   std::printf("  %-28s %-12s p=%-8.3g T=%.4f z=%.1f cv=%.3f kurt=%.2f\n",
-              (candidate.substr(candidate.rfind('/') + 1)).c_str(), r->relation.c_str(),
+              (candidate.substr(candidate.rfind('/') + 1)).c_str(), relation_name(r->relation),
               r->p_value.value_or(-1), r->statistic, r->z_score, r->change_norm_cv,
               r->change_excess_kurtosis);
   return std::move(r).value();
@@ -88,7 +88,7 @@ TEST(WeightLineage, DerivativesOfARandomModelAreNamed) {
   // A function-preserving permutation defeats the exact raw-index test; the vocabulary alignment
   // sees it (a score, so no p-value).
   WeightLineageResult p = compare(dir.file("permuted"), base);
-  EXPECT_EQ(p.relation, "permuted") << p.reason;
+  EXPECT_EQ(p.relation, Relation::kPermuted) << p.reason;
   EXPECT_FALSE(p.p_value.has_value());
   EXPECT_TRUE(p.residual_reordered);
   EXPECT_TRUE(p.aligned.ran);
@@ -98,24 +98,24 @@ TEST(WeightLineage, DerivativesOfARandomModelAreNamed) {
   EXPECT_GT(p.layers[0].similarity, 0.999);
 
   WeightLineageResult n = compare(dir.file("noised"), base);
-  EXPECT_EQ(n.relation, "noised") << n.reason;
+  EXPECT_EQ(n.relation, Relation::kNoised) << n.reason;
   EXPECT_DOUBLE_EQ(n.p_value.value_or(1), 1.0 / 200);
   EXPECT_FALSE(n.residual_reordered);
   EXPECT_GT(n.statistic, 0.99);
 
   WeightLineageResult pr = compare(dir.file("pruned"), base);
-  EXPECT_EQ(pr.relation, "pruned") << pr.reason;
+  EXPECT_EQ(pr.relation, Relation::kPruned) << pr.reason;
   EXPECT_EQ(pr.direction, "candidate is smaller");
   ASSERT_EQ(pr.layers.size(), 1u);  // one candidate layer, paired with reference layer 0
   EXPECT_EQ(pr.layers[0].reference_layer, 0);
   EXPECT_LE(pr.p_value.value_or(1), 0.01);
 
   WeightLineageResult nr = compare(dir.file("narrow"), base);
-  EXPECT_EQ(nr.relation, "pruned") << nr.reason;
+  EXPECT_EQ(nr.relation, Relation::kPruned) << nr.reason;
   EXPECT_LE(nr.p_value.value_or(1), 0.01);
   // Reversed roles: the reference is the smaller model.
   WeightLineageResult rev = compare(base, dir.file("narrow"));
-  EXPECT_EQ(rev.relation, "pruned");
+  EXPECT_EQ(rev.relation, Relation::kPruned);
   EXPECT_EQ(rev.direction, "reference is smaller");
 }
 
@@ -137,7 +137,7 @@ TEST(WeightLineage, IndependentRandomModelsAreCalibrated) {
       below_001 += *r.p_value <= 0.01 ? 1 : 0;
       EXPECT_LT(std::fabs(r.z_score), 5.0);
       EXPECT_LT(r.aligned.z_score, 20.0);
-      EXPECT_EQ(r.relation, *r.p_value < 0.01 ? "noised" : "independent");
+      EXPECT_EQ(r.relation, *r.p_value < 0.01 ? Relation::kNoised : Relation::kIndependent);
       ++pairs;
     }
   }
@@ -161,7 +161,7 @@ TEST(WeightLineage, NothingToAlignIsInconclusive) {
   TempDir dir;
   const std::string a = make_model(dir, "a", 3, 256), b = make_model(dir, "b", 4, 300);
   WeightLineageResult r = compare(a, b);
-  EXPECT_EQ(r.relation, "independent");
+  EXPECT_EQ(r.relation, Relation::kIndependent);
   EXPECT_TRUE(r.p_value.has_value());
   EXPECT_FALSE(r.aligned.ran);
   // Widths differ too: no test applies.
@@ -170,7 +170,7 @@ TEST(WeightLineage, NothingToAlignIsInconclusive) {
   w.vocab_size = 300;
   ASSERT_TRUE(model::write_synthetic_model(dir.file("w"), w).is_ok());
   WeightLineageResult rw = compare(dir.file("w"), a);
-  EXPECT_EQ(rw.relation, "inconclusive");
+  EXPECT_EQ(rw.relation, Relation::kInconclusive);
   EXPECT_FALSE(rw.p_value.has_value());
   EXPECT_NE(rw.reason.find("tokens are shared"), std::string::npos) << rw.reason;
 }
@@ -179,11 +179,11 @@ TEST(WeightLineage, ZooDevFamily) {
   PROV_REQUIRE_FIXTURES();
   const std::string zoo = testing::fixtures_dir() + "/zoo-dev/";
   WeightLineageResult ft = compare(zoo + "B_ft_fortunes", zoo + "B", 199);
-  EXPECT_EQ(ft.relation, "finetuned") << ft.reason;
+  EXPECT_EQ(ft.relation, Relation::kFinetuned) << ft.reason;
   EXPECT_DOUBLE_EQ(ft.p_value.value_or(1), 1.0 / 200);
   for (const char* other : {"C", "I1", "I3", "S_seq_B"}) {
     WeightLineageResult r = compare(zoo + other, zoo + "B", 199);
-    EXPECT_EQ(r.relation, "independent") << other << ": " << r.reason;
+    EXPECT_EQ(r.relation, Relation::kIndependent) << other << ": " << r.reason;
     EXPECT_LT(r.aligned.z_score, 20) << other;
   }
 }
@@ -219,7 +219,7 @@ TEST(WeightFingerprint, StoredGramsGiveTheCheckpointTestAndRoundTrip) {
 
   auto derived = compare_fingerprints(fn, fb, o);
   ASSERT_TRUE(derived.is_ok());
-  EXPECT_EQ(derived->relation, "derived") << derived->reason;
+  EXPECT_EQ(derived->relation, Relation::kWeightDerived) << derived->reason;
   // The same exact test as from the checkpoints: same permutations, same p and statistic (the
   // stored cosines are float32, so the statistic agrees to float precision).
   WeightLineageResult full = compare(dir.file("noised"), base, 199, o.seed);
@@ -229,12 +229,12 @@ TEST(WeightFingerprint, StoredGramsGiveTheCheckpointTestAndRoundTrip) {
 
   auto ind = compare_fingerprints(fo, fb, o);
   ASSERT_TRUE(ind.is_ok());
-  EXPECT_EQ(ind->relation, "independent") << ind->reason;
+  EXPECT_EQ(ind->relation, Relation::kIndependent) << ind->reason;
   EXPECT_NEAR(ind->statistic, compare(other, base, 199, o.seed).statistic, 1e-5);
 
   auto same = compare_fingerprints(fb, fb, o);
   ASSERT_TRUE(same.is_ok());
-  EXPECT_EQ(same->relation, "identical");
+  EXPECT_EQ(same->relation, Relation::kIdentical);
   EXPECT_FALSE(same->p_value.has_value());
 
   // Another width: no test from fingerprints.
@@ -244,7 +244,7 @@ TEST(WeightFingerprint, StoredGramsGiveTheCheckpointTestAndRoundTrip) {
   const auto fw = fp_of(dir.file("wide"), dir.file("wide.wfp"));
   auto inc = compare_fingerprints(fw, fb, o);
   ASSERT_TRUE(inc.is_ok());
-  EXPECT_EQ(inc->relation, "inconclusive");
+  EXPECT_EQ(inc->relation, Relation::kInconclusive);
   EXPECT_FALSE(inc->p_value.has_value());
 }
 

@@ -133,7 +133,7 @@ TEST(Accuracy, LoadsZooDevLayoutFromFiles) {
   ASSERT_TRUE(f.is_ok()) << f.status().to_string();
   ASSERT_EQ(f->members.size(), 3u);
   const auto& ft = f->members[static_cast<size_t>(f->find("B_ft"))];
-  EXPECT_EQ(ft.relation, "finetuned");  // "finetune" normalised
+  EXPECT_EQ(ft.relation, Relation::kFinetuned);  // "finetune" normalised
   EXPECT_EQ(ft.weight_root, "B");
   EXPECT_EQ(f->members[static_cast<size_t>(f->find("B"))].architecture, "qwen2");
   EXPECT_EQ(f->members[static_cast<size_t>(f->find("S"))].architecture, "llama");
@@ -189,14 +189,15 @@ TEST(Accuracy, ClassesOfPairs) {
   EXPECT_EQ(weight_class(f, idx(f, "ft_light"), idx(f, "quant_int8")),
             "siblings (shared weight root)");
   EXPECT_EQ(expected_relation("weights", f.members[static_cast<size_t>(idx(f, "ft_light"))]),
-            "finetuned");
+            Relation::kFinetuned);
   EXPECT_EQ(expected_relation("weights", f.members[static_cast<size_t>(idx(f, "distill_logit"))]),
-            "");
+            std::nullopt);
   EXPECT_EQ(expected_relation("outputs", f.members[static_cast<size_t>(idx(f, "ft_light"))]),
-            "weight_derived");
+            Relation::kWeightDerived);
   EXPECT_EQ(expected_relation("both", f.members[static_cast<size_t>(idx(f, "distill_logit"))]),
-            "distilled_logit");
-  EXPECT_EQ(expected_relation("both", f.members[static_cast<size_t>(idx(f, "base_llama"))]), "");
+            Relation::kDistilledLogit);
+  EXPECT_EQ(expected_relation("both", f.members[static_cast<size_t>(idx(f, "base_llama"))]),
+            std::nullopt);
 }
 
 TEST(Accuracy, OutputControlsAreSeedTwinsLeaveOneOut) {
@@ -247,7 +248,7 @@ ScoredPair sp(const std::string& c, const std::string& r, bool related, double p
   s.p = p;
   s.score = -std::log10(std::max(p, 1e-300));
   s.significant = p < 0.01;
-  s.verdict = s.significant ? "finetuned" : "independent";
+  s.verdict = s.significant ? Relation::kFinetuned : Relation::kIndependent;
   return s;
 }
 
@@ -259,13 +260,13 @@ TEST(Accuracy, SummaryCountsClassesRelationAndParentAccuracy) {
                       std::string(r) == "p" ? 1e-4 : (std::string(r) == "q" ? 0.003 : 0.5));
     s.candidate_parent = "p";
     s.direct = std::string(r) == "p";
-    if (s.direct) s.expected_relation = "finetuned";
+    if (s.direct) s.expected_relation = Relation::kFinetuned;
     v.push_back(s);
     ScoredPair t = sp("child2", r, std::string(r) != "z",
                       std::string(r) == "q" ? 1e-5 : (std::string(r) == "p" ? 1e-3 : 0.5));
     t.candidate_parent = "p";
     t.direct = std::string(r) == "p";
-    if (t.direct) t.expected_relation = "quantized";  // named finetuned: wrong
+    if (t.direct) t.expected_relation = Relation::kQuantized;  // named finetuned: wrong
     v.push_back(t);
   }
   for (int i = 0; i < 98; ++i) v.push_back(sp("n" + std::to_string(i), "m", false, (i + 1) / 98.0));
@@ -300,7 +301,7 @@ TEST(Accuracy, SummaryCountsClassesRelationAndParentAccuracy) {
 fingerprint::WeightLineageResult wr(const std::string& relation, std::optional<double> p,
                                     double aligned_z = 0) {
   fingerprint::WeightLineageResult r;
-  r.relation = relation;
+  r.relation = *parse_relation(relation);
   r.p_value = p;
   r.statistic = 0.5;
   if (aligned_z > 0) {

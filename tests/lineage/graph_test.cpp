@@ -21,7 +21,7 @@ PairResult related(int cand, int ref, const std::string& relation, double statis
   PairResult pr;
   pr.candidate = cand;
   pr.reference = ref;
-  pr.result.relation = relation;
+  pr.result.relation = *parse_relation(relation);
   pr.result.statistic = statistic;
   pr.result.p_value = p;
   pr.result.aligned_relative_error = change;
@@ -32,7 +32,7 @@ PairResult quantized(int cand, int ref, const std::string& side) {
   PairResult pr;
   pr.candidate = cand;
   pr.reference = ref;
-  pr.result.relation = "quantized";
+  pr.result.relation = Relation::kQuantized;
   pr.result.method = "identity";
   pr.result.identity.relation = "quantized";
   pr.result.identity.quantized_side = side;
@@ -49,7 +49,7 @@ PairResult identical(int cand, int ref, const std::string& relation = "identical
   PairResult pr;
   pr.candidate = cand;
   pr.reference = ref;
-  pr.result.relation = relation;
+  pr.result.relation = *parse_relation(relation);
   pr.result.method = "identity";
   return pr;
 }
@@ -94,7 +94,7 @@ TEST(LineageGraph, ChainWithQuantizedPrunedAndIndependent) {
 
   const LineageEdge* q = edge_into(*f, 2);
   ASSERT_NE(q, nullptr);
-  EXPECT_EQ(q->relation, "quantized");
+  EXPECT_EQ(q->relation, Relation::kQuantized);
   EXPECT_EQ(q->direction_basis, "quantized side");
   EXPECT_EQ(q->direction_confidence, "high");
   EXPECT_FALSE(q->p_value.has_value());
@@ -102,14 +102,14 @@ TEST(LineageGraph, ChainWithQuantizedPrunedAndIndependent) {
 
   const LineageEdge* p = edge_into(*f, 4);
   ASSERT_NE(p, nullptr);
-  EXPECT_EQ(p->relation, "pruned");
+  EXPECT_EQ(p->relation, Relation::kPruned);
   EXPECT_EQ(p->direction_basis, "pruned side");
   EXPECT_EQ(p->direction_confidence, "high");
   EXPECT_DOUBLE_EQ(p->score, 0.80);
 
   const LineageEdge* ft = edge_into(*f, 1);
   ASSERT_NE(ft, nullptr);
-  EXPECT_EQ(ft->relation, "finetuned");
+  EXPECT_EQ(ft->relation, Relation::kFinetuned);
   EXPECT_EQ(ft->direction_confidence, "low");
   EXPECT_EQ(ft->direction_basis, "undetermined (oriented from the chosen root)");
   ASSERT_TRUE(ft->p_value.has_value());
@@ -143,7 +143,7 @@ TEST(LineageGraph, AMergeIsTheChildOfItsParent) {
   ASSERT_TRUE(f.is_ok());
   EXPECT_EQ(f->roots, (std::vector<int>{1}));
   EXPECT_EQ(parents(*f, 3), (std::vector<int>{1, -1, 1}));
-  EXPECT_EQ(edge_into(*f, 0)->relation, "merged");
+  EXPECT_EQ(edge_into(*f, 0)->relation, Relation::kMerged);
   EXPECT_EQ(edge_into(*f, 0)->direction_basis, "merge fit");
   EXPECT_EQ(edge_into(*f, 0)->direction_confidence, "high");
 }
@@ -156,7 +156,7 @@ TEST(LineageGraph, TwoComponents) {
   EXPECT_EQ(f->components, (std::vector<std::vector<int>>{{0, 1}, {2, 3}}));
   EXPECT_EQ(f->roots, (std::vector<int>{0, 2}));
   EXPECT_EQ(parents(*f, 4), (std::vector<int>{-1, 0, -1, 2}));
-  EXPECT_EQ(edge_into(*f, 3)->relation, "noised");
+  EXPECT_EQ(edge_into(*f, 3)->relation, Relation::kNoised);
 
   // At alpha = 0.05 the p = 0.02 "independent" pair relates the two groups, labelled finetuned.
   auto loose = build_forest(4, pairs, 0.05);
@@ -166,7 +166,7 @@ TEST(LineageGraph, TwoComponents) {
   const LineageEdge* bridge = edge_into(*loose, 3);
   ASSERT_NE(bridge, nullptr);
   EXPECT_EQ(bridge->parent, 1);
-  EXPECT_EQ(bridge->relation, "finetuned");
+  EXPECT_EQ(bridge->relation, Relation::kFinetuned);
   EXPECT_DOUBLE_EQ(*bridge->p_value, 0.02);
   EXPECT_EQ(edge_into(*loose, 2)->parent, 3);
 }
@@ -180,7 +180,7 @@ TEST(LineageGraph, IdenticalPairLowerIndexIsParent) {
   const LineageEdge* e = edge_into(*f, 1);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->parent, 0);
-  EXPECT_EQ(e->relation, "identical");
+  EXPECT_EQ(e->relation, Relation::kIdentical);
   EXPECT_EQ(e->direction_basis, "identity");
   EXPECT_EQ(e->direction_confidence, "low");
   EXPECT_DOUBLE_EQ(e->score, 8);
@@ -207,7 +207,7 @@ TEST(LineageGraph, IdentityConstraintYieldsToHardEvidence) {
   EXPECT_EQ(parents(*f, 3), (std::vector<int>{-1, 2, 0}));
   EXPECT_EQ(edge_into(*f, 2)->direction_confidence, "high");
   const LineageEdge* id = edge_into(*f, 1);
-  EXPECT_EQ(id->relation, "converted");
+  EXPECT_EQ(id->relation, Relation::kConverted);
   EXPECT_EQ(id->direction_confidence, "low");
   EXPECT_EQ(id->direction_basis,
             "identity (conflicts with stronger hard evidence; oriented from the chosen root)");
@@ -315,13 +315,13 @@ TEST(LineageGraph, DeterministicAndOrderIndependent) {
   pairs.push_back(quantized(1, 2, "reference"));  // the other order of (2, 1)
   auto ref = build_forest(5, pairs);
   ASSERT_TRUE(ref.is_ok());
-  const nlohmann::json expected = forest_graph_json(*ref, {"a", "b", "c", "d", "e"});
+  const nlohmann::json expected = graph_to_json(forest_graph(*ref, {"a", "b", "c", "d", "e"}));
   std::mt19937_64 rng(12345);
   for (int trial = 0; trial < 20; ++trial) {
     std::shuffle(pairs.begin(), pairs.end(), rng);
     auto f = build_forest(5, pairs);
     ASSERT_TRUE(f.is_ok());
-    EXPECT_EQ(forest_graph_json(*f, {"a", "b", "c", "d", "e"}), expected);
+    EXPECT_EQ(graph_to_json(forest_graph(*f, {"a", "b", "c", "d", "e"})), expected);
     EXPECT_EQ(f->roots, ref->roots);
     EXPECT_EQ(f->components, ref->components);
     ASSERT_EQ(f->edges.size(), ref->edges.size());
@@ -335,9 +335,9 @@ TEST(LineageGraph, DeterministicAndOrderIndependent) {
 TEST(LineageGraph, EdgeAccuracyOnKnownForest) {
   LineageForest f;
   // Recovered: 0 -> 1, 2 -> 0 (reversed), 3 root, 4 -> 3 (wrong: truly 4's parent is 1).
-  f.edges = {{0, 1, "finetuned", 1e-3, 1, "x", "low"},
-             {2, 0, "finetuned", 1e-3, 1, "x", "low"},
-             {3, 4, "pruned", 1e-3, 1, "x", "high"}};
+  f.edges = {{0, 1, Relation::kFinetuned, 1e-3, 1, "x", "low"},
+             {2, 0, Relation::kFinetuned, 1e-3, 1, "x", "low"},
+             {3, 4, Relation::kPruned, 1e-3, 1, "x", "high"}};
   // Truth: 0 root, 1 <- 0, 2 <- 0, 3 root, 4 <- 1.
   double undirected = -1;
   const double acc = edge_accuracy(f, {-1, 0, 0, -1, 1}, &undirected);
@@ -357,7 +357,7 @@ TEST(LineageGraph, GraphJsonShape) {
   auto f = build_forest(5, family_pairs());
   ASSERT_TRUE(f.is_ok());
   const nlohmann::json g =
-      forest_graph_json(*f, {"base", "base-ft", "base-ft-q8", "other", "base-pruned"}, 2);
+      graph_to_json(forest_graph(*f, {"base", "base-ft", "base-ft-q8", "other", "base-pruned"}, 2));
   ASSERT_TRUE(g["nodes"].is_array());
   ASSERT_EQ(g["nodes"].size(), 5u);
   EXPECT_EQ(g["nodes"][0],
@@ -379,12 +379,12 @@ TEST(LineageGraph, GraphJsonShape) {
   for (const auto& e : g["edges"]) EXPECT_EQ(e.size(), 4u);
 
   // Missing names and no candidate.
-  const nlohmann::json h = forest_graph_json(*f, {"base"});
+  const nlohmann::json h = graph_to_json(forest_graph(*f, {"base"}));
   ASSERT_EQ(h["nodes"].size(), 5u);
   EXPECT_EQ(h["nodes"][4]["label"], "m4");
   for (const auto& node : h["nodes"]) EXPECT_EQ(node["kind"], "reference");
 
-  const nlohmann::json empty = forest_graph_json(LineageForest{}, {});
+  const nlohmann::json empty = graph_to_json(forest_graph(LineageForest{}, {}));
   EXPECT_TRUE(empty["nodes"].is_array());
   EXPECT_TRUE(empty["nodes"].empty());
   EXPECT_TRUE(empty["edges"].is_array());
@@ -396,8 +396,7 @@ OutputPairResult output_test(int student, int teacher, std::optional<double> p,
   OutputPairResult t;
   t.student = student;
   t.teacher = teacher;
-  t.result.relation = p && *p < 0.01 ? "related" : "independent";
-  t.result.kind = kind;
+  t.result.relation = p && *p < 0.01 ? *parse_relation(kind) : Relation::kIndependent;
   t.result.p_value = p;
   t.result.teacher = teacher_side;
   t.result.direction_confidence = agreement;
@@ -423,14 +422,14 @@ TEST(AttachOutputEdges, AddsDiscoveriesToRootsOnly) {
   EXPECT_EQ(g->roots, (std::vector<int>{0, 3}));
   ASSERT_EQ(g->edges.size(), 3u);
   EXPECT_EQ(g->edges[0].child, 1);
-  EXPECT_EQ(g->edges[0].relation, "finetuned");
+  EXPECT_EQ(g->edges[0].relation, Relation::kFinetuned);
   EXPECT_EQ(g->edges[1].parent, 0);
   EXPECT_EQ(g->edges[1].child, 2);
-  EXPECT_EQ(g->edges[1].relation, "distilled_seq");
+  EXPECT_EQ(g->edges[1].relation, Relation::kDistilledSeq);
   EXPECT_EQ(g->edges[1].direction_confidence, "high");
   EXPECT_EQ(g->edges[2].parent, 0);
   EXPECT_EQ(g->edges[2].child, 4);
-  EXPECT_EQ(g->edges[2].relation, "distilled_logit");
+  EXPECT_EQ(g->edges[2].relation, Relation::kDistilledLogit);
   EXPECT_EQ(g->edges[2].direction_confidence, "low");
   EXPECT_EQ(g->components.size(), 2u);
   double undirected = 0;

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/sha256.h"
+#include "lineage/ledger_facts.h"
+#include "lineage/report.h"
 #include "store/keys.h"
 #include "store/ledger.h"
 #include "tests/support/test_support.h"
@@ -29,19 +31,42 @@ std::string hex_of(const std::string& text) {
   return to_hex(sha256(text));
 }
 
+// A report that reads as one (report.h), with extra keys the schema ignores but the Statement
+// carries unchanged.
 json sample_report() {
   json r;
   r["report_version"] = 1;
   r["candidate"] = {{"name", "zoo/child-ft"}, {"digest", {{"sha256", hex_of("child")}}}};
   r["parent"] = {{"name", "zoo/base"}, {"digest", {{"sha256", hex_of("base")}}}};
-  r["verdict"] = {{"relation", "fine-tune"},
+  r["verdict"] = {{"relation", "finetuned"},
+                  {"parent", "zoo/base"},
                   {"parent_digest", "sha256:" + hex_of("base")},
-                  {"confidence", 0.9731}};
+                  {"p_value", 1.5e-7},
+                  {"confidence", "high"},
+                  {"summary", "fine-tuned from zoo/base"}};
+  r["references"] = json::array();
+  r["graph"] = {{"nodes", json::array()}, {"edges", json::array()}};
   r["tool"] = {{"name", "prov"}, {"version", "0.1.0"}};
-  r["evidence"] =
-      json::array({{{"layer", "identity"}, {"p_value", 1.5e-7}, {"tensors", 57}},
-                   {{"layer", "weights"}, {"cosine", -0.25}, {"note", "r\u00e9sum\u00e9"}}});
+  auto row = [](const std::string& layer, double p) {
+    return json{{"reference", "zoo/base"}, {"layer", layer},   {"method", "m"},
+                {"statistic", "s"},        {"value", nullptr}, {"p_value", p},
+                {"null_hypothesis", "H0"}};
+  };
+  r["evidence"] = json::array({row("identity", 1.5e-7), row("weights", 0.5)});
+  r["evidence"][0]["tensors"] = 57;
+  r["evidence"][1]["cosine"] = -0.25;
+  r["evidence"][1]["note"] = "r\u00e9sum\u00e9";
   return r;
+}
+
+// The statement layer on JSON reports (canonical_statement), as the tests below build them.
+Result<std::string> make_statement(const json& report) {
+  return canonical_statement(report);
+}
+
+Result<std::string> sign_report(const json& report, const PrivateKey& key) {
+  PROV_ASSIGN_OR_RETURN(std::string statement, canonical_statement(report));
+  return store::dsse_sign(store::kInTotoPayloadType, statement, key);
 }
 
 PrivateKey make_key(KeyType t) {
@@ -98,7 +123,13 @@ TEST_P(SignedReportTest, SignVerifyRoundTrip) {
 
   auto v = verify_report(*env, key.public_key());
   ASSERT_TRUE(v.is_ok()) << v.status().to_string();
-  EXPECT_EQ(v->report, report);
+  EXPECT_EQ(v->predicate, report);
+  EXPECT_EQ(v->report.verdict.relation, Relation::kFinetuned);
+  // The typed path signs the same bytes.
+  auto typed = report_from_json(report);
+  ASSERT_TRUE(typed.is_ok()) << typed.status().to_string();
+  EXPECT_EQ(store::dsse_parse(*lineage::sign_report(*typed, key))->payload,
+            *lineage::make_statement(*typed));
   EXPECT_EQ(v->key_id, key.key_id());
   EXPECT_EQ(v->statement["_type"], "https://in-toto.io/Statement/v1");
   EXPECT_EQ(v->statement["predicateType"], kReportPredicateType);
@@ -107,11 +138,12 @@ TEST_P(SignedReportTest, SignVerifyRoundTrip) {
   EXPECT_EQ(v->statement["subject"][0]["digest"]["sha256"], hex_of("child"));
 
   // The ledger reads the same envelope: subject, relation and parent.
-  auto fields = store::parse_statement_envelope(*env);
+  auto fields = store::parse_statement_envelope(*env, predicate_facts);
   ASSERT_TRUE(fields.is_ok()) << fields.status().to_string();
   ASSERT_EQ(fields->subjects.size(), 1u);
   EXPECT_EQ(fields->subjects[0], "sha256:" + hex_of("child"));
-  EXPECT_EQ(fields->relation, "fine-tune");
+  EXPECT_EQ(fields->relation, "finetuned");
+  EXPECT_EQ(fields->parent_name, "zoo/base");
   EXPECT_EQ(fields->parent_digest, "sha256:" + hex_of("base"));
 
   // The public key read back from its PEM file verifies too.

@@ -16,9 +16,11 @@ std::string digest_of(const std::string& name) {
   return "sha256:" + to_hex(sha256("weights of " + name));
 }
 
-// A signed in-toto Statement naming model `subject`, derived from `parent` by `relation`.
+// A signed in-toto Statement naming model `subject`, derived from `parent` by `relation`; the
+// predicate names the parent `parent_name` when given.
 std::string make_envelope(const PrivateKey& key, const std::string& subject,
-                          const std::string& parent = "", const std::string& relation = "") {
+                          const std::string& parent = "", const std::string& relation = "",
+                          const std::string& parent_name = "") {
   json st;
   st["_type"] = "https://in-toto.io/Statement/v1";
   st["subject"] = {{{"name", subject}, {"digest", {{"sha256", digest_of(subject).substr(7)}}}}};
@@ -27,10 +29,36 @@ std::string make_envelope(const PrivateKey& key, const std::string& subject,
   if (!parent.empty()) {
     st["predicate"]["verdict"]["relation"] = relation;
     st["predicate"]["verdict"]["parent_digest"] = digest_of(parent);
+    if (!parent_name.empty()) st["predicate"]["verdict"]["parent"] = parent_name;
   }
   auto env = dsse_sign(kInTotoPayloadType, st.dump(), key);
   EXPECT_TRUE(env.is_ok()) << env.status().to_string();
   return env.is_ok() ? *env : std::string();
+}
+
+// The predicate's owner, played by the test: a "https://prov.dev/verdict/v1" predicate names its
+// relation and parent in predicate.verdict; any other type has no facts.
+Result<EntryFacts> read_test_predicate(const std::string& type, const json& predicate) {
+  EntryFacts f;
+  if (type != "https://prov.dev/verdict/v1" || !predicate.is_object()) return f;
+  auto v = predicate.find("verdict");
+  if (v == predicate.end() || !v->is_object()) return f;
+  f.relation = v->value("relation", "");
+  f.parent_digest = v->value("parent_digest", "");
+  f.parent_name = v->value("parent", "");
+  return f;
+}
+
+LedgerOptions test_options() {
+  LedgerOptions o;
+  o.read_predicate = read_test_predicate;
+  return o;
+}
+
+ExportVerifyOptions verify_options() {
+  ExportVerifyOptions o;
+  o.read_predicate = read_test_predicate;
+  return o;
 }
 
 PrivateKey new_key() {
@@ -46,7 +74,7 @@ constexpr char kOrigin[] = "ledger.test/export";
 class ExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto l = Ledger::init(dir_.file("l.db"));
+    auto l = Ledger::init(dir_.file("l.db"), test_options());
     ASSERT_TRUE(l.is_ok()) << l.status().to_string();
     ledger_ = std::move(*l);
     envs_ = {make_envelope(key_, "org/base"), make_envelope(key_, "org/unrelated"),
@@ -108,7 +136,7 @@ TEST_F(ExportTest, DisclosureCarriesEnvelopesProofsAndCheckpoint) {
   EXPECT_EQ(doc["lineage"]["parents"][0]["relation"], "finetuned");
   EXPECT_EQ(doc["lineage"]["children"][0]["digest"], digest_of("org/tuned-q4"));
 
-  ExportVerifyOptions vopt;
+  ExportVerifyOptions vopt = verify_options();
   vopt.envelope_keys = {&pub_};
   auto rep = verify_export(text, pub_, vopt);
   ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
@@ -129,16 +157,16 @@ TEST_F(ExportTest, BaseModelDisclosureListsAllDescendants) {
   for (const auto& e : doc["entries"]) idx.push_back(e["index"]);
   EXPECT_EQ(idx, (std::vector<uint64_t>{0, 2, 3, 4}));  // not the unrelated entry 1
   EXPECT_EQ(doc["lineage"]["children"].size(), 2u);
-  EXPECT_TRUE(verify_export(text, pub_).is_ok());
+  EXPECT_TRUE(verify_export(text, pub_, verify_options()).is_ok());
 }
 
 TEST_F(ExportTest, WrongKeysFail) {
   std::string text = export_of("org/tuned-q4", ExportFormat::kDisclosure);
   PrivateKey other = new_key();
   PublicKey other_pub = other.public_key();
-  auto bad_cp = verify_export(text, other_pub);
+  auto bad_cp = verify_export(text, other_pub, verify_options());
   EXPECT_EQ(bad_cp.status().code(), StatusCode::kInvalidArgument) << bad_cp.status().to_string();
-  ExportVerifyOptions vopt;
+  ExportVerifyOptions vopt = verify_options();
   vopt.envelope_keys = {&other_pub};
   auto bad_env = verify_export(text, pub_, vopt);
   EXPECT_EQ(bad_env.status().code(), StatusCode::kInvalidArgument);
@@ -146,7 +174,7 @@ TEST_F(ExportTest, WrongKeysFail) {
 }
 
 TEST_F(ExportTest, NoCheckpointOrNewerEntriesAreRefused) {
-  auto l = Ledger::init(dir_.file("fresh.db"));
+  auto l = Ledger::init(dir_.file("fresh.db"), test_options());
   ASSERT_TRUE(l.is_ok());
   ASSERT_TRUE((*l)->append(make_envelope(key_, "org/x")).is_ok());
   auto none = export_model(**l, digest_of("org/x"), ExportFormat::kDisclosure);
@@ -173,7 +201,7 @@ TEST_F(ExportTest, NoCheckpointOrNewerEntriesAreRefused) {
 TEST_F(ExportTest, TargetedMutationsFail) {
   std::string text = export_of("org/tuned", ExportFormat::kDisclosure);
   const json orig = json::parse(text);
-  ASSERT_TRUE(verify_export(text, pub_).is_ok());
+  ASSERT_TRUE(verify_export(text, pub_, verify_options()).is_ok());
   std::vector<std::pair<std::string, std::function<void(json&)>>> mutations = {
       {"schema", [](json& d) { d["schema"] = "prov-disclosure/v2"; }},
       {"model", [](json& d) { d["model"] = digest_of("org/base"); }},
@@ -223,16 +251,16 @@ TEST_F(ExportTest, TargetedMutationsFail) {
     json d = orig;
     mutate(d);
     ASSERT_NE(d, orig) << name;
-    auto r = verify_export(d.dump(2), pub_);
+    auto r = verify_export(d.dump(2), pub_, verify_options());
     EXPECT_FALSE(r.is_ok()) << name << " passed verification";
   }
   // Non-canonical base64 of the same envelope bytes is refused too.
   json d = orig;
   std::string b = d["entries"][0]["envelope"];
   d["entries"][0]["envelope"] = b + " ";
-  EXPECT_FALSE(verify_export(d.dump(), pub_).is_ok());
+  EXPECT_FALSE(verify_export(d.dump(), pub_, verify_options()).is_ok());
   // Whitespace-only changes keep it valid.
-  EXPECT_TRUE(verify_export(orig.dump(), pub_).is_ok());
+  EXPECT_TRUE(verify_export(orig.dump(), pub_, verify_options()).is_ok());
   EXPECT_EQ(verify_export("{", pub_).status().code(), StatusCode::kCorrupt);
   EXPECT_EQ(verify_export("", pub_).status().code(), StatusCode::kCorrupt);
 }
@@ -248,7 +276,7 @@ TEST_F(ExportTest, RandomByteFlipsNeverPassWithChangedContent) {
     std::string m = text;
     size_t pos = rng() % m.size();
     m[pos] = static_cast<char>(m[pos] ^ static_cast<char>(1 + rng() % 255));
-    auto r = verify_export(m, pub_);
+    auto r = verify_export(m, pub_, verify_options());
     if (!r.is_ok()) {
       ++rejected;
       continue;
@@ -361,6 +389,67 @@ TEST_F(ExportTest, Spdx3GraphHasPackageAndLineageRelationships) {
     for (const auto& e : el["element"]) EXPECT_TRUE(by_id.count(e)) << e;
   }
   EXPECT_EQ(documents, 1);
+}
+
+// Relation and parent come from the predicate's reader: a verifier without one cannot check a
+// document that records them, and says so; one without lineage verifies.
+TEST_F(ExportTest, VerifyingLineageNeedsThePredicateReader) {
+  std::string text = export_of("org/tuned", ExportFormat::kDisclosure);
+  auto r = verify_export(text, pub_);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("reader"), std::string::npos) << r.status().to_string();
+  std::string unrelated = export_of("org/unrelated", ExportFormat::kDisclosure);
+  auto u = verify_export(unrelated, pub_);
+  EXPECT_TRUE(u.is_ok()) << u.status().to_string();
+  // A reader that disagrees with the exporting ledger's fails verification.
+  ExportVerifyOptions other;
+  other.read_predicate = [](const std::string& type, const json& p) {
+    auto f = read_test_predicate(type, p);
+    if (f.is_ok() && !f->relation.empty()) f->relation = "merged";
+    return f;
+  };
+  auto d = verify_export(text, pub_, other);
+  ASSERT_FALSE(d.is_ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kCorrupt);
+}
+
+// A parent with no entry of its own is named by the predicate (through the reader), and the
+// Hugging Face relation comes from the relation table.
+TEST(ExportNames, ParentNameFromReaderAndHfRelations) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  auto l = Ledger::init(dir.file("l.db"), test_options());
+  ASSERT_TRUE(l.is_ok());
+  ASSERT_TRUE((*l)->append_batch(
+                      {make_envelope(key, "org/child", "org/outside", "finetuned", "Outside Model"),
+                       make_envelope(key, "org/merge", "org/child", "merged"),
+                       make_envelope(key, "org/lora", "org/child", "adapter"),
+                       make_envelope(key, "org/pruned", "org/child", "pruned")})
+                  .is_ok());
+  ASSERT_TRUE((*l)->checkpoint(key, kOrigin).is_ok());
+  auto card = [&](Ledger& ledger, const std::string& name) {
+    auto out = export_model(ledger, digest_of(name), ExportFormat::kHfCard);
+    EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+    return out.is_ok() ? *out : std::string();
+  };
+  std::string child = card(**l, "org/child");
+  EXPECT_NE(child.find("base_model: \"Outside Model\"\n"), std::string::npos) << child;
+  EXPECT_NE(child.find("base_model_relation: finetune\n"), std::string::npos) << child;
+  std::string merge = card(**l, "org/merge");
+  EXPECT_NE(merge.find("base_model: \"org/child\"\n"), std::string::npos) << merge;
+  EXPECT_NE(merge.find("base_model_relation: merge\n"), std::string::npos) << merge;
+  EXPECT_NE(card(**l, "org/lora").find("base_model_relation: adapter\n"), std::string::npos);
+  std::string pruned = card(**l, "org/pruned");
+  EXPECT_EQ(pruned.find("base_model_relation:"), std::string::npos) << pruned;
+  EXPECT_NE(pruned.find("base_model_relation omitted"), std::string::npos) << pruned;
+  // The same file opened without a reader: the columns were filled at append time, but the
+  // parent's name is the predicate's and is no longer read.
+  auto plain = Ledger::open(dir.file("l.db"));
+  ASSERT_TRUE(plain.is_ok());
+  std::string unnamed = card(**plain, "org/child");
+  EXPECT_NE(unnamed.find("base_model: \"" + digest_of("org/outside") + "\"\n"), std::string::npos)
+      << unnamed;
 }
 
 }  // namespace

@@ -32,10 +32,30 @@ std::string make_envelope(const PrivateKey& key, const std::string& subject,
   if (!parent.empty()) {
     st["predicate"]["verdict"]["relation"] = relation;
     st["predicate"]["verdict"]["parent_digest"] = "sha256:" + digest_of(parent);
+    st["predicate"]["verdict"]["parent"] = parent;
   }
   auto env = dsse_sign(kInTotoPayloadType, st.dump(), key);
   EXPECT_TRUE(env.is_ok());
   return *env;
+}
+
+// The predicate's owner, played by the test: a "https://prov.dev/verdict/v1" predicate names its
+// relation and parent in predicate.verdict; any other type has no facts.
+Result<EntryFacts> read_test_predicate(const std::string& type, const nlohmann::json& predicate) {
+  EntryFacts f;
+  if (type != "https://prov.dev/verdict/v1" || !predicate.is_object()) return f;
+  auto v = predicate.find("verdict");
+  if (v == predicate.end() || !v->is_object()) return f;
+  f.relation = v->value("relation", "");
+  f.parent_digest = v->value("parent_digest", "");
+  f.parent_name = v->value("parent", "");
+  return f;
+}
+
+LedgerOptions test_options() {
+  LedgerOptions o;
+  o.read_predicate = read_test_predicate;
+  return o;
 }
 
 PrivateKey new_key() {
@@ -234,7 +254,7 @@ TEST(Ledger, RewrittenHistoryCaughtByEarlierCheckpoint) {
 TEST(Ledger, QueriesLineageAndMerge) {
   testing::TempDir dir;
   PrivateKey key = new_key();
-  auto l = Ledger::init(dir.file("l.db"));
+  auto l = Ledger::init(dir.file("l.db"), test_options());
   ASSERT_TRUE(l.is_ok());
   auto& ledger = **l;
   // base -> ft1 -> ft2 ; base -> q4
@@ -269,21 +289,27 @@ TEST(Ledger, QueriesLineageAndMerge) {
   EXPECT_EQ(got, (std::set<uint64_t>{1, 2, 3}));
 
   // Merge a shard: one shared entry, two new ones.
+  // A shard written without a reader: the merged entries get their columns from this ledger's.
   auto shard = Ledger::init(dir.file("s.db"));
   ASSERT_TRUE(shard.is_ok());
   ASSERT_TRUE((*shard)->append(ledger.get(0)->envelope).is_ok());
   ASSERT_TRUE((*shard)->append(make_envelope(key, "s1")).is_ok());
-  ASSERT_TRUE((*shard)->append(make_envelope(key, "s2")).is_ok());
+  ASSERT_TRUE((*shard)->append(make_envelope(key, "s2", "base", "merged")).is_ok());
+  EXPECT_EQ((*shard)->get(2)->relation, "");
   auto m = ledger.merge(**shard);
   ASSERT_TRUE(m.is_ok()) << m.status().to_string();
   EXPECT_EQ(m->added, 2u);
   EXPECT_EQ(m->already_present, 1u);
   EXPECT_EQ(*ledger.size(), 6u);
   EXPECT_EQ(ledger.get(4)->leaf_hash, (*shard)->get(1)->leaf_hash);  // time and leaf kept
+  EXPECT_EQ(ledger.get(5)->relation, "merged");
+  EXPECT_EQ(ledger.get(5)->parent_digest, "sha256:" + digest_of("base"));
   m = ledger.merge(**shard);
   ASSERT_TRUE(m.is_ok());
   EXPECT_EQ(m->added, 0u);
-  EXPECT_TRUE(ledger.verify().is_ok());
+  auto v = ledger.verify();
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_TRUE(v->lineage_columns_checked);
 }
 
 // Random single-byte mutations of a small closed ledger file: each is refused at open, caught
@@ -295,7 +321,7 @@ TEST(Ledger, RandomByteMutationsAreDetectedOrHarmless) {
   std::vector<LedgerEntry> original;
   std::string cp;
   {
-    auto l = Ledger::init(dir.file("l.db"));
+    auto l = Ledger::init(dir.file("l.db"), test_options());
     ASSERT_TRUE(l.is_ok());
     std::vector<std::string> envs;
     for (int i = 0; i < 24; ++i) {
@@ -304,6 +330,7 @@ TEST(Ledger, RandomByteMutationsAreDetectedOrHarmless) {
     ASSERT_TRUE((*l)->append_batch(envs).is_ok());
     cp = *(*l)->checkpoint(key, "o");
     for (uint64_t i = 0; i < 24; ++i) original.push_back(*(*l)->get(i));
+    ASSERT_EQ(original[1].relation, "derived");  // the lineage columns are part of what is checked
   }
   const std::string pristine = testing::read_file(dir.file("l.db"));
   ASSERT_GT(pristine.size(), 4096u);
@@ -315,7 +342,7 @@ TEST(Ledger, RandomByteMutationsAreDetectedOrHarmless) {
     bytes[off] = static_cast<char>(bytes[off] ^ (1 + rng() % 255));
     std::string path = dir.file("m" + std::to_string(trial) + ".db");
     testing::write_file(path, bytes);
-    auto l = Ledger::open(path);
+    auto l = Ledger::open(path, /*create=*/false, test_options());
     if (!l.is_ok()) {
       ++refused;
       continue;
@@ -459,6 +486,170 @@ TEST(Ledger, SigkilledWriterLosesNoAcknowledgedEntry) {
   }
   EXPECT_GT(acknowledged.size(), 0u);
   std::cout << "acknowledged appends checked: " << acknowledged.size() << "\n";
+}
+
+// The store reads no predicate by itself: without a reader the lineage columns stay empty, and
+// verify checks everything else.
+TEST(LedgerPredicateReader, WithoutReaderLineageColumnsStayEmpty) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  auto l = Ledger::init(dir.file("l.db"));
+  ASSERT_TRUE(l.is_ok());
+  std::string env = make_envelope(key, "child", "base", "finetuned");
+  ASSERT_TRUE((*l)->append(make_envelope(key, "base")).is_ok());
+  ASSERT_TRUE((*l)->append(env).is_ok());
+  auto e = (*l)->get(1);
+  ASSERT_TRUE(e.is_ok());
+  EXPECT_EQ(e->subject_digest, "sha256:" + digest_of("child"));
+  EXPECT_EQ(e->relation, "");
+  EXPECT_EQ(e->parent_digest, "");
+  QueryFilter f;
+  f.parent_digest = digest_of("base");
+  EXPECT_TRUE((*l)->query(f)->empty());
+  auto v = (*l)->verify();
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_FALSE(v->lineage_columns_checked);
+  EXPECT_EQ(v->tree_size, 2u);
+  auto fields = parse_statement_envelope(env);
+  ASSERT_TRUE(fields.is_ok());
+  EXPECT_EQ(fields->subjects, std::vector<std::string>{"sha256:" + digest_of("child")});
+  EXPECT_EQ(fields->relation, "");
+  EXPECT_EQ(fields->parent_digest, "");
+  auto facts = (*l)->facts_of(env);
+  ASSERT_TRUE(facts.is_ok());
+  EXPECT_EQ(facts->relation, "");
+  EXPECT_EQ(facts->parent_name, "");
+}
+
+TEST(LedgerPredicateReader, ReaderErrorRefusesTheEnvelope) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  LedgerOptions options;
+  options.read_predicate = [](const std::string& type,
+                              const nlohmann::json& predicate) -> Result<EntryFacts> {
+    if (predicate.contains("verdict")) return corrupt("predicate rejected by its owner");
+    return EntryFacts{};
+  };
+  auto l = Ledger::init(dir.file("l.db"), options);
+  ASSERT_TRUE(l.is_ok());
+  auto r = (*l)->append(make_envelope(key, "child", "base", "finetuned"));
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(r.status().message().find("predicate rejected by its owner"), std::string::npos)
+      << r.status().to_string();
+  EXPECT_EQ(*(*l)->size(), 0u);
+  // All or nothing: one refused envelope in a batch stores none of it.
+  auto b = (*l)->append_batch({make_envelope(key, "a"), make_envelope(key, "b", "a", "quantized"),
+                               make_envelope(key, "c")});
+  ASSERT_FALSE(b.is_ok());
+  EXPECT_NE(b.status().message().find("envelope 1"), std::string::npos) << b.status().to_string();
+  EXPECT_EQ(*(*l)->size(), 0u);
+  EXPECT_EQ(
+      parse_statement_envelope(make_envelope(key, "b", "a", "quantized"), options.read_predicate)
+          .status()
+          .code(),
+      StatusCode::kCorrupt);
+  // A reader that throws is an error too, not an escape from the library.
+  LedgerOptions throwing;
+  throwing.read_predicate = [](const std::string&, const nlohmann::json& p) -> Result<EntryFacts> {
+    EntryFacts f;
+    f.relation = p.at("no such member").get<std::string>();
+    return f;
+  };
+  auto t = Ledger::init(dir.file("t.db"), throwing);
+  ASSERT_TRUE(t.is_ok());
+  EXPECT_EQ((*t)->append(make_envelope(key, "x")).status().code(), StatusCode::kCorrupt);
+  EXPECT_EQ(*(*t)->size(), 0u);
+}
+
+// verify recomputes the lineage columns with the ledger's reader: the same file read by a reader
+// that gives other facts fails, naming the entry.
+TEST(LedgerPredicateReader, VerifyRecomputesColumnsWithTheReader) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  const std::string path = dir.file("l.db");
+  {
+    auto l = Ledger::init(path, test_options());
+    ASSERT_TRUE(l.is_ok());
+    ASSERT_TRUE((*l)->append_batch({make_envelope(key, "base"),
+                                    make_envelope(key, "child", "base", "finetuned"),
+                                    make_envelope(key, "q", "child", "quantized")})
+                    .is_ok());
+    auto v = (*l)->verify();
+    ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+    EXPECT_TRUE(v->lineage_columns_checked);
+  }
+  LedgerOptions other;
+  other.read_predicate = [](const std::string& type, const nlohmann::json& p) {
+    auto f = read_test_predicate(type, p);
+    if (f.is_ok() && f->relation == "quantized") f->relation = "pruned";
+    return f;
+  };
+  auto l = Ledger::open(path, /*create=*/false, other);
+  ASSERT_TRUE(l.is_ok());
+  auto v = (*l)->verify();
+  ASSERT_FALSE(v.is_ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(v.status().message().find("entry 2"), std::string::npos) << v.status().to_string();
+  EXPECT_NE(v.status().message().find("pruned"), std::string::npos) << v.status().to_string();
+  // A reader that refuses the predicate fails verification too, naming the entry.
+  LedgerOptions refusing;
+  refusing.read_predicate = [](const std::string&, const nlohmann::json& p) -> Result<EntryFacts> {
+    if (p.contains("verdict")) return corrupt("unreadable verdict");
+    return EntryFacts{};
+  };
+  l = Ledger::open(path, /*create=*/false, refusing);
+  ASSERT_TRUE(l.is_ok());
+  v = (*l)->verify();
+  ASSERT_FALSE(v.is_ok());
+  EXPECT_NE(v.status().message().find("entry 1"), std::string::npos) << v.status().to_string();
+  EXPECT_NE(v.status().message().find("unreadable verdict"), std::string::npos);
+  // Without a reader the lineage columns are not compared; the rest still is.
+  l = Ledger::open(path);
+  ASSERT_TRUE(l.is_ok());
+  v = (*l)->verify();
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_FALSE(v->lineage_columns_checked);
+  EXPECT_EQ(v->tree_size, 3u);
+  EXPECT_EQ((*l)->get(1)->relation, "finetuned");  // stored columns are read as they are
+}
+
+TEST(LedgerPredicateReader, FactsOfAppliesTheReader) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  auto l = Ledger::init(dir.file("l.db"), test_options());
+  ASSERT_TRUE(l.is_ok());
+  EXPECT_TRUE(static_cast<bool>((*l)->options().read_predicate));
+  // An upper-case, bare parent digest is normalised like the column.
+  nlohmann::json st;
+  st["_type"] = "https://in-toto.io/Statement/v1";
+  st["subject"] = {{{"name", "child"}, {"digest", {{"sha256", digest_of("child")}}}}};
+  st["predicateType"] = "https://prov.dev/verdict/v1";
+  std::string upper = digest_of("base");
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  st["predicate"]["verdict"] = {
+      {"relation", "distilled_seq"}, {"parent_digest", upper}, {"parent", "org/base"}};
+  std::string env = *dsse_sign(kInTotoPayloadType, st.dump(), key);
+  auto f = (*l)->facts_of(env);
+  ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+  EXPECT_EQ(f->relation, "distilled_seq");
+  EXPECT_EQ(f->parent_digest, "sha256:" + digest_of("base"));
+  EXPECT_EQ(f->parent_name, "org/base");
+  auto fields = parse_statement_envelope(env, read_test_predicate);
+  ASSERT_TRUE(fields.is_ok());
+  EXPECT_EQ(fields->relation, "distilled_seq");
+  EXPECT_EQ(fields->parent_digest, "sha256:" + digest_of("base"));
+  EXPECT_EQ(fields->parent_name, "org/base");
+  ASSERT_TRUE((*l)->append(env).is_ok());
+  EXPECT_EQ((*l)->get(0)->parent_digest, "sha256:" + digest_of("base"));
+  // Another predicate type has no facts; a broken envelope is kCorrupt. Nothing was stored.
+  st["predicateType"] = "https://example.com/other/v1";
+  auto other = (*l)->facts_of(*dsse_sign(kInTotoPayloadType, st.dump(), key));
+  ASSERT_TRUE(other.is_ok());
+  EXPECT_EQ(other->relation, "");
+  EXPECT_EQ(other->parent_digest, "");
+  EXPECT_EQ((*l)->facts_of("{").status().code(), StatusCode::kCorrupt);
+  EXPECT_EQ(*(*l)->size(), 1u);
 }
 
 }  // namespace

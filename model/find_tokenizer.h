@@ -7,12 +7,12 @@
 #include "core/status.h"
 #include "model/tokenizer.h"
 
-namespace prov::cli {
+namespace prov::model {
 
 // `explicit_path` (from --tokenizer) wins. Otherwise `path` is tried as a tokenizer itself
 // (tokenizer.json, a GPT-2 directory, a .gguf, a llama2.c tok*.bin), then as a model whose
 // tokenizer is found beside it (Model::tokenizer_path). kNotFound says where it looked.
-Result<std::unique_ptr<model::Tokenizer>> open_tokenizer_for(const std::string& path,
-                                                             const std::string& explicit_path);
+Result<std::unique_ptr<Tokenizer>> open_tokenizer_for(const std::string& path,
+                                                      const std::string& explicit_path);
 
-}  // namespace prov::cli
+}  // namespace prov::model
