@@ -51,12 +51,7 @@ int show(const std::string& name, bool json, int limit, int vocab) {
   return kExitOk;
 }
 
-}  // namespace
-
-void register_suite(CLI::App& app, Action* run) {
-  CLI::App* cmd = app.add_subcommand("suite", "Probe suites: list, show, export, build");
-  cmd->require_subcommand(1);
-
+void add_list(CLI::App* cmd, Action* run) {
   auto list_json = std::make_shared<bool>(false);
   CLI::App* list = cmd->add_subcommand("list", "List the built-in suites");
   list->add_flag("--json", *list_json, "print JSON");
@@ -86,7 +81,9 @@ void register_suite(CLI::App& app, Action* run) {
       return kExitOk;
     };
   });
+}
 
+void add_show_and_export(CLI::App* cmd, Action* run) {
   struct ShowArgs {
     std::string name;
     bool json = false;
@@ -119,7 +116,9 @@ void register_suite(CLI::App& app, Action* run) {
       return kExitOk;
     };
   });
+}
 
+void add_cross(CLI::App* cmd, Action* run) {
   struct CrossArgs {
     std::string suite;
     std::vector<std::string> signatures;
@@ -160,7 +159,9 @@ void register_suite(CLI::App& app, Action* run) {
       return kExitOk;
     };
   });
+}
 
+void add_build(CLI::App* cmd, Action* run) {
   auto bo = std::make_shared<SuiteBuildOptions>();
   CLI::App* b = cmd->add_subcommand(
       "build", "Build a divergence suite: the prompts where a population of models disagrees most");
@@ -183,6 +184,17 @@ void register_suite(CLI::App& app, Action* run) {
       return run_torch_command("suite build", bo.get());
     };
   });
+}
+
+}  // namespace
+
+void register_suite(CLI::App& app, Action* run) {
+  CLI::App* cmd = app.add_subcommand("suite", "Probe suites: list, show, export, build");
+  cmd->require_subcommand(1);
+  add_list(cmd, run);
+  add_show_and_export(cmd, run);
+  add_cross(cmd, run);
+  add_build(cmd, run);
 }
 
 }  // namespace prov::cli
