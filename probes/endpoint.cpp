@@ -302,6 +302,25 @@ Status check_chat(const json& j) {
 
 }  // namespace
 
+// libcurl handles owned by unique_ptr (STYLE.md: C handles live in unique_ptr with deleters).
+struct CurlDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+// Appends one header line; the list keeps ownership in `list`.
+void add_header(SlistPtr* list, const std::string& line) {
+  curl_slist* grown = curl_slist_append(list->get(), line.c_str());
+  if (grown != nullptr) {
+    (void)list->release();
+    list->reset(grown);
+  }
+}
+
 struct EndpointClient::Impl {
   EndpointOptions options;
   std::string base;  // ".../v1"
@@ -310,7 +329,7 @@ struct EndpointClient::Impl {
   std::atomic<bool> zero_max_tokens_rejected{false};
 
   std::mutex handles_mu;
-  std::vector<CURL*> idle;
+  std::vector<CurlPtr> idle;
 
   std::mutex rng_mu;
   std::mt19937_64 rng;
@@ -318,24 +337,20 @@ struct EndpointClient::Impl {
   std::mutex rate_mu;
   Clock::time_point next_slot{};
 
-  ~Impl() {
-    for (CURL* h : idle) curl_easy_cleanup(h);
-  }
-
-  CURL* acquire() {
+  CurlPtr acquire() {
     {
       std::lock_guard<std::mutex> lock(handles_mu);
       if (!idle.empty()) {
-        CURL* h = idle.back();
+        CurlPtr h = std::move(idle.back());
         idle.pop_back();
         return h;
       }
     }
-    return curl_easy_init();
+    return CurlPtr(curl_easy_init());
   }
-  void release(CURL* h) {
+  void release(CurlPtr h) {
     std::lock_guard<std::mutex> lock(handles_mu);
-    idle.push_back(h);
+    idle.push_back(std::move(h));
   }
 
   // Token bucket holding one token: each request takes the next slot 1/rps after the previous.
@@ -366,7 +381,8 @@ struct EndpointClient::Impl {
 
   Attempt attempt(const std::string& url, const std::string& payload) {
     Attempt a;
-    CURL* h = acquire();
+    CurlPtr handle = acquire();
+    CURL* h = handle.get();
     if (h == nullptr) {
       a.kind = Attempt::kFatal;
       a.status = internal_error("curl_easy_init failed");
@@ -376,19 +392,15 @@ struct EndpointClient::Impl {
     Transfer t;
     t.limit = options.max_response_bytes;
     char errbuf[CURL_ERROR_SIZE] = {0};
-    struct curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Accept: application/json");
-    std::string auth;
-    if (!options.api_key.empty()) {
-      auth = "Authorization: Bearer " + options.api_key;
-      headers = curl_slist_append(headers, auth.c_str());
-    }
+    SlistPtr headers;
+    add_header(&headers, "Content-Type: application/json");
+    add_header(&headers, "Accept: application/json");
+    if (!options.api_key.empty()) add_header(&headers, "Authorization: Bearer " + options.api_key);
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload.data());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
@@ -407,13 +419,9 @@ struct EndpointClient::Impl {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-    curl_slist_free_all(headers);
-    // Keep the handle (and its connection) only after a clean exchange.
-    if (rc == CURLE_OK) {
-      release(h);
-    } else {
-      curl_easy_cleanup(h);
-    }
+    headers.reset();
+    // Keep the handle (and its connection) only after a clean exchange; else it is cleaned up.
+    if (rc == CURLE_OK) release(std::move(handle));
     const std::string what = "POST " + url;
     if (rc != CURLE_OK) {
       std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
