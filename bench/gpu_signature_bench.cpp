@@ -18,8 +18,8 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "model/model.h"
-#include "model/runtime.h"
+#include "model/formats/model.h"
+#include "model/runtime/runtime.h"
 #include "probes/extract.h"
 
 using prov::model::Transformer;

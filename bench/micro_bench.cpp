@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "core/sha256.h"
-#include "model/quants.h"
-#include "model/synthetic.h"
+#include "model/formats/quants.h"
+#include "model/formats/synthetic.h"
 
 namespace {
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "model/generate.h"
-#include "model/model.h"
-#include "model/runtime.h"
-#include "model/synthetic.h"
+#include "model/runtime/generate.h"
+#include "model/formats/model.h"
+#include "model/runtime/runtime.h"
+#include "model/formats/synthetic.h"
 
 using namespace prov::model;
 using Clock = std::chrono::steady_clock;

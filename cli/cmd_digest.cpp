@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "model/digest.h"
-#include "model/model.h"
+#include "model/formats/digest.h"
+#include "model/formats/model.h"
 #include "proto/identity.h"
 
 namespace prov::cli {

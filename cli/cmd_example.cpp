@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "model/synthetic.h"
+#include "model/formats/synthetic.h"
 
 namespace prov::cli {
 

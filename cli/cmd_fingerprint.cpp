@@ -9,7 +9,7 @@
 
 #include "cli/common.h"
 #include "fingerprint/weight_fingerprint.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 
 namespace prov::cli {
 

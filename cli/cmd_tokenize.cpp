@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "model/find_tokenizer.h"
+#include "model/tokenizers/find_tokenizer.h"
 
 namespace prov::cli {
 

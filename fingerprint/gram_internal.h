@@ -11,7 +11,7 @@
 
 #include "core/status.h"
 #include "fingerprint/weights.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 
 namespace prov::fingerprint {
 

@@ -15,10 +15,10 @@
 
 #include "core/sha256.h"
 #include "core/thread_pool.h"
-#include "model/digest.h"
-#include "model/dtype.h"
-#include "model/quants.h"
-#include "model/tensor.h"
+#include "model/formats/digest.h"
+#include "model/formats/dtype.h"
+#include "model/formats/quants.h"
+#include "model/formats/tensor.h"
 
 namespace fs = std::filesystem;
 

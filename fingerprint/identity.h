@@ -8,7 +8,7 @@
 //
 // The rules, applied in this order:
 //
-//  identical   Every file the OMS manifest would list (model/digest.h compute_manifest) is
+//  identical   Every file the OMS manifest would list (model/formats/digest.h compute_manifest) is
 //              byte-identical one for one (same names, sizes and bytes: the manifests are then
 //              equal); or the weight files (Checkpoint::files, in sorted order) are byte-identical
 //              one for one, auxiliary files (config, tokenizer) possibly differing — the reason
@@ -16,14 +16,14 @@
 //              only when their names and sizes make equality possible: the weight files first,
 //              the other files only when the weight files are identical.
 //
-//  incomparable  The two models do not hold the same set of tensor roles (model/model.h
+//  incomparable  The two models do not hold the same set of tensor roles (model/formats/model.h
 //              TensorRole, e.g. "layers.3.mlp_up.weight"), or a role has different shapes. An
 //              untied lm_head is compared with the other side's tied embedding (its output
 //              projection). The reason names the first differing role (canonical order, below)
 //              and the counts. Pruned models and other architectures/sizes land here.
 //
 //  Otherwise every role is compared: both tensors are read as canonical fp32 values
-//  (model/tensor.h to_float32: dequantised, converted, with GGUF Q/K row orders and transposed
+//  (model/formats/tensor.h to_float32: dequantised, converted, with GGUF Q/K row orders and transposed
 //  storage undone), one tensor pair at a time per worker, statistics accumulated in fp64:
 //    relative_error = ||a - b||_2 / ||b||_2 (a: candidate, b: reference; 0 when both are zero,
 //                     +inf when only b is zero), max_abs_error = max |a - b|,
@@ -52,7 +52,7 @@
 //       one of the schemes of zoo/derive.h quantize_roundtrip, tried in this order:
 //         "int8-row"  per row: s = absmax / 127 (fp32), q = round-half-away(w / s) in [-127, 127],
 //                     w' = q * s;
-//         "Q8_0", "Q4_0"  ggml's reference quantizer and dequantizer (model/quants.h), blocks of
+//         "Q8_0", "Q4_0"  ggml's reference quantizer and dequantizer (model/formats/quants.h), blocks of
 //                     32 along each row (row length a multiple of 32).
 //       At most 0.1 % of the elements may differ (ties decided by another summation order), and
 //       relative_error <= bound. This is the rule that recognises round trips stored in bf16.
@@ -104,7 +104,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 
 namespace prov::fingerprint {
 

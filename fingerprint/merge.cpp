@@ -7,7 +7,7 @@
 #include <map>
 
 #include "core/thread_pool.h"
-#include "model/tensor.h"
+#include "model/formats/tensor.h"
 
 namespace prov::fingerprint {
 

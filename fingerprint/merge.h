@@ -2,7 +2,7 @@
 // similar to two parents.)
 //
 // fit_merge(m, a, b) fits, tensor by tensor, m ~ alpha_t a + (1 - alpha_t) b by least squares
-// over the tensors the three models share by role (model/model.h TensorRole) with equal shapes,
+// over the tensors the three models share by role (model/formats/model.h TensorRole) with equal shapes,
 // read as canonical fp32 values (dequantised, GGUF row order undone):
 //
 //   d = m - b, e = a - b;  alpha_t = <d, e> / <e, e>;  residual_t = |d|^2 - <d, e>^2 / <e, e>
@@ -35,7 +35,7 @@
 
 #include "core/relation.h"
 #include "core/status.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 
 namespace prov::fingerprint {
 

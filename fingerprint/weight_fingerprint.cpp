@@ -9,8 +9,8 @@
 #include "core/sha256.h"
 #include "core/thread_pool.h"
 #include "fingerprint/gram_internal.h"
-#include "model/digest.h"
-#include "model/tensor.h"
+#include "model/formats/digest.h"
+#include "model/formats/tensor.h"
 
 namespace prov::fingerprint {
 

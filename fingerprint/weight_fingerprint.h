@@ -22,7 +22,7 @@
 
 #include "core/status.h"
 #include "fingerprint/weights.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 #include "prov.pb.h"
 
 namespace prov::fingerprint {

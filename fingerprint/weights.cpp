@@ -17,8 +17,8 @@
 #include "fingerprint/assignment.h"
 #include "fingerprint/gram_internal.h"
 #include "fingerprint/gram_kernel.h"
-#include "model/tensor.h"
-#include "model/tokenizer.h"
+#include "model/formats/tensor.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace prov::fingerprint {
 

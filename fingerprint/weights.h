@@ -65,7 +65,7 @@
 #include "core/relation.h"
 #include "core/status.h"
 #include "fingerprint/identity.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 
 namespace prov::fingerprint {
 

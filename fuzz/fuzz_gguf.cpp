@@ -4,8 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "model/gguf.h"
-#include "model/tensor.h"
+#include "model/formats/gguf.h"
+#include "model/formats/tensor.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace prov::model;

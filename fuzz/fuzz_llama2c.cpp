@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "model/llama2c.h"
+#include "model/formats/llama2c.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace prov::model;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "model/safetensors.h"
-#include "model/tensor.h"
+#include "model/formats/safetensors.h"
+#include "model/formats/tensor.h"
 
 using prov::model::Checkpoint;
 using prov::model::dtype_info;

@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/gguf.h"
-#include "model/llama2c.h"
-#include "model/tokenizer.h"
+#include "model/formats/gguf.h"
+#include "model/formats/llama2c.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "fingerprint/weights.h"
 #include "lineage/accuracy.h"
 #include "lineage/judge.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 #include "probes/signature.h"
 #include "probes/subject.h"
 #include "probes/suite.h"

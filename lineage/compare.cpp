@@ -1,6 +1,6 @@
 #include "lineage/compare.h"
 
-#include "model/model.h"
+#include "model/formats/model.h"
 #include "probes/subject.h"
 
 namespace prov::lineage {

@@ -7,7 +7,7 @@
 #include "core/progress.h"
 #include "fingerprint/weights.h"
 #include "lineage/judge.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 #include "probes/subject.h"
 
 namespace prov::lineage {

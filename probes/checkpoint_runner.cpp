@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/find_tokenizer.h"
+#include "model/tokenizers/find_tokenizer.h"
 #include "probes/runner.h"
 #include "probes/subject.h"
 #include "probes/suite.h"

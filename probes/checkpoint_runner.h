@@ -9,9 +9,9 @@
 #include <string>
 
 #include "core/status.h"
-#include "model/model.h"
-#include "model/runtime.h"
-#include "model/tokenizer.h"
+#include "model/formats/model.h"
+#include "model/runtime/runtime.h"
+#include "model/tokenizers/tokenizer.h"
 #include "probes/plugin.h"
 
 namespace prov::probes {

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "core/progress.h"
-#include "model/digest.h"
+#include "model/formats/digest.h"
 #include "probes/checkpoint_runner.h"
 #include "probes/runner.h"
 

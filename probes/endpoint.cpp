@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
+#include "model/formats/config.h"
 
 namespace prov::probes {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/generate.h"
+#include "model/runtime/generate.h"
 #include "probes/extract.h"
 
 namespace prov::probes {

@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "model/runtime.h"
-#include "model/tokenizer.h"
+#include "model/runtime/runtime.h"
+#include "model/tokenizers/tokenizer.h"
 #include "probes/server.h"
 
 namespace prov::probes {

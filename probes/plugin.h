@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 #include "probes/signature.h"
 
 namespace prov::probes {

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "model/generate.h"
+#include "model/runtime/generate.h"
 #include "probes/extract.h"
 
 namespace prov::probes {

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "model/runtime.h"
-#include "model/tokenizer.h"
+#include "model/runtime/runtime.h"
+#include "model/tokenizers/tokenizer.h"
 #include "probes/signature.h"
 #include "probes/suite.h"
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace prov::probes {
 

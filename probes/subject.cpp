@@ -5,7 +5,7 @@
 #include <map>
 
 #include "core/sha256.h"
-#include "model/digest.h"
+#include "model/formats/digest.h"
 
 namespace prov::probes {
 

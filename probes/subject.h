@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "model/model.h"
-#include "model/tokenizer.h"
+#include "model/formats/model.h"
+#include "model/tokenizers/tokenizer.h"
 #include "probes/signature.h"
 
 namespace prov::probes {

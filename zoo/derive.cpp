@@ -13,10 +13,10 @@
 #include <random>
 #include <set>
 
-#include "model/dtype.h"
-#include "model/model.h"
-#include "model/quants.h"
-#include "model/safetensors.h"
+#include "model/formats/dtype.h"
+#include "model/formats/model.h"
+#include "model/formats/quants.h"
+#include "model/formats/safetensors.h"
 
 namespace prov::zoo {
 

@@ -13,7 +13,7 @@
 // are refused with kUnsupported), floating tensors in F32, F16 or BF16 (others are refused).
 // Arithmetic is done in fp32 or, where said, fp64 (then rounded to fp32); the fp32 result is
 // rounded to the tensor's dtype (round to nearest even). Tensors a derivative does not change are
-// copied bit for bit. Unmapped tensors (no role in model/model.h) are copied bit for
+// copied bit for bit. Unmapped tensors (no role in model/formats/model.h) are copied bit for
 // bit (prune() drops or renumbers those under a dropped or kept layer).
 //
 // The derivatives, precisely:
@@ -22,7 +22,7 @@
 //    is quantized and dequantized; 1-D tensors (norm weights, biases) are kept. Schemes:
 //      "int8"  per-row absmax symmetric: s = max_j |w_ij| / 127 (fp32), q = round(w / s)
 //              (half away from zero) clamped to [-127, 127], w' = q * s; an all-zero row stays 0.
-//      "q8_0"  ggml Q8_0 along each row, as ggml's reference quantizer (model/quants.h
+//      "q8_0"  ggml Q8_0 along each row, as ggml's reference quantizer (model/formats/quants.h
 //              quantize()) and dequantizer: blocks of 32 values, d = absmax / 127 (fp32),
 //              q = round(w * (1 / d)) clamped to [-127, 127], w' = q * fp16(d).
 //      "q4_0"  ggml Q4_0 likewise: blocks of 32, d = (value of largest magnitude) / -8,

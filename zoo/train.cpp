@@ -5,7 +5,7 @@
 
 #include <torch/torch.h>
 
-#include "model/generate.h"
+#include "model/runtime/generate.h"
 
 namespace prov::zoo {
 

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
-#include "model/runtime.h"
+#include "model/runtime/runtime.h"
 
 namespace prov::zoo {
 

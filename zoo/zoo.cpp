@@ -10,11 +10,11 @@
 
 #include <torch/torch.h>
 
-#include "model/model.h"
-#include "model/runtime.h"
-#include "model/safetensors.h"
-#include "model/synthetic.h"
-#include "model/tokenizer.h"
+#include "model/formats/model.h"
+#include "model/runtime/runtime.h"
+#include "model/formats/safetensors.h"
+#include "model/formats/synthetic.h"
+#include "model/tokenizers/tokenizer.h"
 #include "zoo/bpe_trainer.h"
 #include "zoo/corpus.h"
 #include "zoo/derive.h"

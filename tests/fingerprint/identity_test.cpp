@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "model/dtype.h"
-#include "model/gguf.h"
-#include "model/model.h"
-#include "model/quants.h"
-#include "model/safetensors.h"
-#include "model/synthetic.h"
-#include "model/tensor.h"
+#include "model/formats/dtype.h"
+#include "model/formats/gguf.h"
+#include "model/formats/model.h"
+#include "model/formats/quants.h"
+#include "model/formats/safetensors.h"
+#include "model/formats/synthetic.h"
+#include "model/formats/tensor.h"
 #include "tests/support/test_support.h"
 #include "zoo/derive.h"
 

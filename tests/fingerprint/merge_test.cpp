@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <string>
 
-#include "model/model.h"
-#include "model/synthetic.h"
+#include "model/formats/model.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 #include "zoo/derive.h"
 

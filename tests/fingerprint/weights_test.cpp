@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
-#include "model/synthetic.h"
+#include "model/formats/model.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 #include "zoo/derive.h"
 

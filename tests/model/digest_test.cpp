@@ -1,11 +1,11 @@
-#include "model/digest.h"
+#include "model/formats/digest.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "core/sha256.h"
-#include "model/model.h"
+#include "model/formats/model.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

@@ -1,4 +1,4 @@
-#include "model/dtype.h"
+#include "model/formats/dtype.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "model/fused_ops.h"
+#include "model/runtime/fused_ops.h"
 
 #include <gtest/gtest.h>
 #include <torch/cuda.h>

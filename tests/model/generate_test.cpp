@@ -1,4 +1,4 @@
-#include "model/generate.h"
+#include "model/runtime/generate.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,9 +11,9 @@
 #include <limits>
 #include <set>
 
-#include "model/llama2c.h"
-#include "model/model.h"
-#include "model/runtime.h"
+#include "model/formats/llama2c.h"
+#include "model/formats/model.h"
+#include "model/runtime/runtime.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

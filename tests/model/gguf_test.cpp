@@ -1,6 +1,6 @@
 // Tests of the GGUF reader and writer: round trips of every metadata and tensor type, the
 // shared real GGUF fixture, the Llama Q/K row order, tokenizer extraction and hostile input.
-#include "model/gguf.h"
+#include "model/formats/gguf.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "model/quants.h"
+#include "model/formats/quants.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

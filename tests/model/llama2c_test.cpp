@@ -1,4 +1,4 @@
-#include "model/llama2c.h"
+#include "model/formats/llama2c.h"
 
 #include <gtest/gtest.h>
 

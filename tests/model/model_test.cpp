@@ -1,10 +1,10 @@
-#include "model/model.h"
+#include "model/formats/model.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "model/synthetic.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

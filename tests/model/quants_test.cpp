@@ -3,7 +3,7 @@
 // Each packer test builds blocks from chosen unpacked fields (scales, mins, integer quants) by
 // packing bits the way the format describes them, computes the expected values from the unpacked
 // fields with the format's formula, and requires dequantize_blocks to match bit for bit.
-#include "model/quants.h"
+#include "model/formats/quants.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "model/dtype.h"
+#include "model/formats/dtype.h"
 
 namespace prov::model {
 namespace {

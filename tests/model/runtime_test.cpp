@@ -1,4 +1,4 @@
-#include "model/runtime.h"
+#include "model/runtime/runtime.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <set>
 
-#include "model/generate.h"
-#include "model/gguf.h"
-#include "model/model.h"
-#include "model/safetensors.h"
-#include "model/synthetic.h"
-#include "model/torch_view.h"
+#include "model/runtime/generate.h"
+#include "model/formats/gguf.h"
+#include "model/formats/model.h"
+#include "model/formats/safetensors.h"
+#include "model/formats/synthetic.h"
+#include "model/runtime/torch_view.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

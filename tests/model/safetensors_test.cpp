@@ -1,4 +1,4 @@
-#include "model/safetensors.h"
+#include "model/formats/safetensors.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "model/tensor.h"
+#include "model/formats/tensor.h"
 
 #include <gtest/gtest.h>
 

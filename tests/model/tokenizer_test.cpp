@@ -1,4 +1,4 @@
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
-#include "model/gguf.h"
-#include "model/llama2c.h"
+#include "model/formats/config.h"
+#include "model/formats/gguf.h"
+#include "model/formats/llama2c.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

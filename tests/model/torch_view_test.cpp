@@ -1,10 +1,10 @@
-#include "model/torch_view.h"
+#include "model/runtime/torch_view.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/model.h"
-#include "model/synthetic.h"
+#include "model/formats/model.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 
 namespace prov::model {

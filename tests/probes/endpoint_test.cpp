@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 #include "probes/endpoint.h"
 #include "probes/server.h"
 

@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "model/generate.h"
-#include "model/model.h"
-#include "model/synthetic.h"
+#include "model/runtime/generate.h"
+#include "model/formats/model.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 
 namespace prov::probes {

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 #include "tests/support/test_support.h"
 
 namespace prov::zoo {

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
-#include "model/runtime.h"
-#include "model/safetensors.h"
-#include "model/synthetic.h"
+#include "model/formats/model.h"
+#include "model/runtime/runtime.h"
+#include "model/formats/safetensors.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 
 namespace prov::zoo {

@@ -4,9 +4,9 @@
 
 #include <torch/torch.h>
 
-#include "model/model.h"
-#include "model/safetensors.h"
-#include "model/synthetic.h"
+#include "model/formats/model.h"
+#include "model/formats/safetensors.h"
+#include "model/formats/synthetic.h"
 #include "tests/support/test_support.h"
 
 namespace prov::zoo {
