@@ -30,6 +30,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "core/json.h"
+
 #include "lineage/report.h"
 #include "lineage/report_render.h"
 
@@ -80,9 +82,9 @@ int run_prov(const std::vector<std::string>& args) {
 Result<lineage::Report> read_report(const std::string& path) {
   auto text = read_small_file(path, "report");
   if (!text.is_ok()) return text.status();
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return corrupt(path + ": not JSON");
-  auto r = lineage::report_from_json(j);
+  auto j = parse_json(*text, path);
+  if (!j.is_ok()) return j.status();
+  auto r = lineage::report_from_json(*j);
   if (!r.is_ok()) return r.status().with_context(path);
   return std::move(*r);
 }

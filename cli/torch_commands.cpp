@@ -14,12 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "core/json.h"
+
 #include "cli/torch_commands.h"
 #include "core/file_io.h"
-#include "model/tokenizers/find_tokenizer.h"
-#include "model/runtime/generate.h"
 #include "model/formats/model.h"
+#include "model/runtime/generate.h"
 #include "model/runtime/runtime.h"
+#include "model/tokenizers/find_tokenizer.h"
 #include "probes/checkpoint_runner.h"
 #include "probes/divergence.h"
 #include "probes/local_backend.h"
@@ -98,8 +100,10 @@ std::string read_chat_template(const std::string& path) {
   if (!std::filesystem::is_regular_file(cfg, ec)) return "";
   auto text = read_small_file(cfg.string(), "tokenizer_config.json");
   if (!text.is_ok()) return "";
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("chat_template")) return "";
+  auto parsed = parse_json(*text, "tokenizer_config.json");
+  if (!parsed.is_ok()) return "";
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object() || !j.contains("chat_template")) return "";
   if (j["chat_template"].is_string()) return j["chat_template"].get<std::string>();
   return "";
 }

@@ -8,6 +8,7 @@
 #include <limits>
 #include <sstream>
 
+#include "core/json.h"
 #include "fingerprint/weights.h"
 
 namespace prov::lineage {
@@ -62,8 +63,9 @@ int Family::find(const std::string& name) const {
 Result<Family> parse_family(const std::string& dir, const std::string& labels_text,
                             const std::function<bool(const std::string&)>& exists) {
   const std::string where = dir + "/labels.json";
-  nlohmann::json j = nlohmann::json::parse(labels_text, nullptr, false);
-  if (j.is_discarded()) return corrupt(where + ": not valid JSON");
+  auto parsed = parse_json(labels_text, where);
+  if (!parsed.is_ok()) return parsed.status();
+  nlohmann::json j = std::move(*parsed);
   if (!j.is_object() || !j.contains("models") || !j["models"].is_object()) {
     return corrupt(where + ": not a labels file (no \"models\" object)");
   }

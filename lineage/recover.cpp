@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/file_io.h"
+#include "core/json.h"
 #include "core/progress.h"
 #include "fingerprint/weights.h"
 #include "lineage/judge.h"
@@ -184,8 +185,8 @@ Result<LineageForest> with_output_edges(const LineageRequest& o,
 // output edges were drawn.
 Status score_against_labels(const LineageRequest& o, LineageResult* out) {
   PROV_ASSIGN_OR_RETURN(std::string text, read_small_file(o.labels, "labels"));
-  nlohmann::json labels = nlohmann::json::parse(text, nullptr, false);
-  if (labels.is_discarded() || !labels.contains("models") || !labels["models"].is_object()) {
+  PROV_ASSIGN_OR_RETURN(nlohmann::json labels, parse_json(text, o.labels));
+  if (!labels.is_object() || !labels.contains("models") || !labels["models"].is_object()) {
     return corrupt(o.labels + ": not a labels file (no \"models\" object)");
   }
   const int n = static_cast<int>(out->names.size());

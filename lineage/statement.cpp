@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/json.h"
 #include "store/ledger.h"
 
 namespace prov::lineage {
@@ -167,44 +168,23 @@ std::string signature_failure(const std::string& envelope_json, const std::strin
 // see different reports under one signature), at most kMaxReportDepth + 1 levels (the Statement
 // wraps the report). kCorrupt otherwise.
 Result<json> parse_payload(const std::string& payload) {
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  bool too_deep = false;
-  json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        if (depth > kMaxReportDepth) too_deep = true;
-        open_objects.emplace_back();
-        break;
-      case json::parse_event_t::array_start:
-        if (depth > kMaxReportDepth) too_deep = true;
-        break;
-      case json::parse_event_t::key:
-        if (!open_objects.empty() && parsed.is_string() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  json j = json::parse(payload, cb, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return corrupt("signed payload is not valid JSON (" + json_failure(payload, "Statement") + ")");
+  JsonLimits limits;
+  limits.max_depth = kMaxReportDepth + 1;
+  JsonFailure failure;
+  auto j = parse_json(payload, "signed payload", limits, &failure);
+  if (j.is_ok()) return j;
+  switch (failure.kind) {
+    case JsonFailure::kDuplicateKey:
+      return corrupt("signed payload has the duplicate key " + json_quoted(failure.key));
+    case JsonFailure::kTooDeep:
+      return corrupt("signed payload nests deeper than " + std::to_string(kMaxReportDepth + 1) +
+                     " levels");
+    case JsonFailure::kSyntax:
+      return corrupt("signed payload is not valid JSON (" + json_failure(payload, "Statement") +
+                     ")");
+    default:
+      return corrupt("signed payload: " + failure.detail);
   }
-  if (too_deep) {
-    return corrupt("signed payload nests deeper than " + std::to_string(kMaxReportDepth + 1) +
-                   " levels");
-  }
-  if (!duplicate.empty()) {
-    return corrupt("signed payload has the duplicate key " + json_quoted(duplicate));
-  }
-  return j;
 }
 
 // The string at obj[key] or "" (obj an object).

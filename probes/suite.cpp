@@ -1,6 +1,7 @@
 #include "probes/suite.h"
 
 #include "core/file_io.h"
+#include "core/json.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -156,17 +157,6 @@ bool is_blank(std::string_view line) {
   return true;
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the rest is what a user
-// needs.
-std::string json_error_text(const std::exception& e) {
-  std::string m = e.what();
-  if (!m.empty() && m[0] == '[') {
-    size_t close = m.find("] ");
-    if (close != std::string::npos) m = m.substr(close + 2);
-  }
-  return m;
-}
-
 const char* json_type_name(const json& v) {
   return v.type_name();  // "null", "object", "array", "string", "boolean", "number", ...
 }
@@ -185,27 +175,20 @@ class LineParser {
       return error(StatusCode::kCorrupt,
                    "JSON nested deeper than " + std::to_string(kMaxSuiteJsonDepth) + " levels");
     }
-    std::string duplicate;
-    std::unordered_set<std::string> keys;
-    auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-      if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
-        const std::string& k = parsed.get_ref<const std::string&>();
-        if (!keys.insert(k).second) duplicate = k;
+    JsonLimits limits;
+    limits.max_depth = kMaxSuiteJsonDepth;
+    JsonFailure failure;
+    auto parsed = parse_json(line, "line", limits, &failure);
+    if (!parsed.is_ok()) {
+      if (failure.kind == JsonFailure::kDuplicateKey) {
+        return error(StatusCode::kInvalidArgument, "key \"" + failure.key + "\" appears twice");
       }
-      return true;
-    };
-    json value;
-    try {
-      value = json::parse(line.begin(), line.end(), callback);
-    } catch (const json::exception& e) {
-      return error(StatusCode::kCorrupt, "not valid JSON: " + json_error_text(e));
+      return error(StatusCode::kCorrupt, "not valid JSON: " + failure.detail);
     }
+    json value = std::move(*parsed);
     if (!value.is_object()) {
       return error(StatusCode::kInvalidArgument,
                    std::string("expected a JSON object, found ") + json_type_name(value));
-    }
-    if (!duplicate.empty()) {
-      return error(StatusCode::kInvalidArgument, "key \"" + duplicate + "\" appears twice");
     }
     return value;
   }

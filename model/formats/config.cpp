@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/json.h"
+
 namespace prov::model {
 
 namespace {
@@ -46,45 +48,7 @@ std::optional<Arch> arch_from_name(const std::string& model_type) {
 }
 
 Result<nlohmann::json> parse_json_bounded(const std::string& text, const std::string& what) {
-  // The callback sees every nesting step; refusing depth > 64 stops stack-exhausting input
-  // before the parser recurses into it.
-  constexpr int kMaxDepth = 64;
-  bool too_deep = false;
-  auto cb = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > kMaxDepth) too_deep = true;
-    return !too_deep;
-  };
-  // Pre-scan: nlohmann's callback runs after recursion begins for each level, which is fine,
-  // but count brackets first so absurdly deep input is refused in O(n) without recursion.
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) {
-        return corrupt(what + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  try {
-    nlohmann::json j = nlohmann::json::parse(text, cb, /*allow_exceptions=*/true);
-    if (too_deep) return corrupt(what + ": JSON nested too deeply");
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    return corrupt(what + ": invalid JSON: " + e.what());
-  }
+  return parse_json(text, what);
 }
 
 Result<nlohmann::json> read_json_file(const std::string& path, uint64_t max_bytes) {

@@ -72,7 +72,8 @@ Result<ModelConfig> config_from_hf_json(const nlohmann::json& config,
 // Reads `dir/config.json` and, if present, `dir/generation_config.json`.
 Result<ModelConfig> read_hf_config(const std::string& dir);
 
-// Parses a JSON document with bounded nesting depth (64) and size; converts parser exceptions to
+// Parses a JSON document through prov::parse_json (core/json.h: linear time, bounded depth, values,
+// string sizes, duplicate keys refused); converts parser exceptions to
 // kCorrupt naming `what`.
 Result<nlohmann::json> parse_json_bounded(const std::string& text, const std::string& what);
 Result<nlohmann::json> read_json_file(const std::string& path, uint64_t max_bytes = 64u << 20);

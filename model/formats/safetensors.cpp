@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/byte_reader.h"
+#include "core/json.h"
 #include "core/mapped_file.h"
 
 namespace prov::model {
@@ -75,65 +76,28 @@ std::string range_string(uint64_t begin, uint64_t end) {
 // ---------------------------------------------------------------------------------------------
 // Strict JSON parsing: nesting depth limit and duplicate-key rejection, no exceptions escape.
 
-struct JsonRejected : std::exception {
-  explicit JsonRejected(std::string m) : message(std::move(m)) {}
-  const char* what() const noexcept override { return message.c_str(); }
-  std::string message;
-};
-
-// Parses [begin, end) as JSON. `what` prefixes messages ("model.safetensors: header");
-// `base_offset` is the file offset of *begin, for messages.
+// Parses [begin, end) as JSON (core/json.h: linear time, bounded, duplicate keys refused).
+// `what` prefixes messages ("model.safetensors: header"); `base_offset` is the file offset of
+// *begin, for messages.
 Result<json> parse_json_strict(const char* begin, const char* end, const std::string& what,
                                uint64_t base_offset) {
-  struct Level {
-    bool is_object;
-    std::set<std::string> keys;
-  };
-  std::vector<Level> stack;
-  auto callback = [&stack](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (stack.size() >= static_cast<size_t>(kSafetensorsMaxJsonDepth)) {
-          throw JsonRejected("JSON nesting is deeper than " +
-                             std::to_string(kSafetensorsMaxJsonDepth) + " levels");
-        }
-        stack.push_back(Level{event == json::parse_event_t::object_start, {}});
-        break;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!stack.empty() && parsed.is_string()) {
-          const std::string& key = parsed.get_ref<const std::string&>();
-          if (!stack.back().keys.insert(key).second) {
-            throw JsonRejected("duplicate key " + quote(key));
-          }
-        }
-        break;
-      case json::parse_event_t::value:
-        break;
-    }
-    return true;
-  };
-  try {
-    return json::parse(begin, end, callback, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const JsonRejected& e) {
-    return corrupt(what + " (file offset " + std::to_string(base_offset) +
-                   ") is rejected: " + e.message);
-  } catch (const json::parse_error& e) {
-    std::string m = e.what();
-    size_t p = m.find("] ");
-    if (p != std::string::npos) m = m.substr(p + 2);
-    const uint64_t at = base_offset + (e.byte > 0 ? e.byte - 1 : 0);
-    return corrupt(what + " is not valid JSON (near file offset " + std::to_string(at) + "): " + m);
-  } catch (const std::bad_alloc&) {
-    return io_error(what + ": out of memory while parsing " +
-                    std::to_string(static_cast<uint64_t>(end - begin)) + " bytes of JSON");
-  } catch (const std::exception& e) {
-    return corrupt(what + " is not valid JSON: " + e.what());
+  JsonLimits limits;
+  limits.max_depth = kSafetensorsMaxJsonDepth;
+  JsonFailure failure;
+  auto j =
+      parse_json(std::string_view(begin, static_cast<size_t>(end - begin)), what, limits, &failure);
+  if (j.is_ok()) return j;
+  if (failure.kind == JsonFailure::kSyntax) {
+    return corrupt(what + " is not valid JSON (near file offset " +
+                   std::to_string(base_offset + failure.offset) + "): " + failure.detail);
   }
+  std::string why = failure.detail;
+  if (failure.kind == JsonFailure::kTooDeep) {
+    why = "JSON nesting is deeper than " + std::to_string(kSafetensorsMaxJsonDepth) + " levels";
+  } else if (failure.kind == JsonFailure::kDuplicateKey) {
+    why = "duplicate key " + quote(failure.key);
+  }
+  return corrupt(what + " (file offset " + std::to_string(base_offset) + ") is rejected: " + why);
 }
 
 // ---------------------------------------------------------------------------------------------
