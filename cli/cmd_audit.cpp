@@ -40,9 +40,9 @@ nlohmann::json proof_json(const std::string& ledger, const store::InclusionProof
 
 void print_table(const lineage::AuditResult& r, bool outputs) {
   const auto& v = r.report.verdict;
-  std::cout << "candidate:  " << r.report.candidate.name
+  std::cout << "candidate:  " << shown(r.report.candidate.name)
             << "\nverdict:    " << relation_name(v.relation)
-            << (v.parent ? " (parent " + *v.parent + ")" : "")
+            << (v.parent ? " (parent " + shown(*v.parent) + ")" : "")
             << "\np-value:    " << lineage::format_p_value(v.p_value)
             << "\nconfidence: " << lineage::confidence_name(v.confidence) << "\n\n";
   std::printf("%-28s %-13s %10s %10s %9s", "reference", "weights", "p-value", "Holm p",
@@ -51,7 +51,7 @@ void print_table(const lineage::AuditResult& r, bool outputs) {
   std::printf("\n");
   for (const auto& ref : r.references) {
     const auto* w = ref.weights ? &*ref.weights : nullptr;
-    std::printf("%-28s %-13s %10s %10s %9.1f", ref.subject->name().c_str(),
+    std::printf("%-28s %-13s %10s %10s %9.1f", shown(ref.subject->name()).c_str(),
                 w ? relation_name(w->relation) : "-",
                 lineage::format_p_value(w ? w->p_value : std::nullopt).c_str(),
                 lineage::format_p_value(ref.weight_p_holm).c_str(), w ? w->aligned.z_score : 0.0);
@@ -63,7 +63,7 @@ void print_table(const lineage::AuditResult& r, bool outputs) {
     }
     std::printf("\n");
   }
-  std::cout << "\n" << v.summary << "\n";
+  std::cout << "\n" << shown(v.summary) << "\n";
 }
 
 int run_audit(AuditCliOptions o) {
@@ -97,7 +97,7 @@ int run_audit(AuditCliOptions o) {
     return kExitOk;
   }
   print_table(*r, !o.request.controls.empty());
-  for (const auto& w : pub->written) std::cout << "wrote " << w << "\n";
+  for (const auto& w : pub->written) std::cout << "wrote " << shown(w) << "\n";
   if (pub->proof) {
     const nlohmann::json p = proof_json(o.ledger, *pub->proof);
     std::cout << "ledger " << o.ledger << ": entry " << pub->proof->index << " of "

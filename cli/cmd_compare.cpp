@@ -70,7 +70,7 @@ int run_compare_fingerprints(const CompareOptions& o) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference
+  std::cout << "candidate: " << shown(o.candidate) << "\nreference: " << shown(o.reference)
             << "\nrelation:  " << relation_name(r->relation)
             << " (from fingerprints)\np-value:   " << p_text(r->p_value)
             << "\nreason:    " << r->reason << "\n";
@@ -107,7 +107,7 @@ int run_compare_outputs(const CompareOptions& o) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference
+  std::cout << "candidate: " << shown(o.candidate) << "\nreference: " << shown(o.reference)
             << "\nrelation:  " << (r->related() ? "related (" : "") << relation_name(r->relation)
             << (r->related() ? ")" : "") << "\np-value:   " << p_text(r->p_value)
             << "\nreason:    " << r->reason << "\n";
@@ -174,7 +174,7 @@ int run_compare(const CompareOptions& o) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << "candidate: " << o.candidate << "\nreference: " << o.reference << "\n"
+  std::cout << "candidate: " << shown(o.candidate) << "\nreference: " << shown(o.reference) << "\n"
             << "relation:  " << relation_name(r->relation)
             << (r->relation == Relation::kQuantized
                     ? " (" + r->identity.scheme + ", " + r->identity.quantized_side + " side)"

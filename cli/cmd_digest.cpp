@@ -77,9 +77,12 @@ int run_digest(const DigestCmdOptions& o) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << "sha256:" << manifest->digest << "  " << o.path << "\n";
-  for (const auto& f : manifest->files) std::cout << "  " << f.sha256 << "  " << f.name << "\n";
-  for (const auto& t : tensors) std::cout << "  tensor " << t.sha256 << "  " << t.name << "\n";
+  std::cout << "sha256:" << manifest->digest << "  " << shown(o.path) << "\n";
+  for (const auto& f : manifest->files) {
+    std::cout << "  " << f.sha256 << "  " << shown(f.name) << "\n";
+  }
+  for (const auto& t : tensors)
+    std::cout << "  tensor " << t.sha256 << "  " << shown(t.name) << "\n";
   return kExitOk;
 }
 

@@ -93,7 +93,7 @@ int run_inspect(const InspectOptions& o) {
     return kExitOk;
   }
   auto row = [](const std::string& k, const std::string& v) {
-    std::cout << std::left << std::setw(18) << k << v << "\n";
+    std::cout << std::left << std::setw(18) << k << shown(v) << "\n";
   };
   row("path", o.path);
   row("format", std::string(model::format_name(m->checkpoint.format)) +
@@ -127,8 +127,9 @@ int run_inspect(const InspectOptions& o) {
     std::cout << "\n";
     for (const auto& [role, i] : m->roles) {
       const auto& t = m->checkpoint.tensors[i];
-      std::cout << "  " << std::left << std::setw(44) << t.name << std::setw(36) << role.to_string()
-                << std::setw(9) << model::dtype_name(t.dtype) << shape_str(t.shape) << "\n";
+      std::cout << "  " << std::left << std::setw(44) << shown(t.name) << std::setw(36)
+                << role.to_string() << std::setw(9) << model::dtype_name(t.dtype)
+                << shape_str(t.shape) << "\n";
     }
   }
   return kExitOk;

@@ -73,17 +73,19 @@ void print_table(const lineage::LineageResult& r, const LineageCliOptions& o) {
   const auto& names = r.names;
   std::printf("%-24s %-24s %-11s %9s  %s\n", "parent", "child", "relation", "p-value", "direction");
   for (const auto& e : r.forest.edges) {
-    std::printf("%-24s %-24s %-11s %9s  %s (%s)\n", names[e.parent].c_str(), names[e.child].c_str(),
-                relation_name(e.relation), lineage::format_p_value(e.p_value).c_str(),
-                e.direction_confidence.c_str(), e.direction_basis.c_str());
+    std::printf("%-24s %-24s %-11s %9s  %s (%s)\n", shown(names[e.parent]).c_str(),
+                shown(names[e.child]).c_str(), relation_name(e.relation),
+                lineage::format_p_value(e.p_value).c_str(), e.direction_confidence.c_str(),
+                e.direction_basis.c_str());
   }
   std::cout << "roots:";
-  for (int i : r.forest.roots) std::cout << " " << names[i];
+  for (int i : r.forest.roots) std::cout << " " << shown(names[i]);
   std::cout << "\n";
   for (const auto& [m, info] : r.merges) {
     std::printf("merge: %s = %.3g x %s + %.3g x %s (fit leaves %.2g of its change)\n",
-                names[m].c_str(), info.fit.alpha, names[info.parent].c_str(), 1 - info.fit.alpha,
-                names[info.second_parent].c_str(), info.fit.relative_residual);
+                shown(names[m]).c_str(), info.fit.alpha, shown(names[info.parent]).c_str(),
+                1 - info.fit.alpha, shown(names[info.second_parent]).c_str(),
+                info.fit.relative_residual);
   }
   if (r.parent_accuracy) {
     std::printf("parent accuracy %.3f, undirected edge recall %.3f (against %s)\n",

@@ -18,19 +18,6 @@ struct VerifyCmdOptions {
   bool json = false;
 };
 
-// The string at j[a][b] (j[a] when b is null), or "" when absent or not a string.
-std::string string_at(const nlohmann::json& j, const char* a, const char* b = nullptr) {
-  if (!j.is_object()) return "";
-  auto it = j.find(a);
-  if (it == j.end()) return "";
-  if (b != nullptr) {
-    if (!it->is_object()) return "";
-    auto jt = it->find(b);
-    return jt != it->end() && jt->is_string() ? jt->get<std::string>() : "";
-  }
-  return it->is_string() ? it->get<std::string>() : "";
-}
-
 // How the report names the parent (docs/formats/report.md): verdict.parent, else the
 // verdict.parents joined by ", ", else verdict.parent_digest; "" when it names none.
 std::string parent_of(const lineage::Report& report) {
@@ -78,8 +65,8 @@ int run_verify(const VerifyCmdOptions& o) {
     return std::cout ? kExitOk : report_error(cmd, io_error("stdout: write failed"));
   }
   const std::string parent = parent_of(typed);
-  std::cout << "OK: " << typed.candidate.name << " " << relation_name(typed.verdict.relation)
-            << " (" << (parent.empty() ? std::string("no parent named") : "parent " + parent)
+  std::cout << "OK: " << shown(typed.candidate.name) << " " << relation_name(typed.verdict.relation)
+            << " (" << (parent.empty() ? std::string("no parent named") : "parent " + shown(parent))
             << "), signed by " << verified->key_id << "\n";
   std::cout.flush();
   return std::cout ? kExitOk : report_error(cmd, io_error("stdout: write failed"));

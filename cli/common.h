@@ -11,6 +11,7 @@
 
 #include "core/file_io.h"
 #include "core/status.h"
+#include "core/terminal.h"
 
 namespace prov::cli {
 
@@ -46,6 +47,7 @@ void register_bench(CLI::App& app, Action* run);
 void register_demo(CLI::App& app, Action* run);
 
 const char* tool_version();
+
 
 // `s` as one POSIX shell word: unchanged when it needs no quoting, else in single quotes.
 std::string shell_word(const std::string& s);

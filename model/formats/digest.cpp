@@ -42,7 +42,18 @@ Result<std::vector<ManifestFile>> list_manifest_files(const std::string& path) {
         if (it->is_directory(ec)) it.disable_recursion_pending();
         continue;
       }
-      if (it->is_regular_file(ec)) files.emplace_back(rel, it->path().string());
+      // What the entry is, following symbolic links (a Hugging Face cache links to its blobs).
+      const fs::file_status target = it->status(ec);
+      if (fs::is_directory(target)) continue;
+      if (!fs::is_regular_file(target)) {
+        // A device, FIFO, socket or dangling link would be read as something else than a file's
+        // bytes (or not at all): the identity would leave it out silently.
+        return invalid_argument(
+            it->path().string() + ": not a regular file (" +
+            (fs::exists(target) ? "a device, FIFO or socket" : "a link to nothing") +
+            "); a model folder holds regular files only");
+      }
+      files.emplace_back(rel, it->path().string());
     }
     if (files.empty()) return invalid_argument(path + ": the directory holds no files to digest");
   } else {

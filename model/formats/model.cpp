@@ -465,6 +465,14 @@ Status check_model(const Model& m) {
   if (m.find(Role::kTokenEmbedding) == nullptr) {
     return corrupt(m.checkpoint.path + ": no token embedding tensor found");
   }
+  // Every layer the config declares must hold tensors: a config that declares more layers than the
+  // file has would make every later stage allocate for layers that are not there.
+  int64_t layers_seen = 0;
+  for (const auto& [r, i] : m.roles) layers_seen = std::max<int64_t>(layers_seen, r.layer + 1);
+  if (c.num_layers > layers_seen) {
+    return corrupt(m.checkpoint.path + ": the config declares " + std::to_string(c.num_layers) +
+                   " layers but the checkpoint holds tensors for " + std::to_string(layers_seen));
+  }
   for (const auto& [r, i] : m.roles) {
     const TensorRef& t = m.checkpoint.tensors[i];
     if (r.layer >= c.num_layers) {

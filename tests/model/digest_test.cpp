@@ -61,6 +61,30 @@ TEST(Digest, SingleFileAndErrors) {
   EXPECT_TRUE(manifest_excludes("model.sigstore.json"));
 }
 
+// A device, FIFO or dangling link in a model folder is refused, never left out of the identity
+// (model.safetensors linked to /dev/zero used to digest "fine" without its weights).
+TEST(Digest, NonRegularFilesAreRefused) {
+  testing::TempDir dir;
+  namespace fs = std::filesystem;
+  fs::create_directories(dir.file("m"));
+  testing::write_file(dir.file("m/config.json"), "{}");
+  fs::create_symlink("/dev/zero", dir.file("m/model.safetensors"));
+  auto r = compute_manifest(dir.file("m"));
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("model.safetensors: not a regular file"), std::string::npos)
+      << r.status().message();
+  fs::remove(dir.file("m/model.safetensors"));
+  fs::create_symlink(dir.file("nowhere"), dir.file("m/model.safetensors"));
+  r = compute_manifest(dir.file("m"));
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("a link to nothing"), std::string::npos);
+  // A link to a regular file is read through (the Hugging Face cache layout).
+  fs::remove(dir.file("m/model.safetensors"));
+  testing::write_file(dir.file("blob"), "weights");
+  fs::create_symlink(dir.file("blob"), dir.file("m/model.safetensors"));
+  EXPECT_TRUE(compute_manifest(dir.file("m")).is_ok());
+}
+
 TEST(Digest, ShardedFixtureMatchesSha256OfFiles) {
   PROV_REQUIRE_FIXTURES();
   const std::string dir = testing::fixtures_dir() + "/hf/models/llama_sharded_bf16";

@@ -167,5 +167,22 @@ TEST(OpenModel, BadInputIsNamed) {
   EXPECT_EQ(open_model(dir.file("m")).status().code(), StatusCode::kUnsupported);
 }
 
+// A config that declares far more layers than the file holds is refused before anything is
+// allocated for them (fingerprint and generate used to die with std::bad_alloc).
+TEST(OpenModel, DeclaredLayersMustBeThere) {
+  testing::TempDir dir;
+  SyntheticSpec spec;
+  ASSERT_TRUE(write_synthetic_model(dir.file("m"), spec).is_ok());
+  nlohmann::json cfg = synthetic_config_json(spec);
+  cfg["num_hidden_layers"] = int64_t{1} << 31;
+  testing::write_file(dir.file("m/config.json"), cfg.dump());
+  auto m = open_model(dir.file("m"));
+  ASSERT_EQ(m.status().code(), StatusCode::kCorrupt) << m.status().to_string();
+  EXPECT_NE(m.status().message().find("declares 2147483648 layers but the checkpoint holds "
+                                      "tensors for 2"),
+            std::string::npos)
+      << m.status().message();
+}
+
 }  // namespace
 }  // namespace prov::model
