@@ -23,7 +23,8 @@ void register_serve(CLI::App& app, Action* run) {
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->capture_default_str();
   cmd->add_option("--api-key-env", o->api_key_env,
                   "environment variable holding the API key clients must send");
-  cmd->add_option("--threads", o->threads, "request worker threads")
+  cmd->add_option("--threads", o->threads,
+                  "requests running the model at once (more wait in a bounded queue; 503 beyond)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd->callback([o, run] { *run = [o] { return run_torch_command("serve", o.get()); }; });

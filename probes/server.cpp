@@ -11,25 +11,40 @@
 // `return_tokens_as_token_ids`. `text_offset` counts Unicode code points (as Python's len()) into
 // the returned text; with `echo` and a string prompt that text starts with the prompt exactly as
 // sent, and tokens the tokenizer's post-processing added (such as BOS) take no room in it.
+//
+// Hostile clients: see the section of that name below (connection threads, deadlines, body caps,
+// model slots, lingering close).
 #include "probes/server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <ctime>
+#include <deque>
 #include <exception>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
-#include "model/formats/config.h"
+#include "core/json.h"
 
 namespace prov::probes {
 
@@ -142,8 +157,14 @@ std::string error_type(int status) {
       return "authentication_error";
     case 404:
       return "not_found_error";
+    case 408:
+      return "request_timeout";
     case 413:
       return "request_too_large";
+    case 431:
+      return "request_too_large";
+    case 503:
+      return "server_overloaded";
     default:
       return status >= 500 ? "server_error" : "invalid_request_error";
   }
@@ -155,10 +176,13 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string error_body(int status, const std::string& message) {
+  return dump({{"error", {{"message", message}, {"type", error_type(status)}, {"code", status}}}});
+}
+
 void send_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
-  json j = {{"error", {{"message", message}, {"type", error_type(status)}, {"code", status}}}};
-  res.set_content(dump(j), "application/json");
+  res.set_content(error_body(status, message), "application/json");
 }
 
 int status_for(const Status& s) {
@@ -320,22 +344,628 @@ json bytes_of(const std::string& s) {
   return a;
 }
 
-// cpp-httplib listens with a backlog of 5: a burst of concurrent clients beyond that has its
-// connection attempts dropped and retried by the kernel a second later. Listening again on the
-// bound socket raises the backlog (POSIX allows listen() on a listening socket).
-class HttpServer : public httplib::Server {
+// ---------------------------------------------------------------------------------------------
+// Hostile clients.
+//
+// cpp-httplib 0.11 (Debian 12) gives each connection one of a fixed pool of workers from accept
+// to close and times out single reads only, so a client sending a header byte every few seconds
+// holds a worker forever; it reads (and drops) a declared oversize body before answering 413, and
+// puts no limit on a chunked body. So each connection runs here through pieces of our own:
+//   * ConnectionStream (an httplib::Stream): each read waits at most read_timeout_ms, the whole
+//     request must have arrived request_timeout_ms after accept, the request head and the body on
+//     the wire have byte caps, and stop() wakes every read at once;
+//   * ConnectionPool (an httplib::TaskQueue): up to max_connections threads do the I/O (cheap
+//     while they wait); a connection beyond that is answered 503 from the accept thread;
+//   * Admission: at most `threads` requests run the model, max_queued_requests wait, more: 503;
+//   * Lingerer: after the response the write side is shut and whatever the client still sends
+//     is drained for a moment on one shared thread before the close, so that an early answer (a
+//     413 sent before the body was read) is not lost to a reset.
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kLingerTime = std::chrono::milliseconds(1000);
+constexpr size_t kLingerBytes = size_t{1} << 20;
+constexpr size_t kMaxLingering = 256;
+
+// Set on the accept thread while it answers a connection no thread is free for.
+thread_local bool t_refuse_connection = false;
+
+// stop()'s signal to every blocked read: a pipe that turns readable once and stays so.
+class StopSignal {
  public:
+  StopSignal() {
+    if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~StopSignal() {
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  StopSignal(const StopSignal&) = delete;
+  StopSignal& operator=(const StopSignal&) = delete;
+
+  bool valid() const { return fds_[0] >= 0; }
+  int fd() const { return fds_[0]; }
+  bool raised() const { return raised_.load(); }
+  Clock::time_point raised_at() const {
+    return Clock::time_point(Clock::duration(raised_at_.load()));
+  }
+  // Once (stop() is idempotent): raised_at_ is set before raised_, so a reader that sees
+  // raised() sees the time.
+  void raise() {
+    if (raised_.load()) return;
+    raised_at_ = Clock::now().time_since_epoch().count();
+    if (raised_.exchange(true)) return;
+    char c = 1;
+    [[maybe_unused]] ssize_t n = ::write(fds_[1], &c, 1);
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  std::atomic<bool> raised_{false};
+  std::atomic<Clock::rep> raised_at_{0};
+};
+
+enum class Wait { kReady, kTimeout, kStopped, kError };
+
+// Waits until `fd` has `events` (or an error to report), `deadline` passes, or `stop_fd` (when
+// >= 0) turns readable.
+Wait wait_fd(int fd, short events, Clock::time_point deadline, int stop_fd) {
+  for (;;) {
+    const auto now = Clock::now();
+    if (now >= deadline) return Wait::kTimeout;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    const int timeout = static_cast<int>(std::min<int64_t>(left, 60'000));
+    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+    const int n = ::poll(p, stop_fd >= 0 ? 2 : 1, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Wait::kError;
+    }
+    if (n == 0) continue;  // the deadline is checked again at the top
+    if (stop_fd >= 0 && (p[1].revents & POLLIN) != 0) return Wait::kStopped;
+    if ((p[0].revents & (events | POLLERR | POLLHUP | POLLNVAL)) != 0) return Wait::kReady;
+  }
+}
+
+void socket_endpoint(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  auto* sa = reinterpret_cast<sockaddr*>(&ss);
+  ip.clear();
+  port = -1;
+  if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) != 0) return;
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    if (::inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)) != nullptr) ip = host;
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)) != nullptr) ip = host;
+    port = ntohs(a->sin6_port);
+  }
+}
+
+struct StreamLimits {
+  std::chrono::milliseconds read_timeout{5000};
+  std::chrono::milliseconds request_timeout{10000};
+  std::chrono::milliseconds write_timeout{10000};
+  std::chrono::milliseconds shutdown_grace{1000};
+  size_t max_head_bytes = 64 << 10;      // request line and headers, as received
+  size_t max_body_wire_bytes = 3 << 20;  // the body as received (chunk framing included)
+};
+
+// One connection's socket for httplib's request parser, with the deadlines and caps above.
+// Reads are buffered (httplib reads request lines a byte at a time).
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, const StreamLimits& limits, const StopSignal& stop)
+      : fd_(fd),
+        limits_(limits),
+        stop_(stop),
+        request_deadline_(Clock::now() + limits.request_timeout) {}
+
+  // Called once the headers are parsed: what is read from here on is the body.
+  void begin_body() {
+    if (in_body_) return;
+    in_body_ = true;
+    wire_bytes_ = 0;
+  }
+  bool timed_out() const { return timed_out_; }
+  bool over_limit() const { return over_limit_; }
+  bool in_body() const { return in_body_; }
+  bool wrote() const { return wrote_; }
+
+  bool is_readable() const override {
+    return pos_ < len_ || wait_fd(fd_, POLLIN, read_deadline(), stop_.fd()) == Wait::kReady;
+  }
+  bool is_writable() const override {
+    return wait_fd(fd_, POLLOUT, write_deadline(Clock::now() + limits_.write_timeout), -1) ==
+           Wait::kReady;
+  }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (size == 0) return 0;
+    if (pos_ == len_ && !fill()) return eof_ ? 0 : -1;
+    const size_t n = std::min(size, len_ - pos_);
+    std::memcpy(ptr, buf_.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    const auto call_deadline = Clock::now() + limits_.write_timeout;
+    size_t off = 0;
+    while (off < size) {
+      const ssize_t n = ::send(fd_, ptr + off, size - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n >= 0) {
+        off += static_cast<size_t>(n);
+        wrote_ = true;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      // Before stop() the stop pipe wakes the wait (to shorten the deadline to the grace); after
+      // it, it would wake every wait at once, so it is left out.
+      const bool stopping = stop_.raised();
+      const Wait w =
+          wait_fd(fd_, POLLOUT, write_deadline(call_deadline), stopping ? -1 : stop_.fd());
+      if (w == Wait::kReady || w == Wait::kStopped) continue;
+      return -1;
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    socket_endpoint(fd_, true, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    socket_endpoint(fd_, false, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  Clock::time_point read_deadline() const {
+    return std::min(Clock::now() + limits_.read_timeout, request_deadline_);
+  }
+  Clock::time_point write_deadline(Clock::time_point d) const {
+    return stop_.raised() ? std::min(d, stop_.raised_at() + limits_.shutdown_grace) : d;
+  }
+
+  // Refills the buffer; false at the end of the stream (eof_) or on a failure.
+  bool fill() {
+    if (failed_ || eof_) return false;
+    const size_t cap = in_body_ ? limits_.max_body_wire_bytes : limits_.max_head_bytes;
+    if (wire_bytes_ >= cap) {
+      over_limit_ = failed_ = true;
+      return false;
+    }
+    for (;;) {
+      if (stop_.raised()) {
+        failed_ = true;
+        return false;
+      }
+      const ssize_t n =
+          ::recv(fd_, buf_.data(), std::min(buf_.size(), cap - wire_bytes_), MSG_DONTWAIT);
+      if (n > 0) {
+        wire_bytes_ += static_cast<size_t>(n);
+        pos_ = 0;
+        len_ = static_cast<size_t>(n);
+        return true;
+      }
+      if (n == 0) {
+        eof_ = true;
+        return false;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        failed_ = true;
+        return false;
+      }
+      switch (wait_fd(fd_, POLLIN, read_deadline(), stop_.fd())) {
+        case Wait::kReady:
+          continue;
+        case Wait::kTimeout:
+          timed_out_ = true;
+          [[fallthrough]];
+        default:
+          failed_ = true;
+          return false;
+      }
+    }
+  }
+
+  const int fd_;
+  const StreamLimits& limits_;
+  const StopSignal& stop_;
+  const Clock::time_point request_deadline_;
+  std::array<char, 16 << 10> buf_{};
+  size_t pos_ = 0, len_ = 0;
+  size_t wire_bytes_ = 0;
+  bool in_body_ = false;
+  bool eof_ = false, failed_ = false, timed_out_ = false, over_limit_ = false, wrote_ = false;
+};
+
+// The stream of the connection this thread is serving (null on other threads).
+thread_local ConnectionStream* t_stream = nullptr;
+
+// Shuts the write side of finished connections and reads what their clients still send until
+// they close, for at most kLingerTime and kLingerBytes each, on one thread; then closes them.
+class Lingerer {
+ public:
+  Lingerer() {
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
+  }
+  ~Lingerer() {
+    stop();
+    for (int fd : wake_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  Lingerer(const Lingerer&) = delete;
+  Lingerer& operator=(const Lingerer&) = delete;
+
+  bool start() {
+    if (wake_[0] < 0) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (const std::exception&) {
+      return false;
+    }
+    running_ = true;
+    return true;
+  }
+
+  // Closes every connection it holds and joins the thread. Idempotent.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!running_) return;
+      running_ = false;
+    }
+    wake();
+    thread_.join();
+  }
+
+  // Takes `fd` over (it is closed here, at once when the lingerer is not running or full).
+  void hand_over(int fd) {
+    ::shutdown(fd, SHUT_WR);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (running_ && incoming_.size() < kMaxLingering) {
+        incoming_.push_back(fd);
+        fd = -1;
+      }
+    }
+    if (fd >= 0) {
+      ::close(fd);
+    } else {
+      wake();
+    }
+  }
+
+ private:
+  struct Entry {
+    int fd;
+    Clock::time_point deadline;
+    size_t drained;
+  };
+
+  void wake() {
+    char c = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_[1], &c, 1);
+  }
+
+  void run() {
+    std::vector<Entry> entries;
+    std::vector<pollfd> pfds;
+    std::vector<char> scratch(64 << 10);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        const auto deadline = Clock::now() + kLingerTime;
+        for (int fd : incoming_) entries.push_back({fd, deadline, 0});
+        incoming_.clear();
+        if (!running_) break;
+      }
+      while (entries.size() > kMaxLingering) {  // the oldest go first
+        ::close(entries.front().fd);
+        entries.erase(entries.begin());
+      }
+      pfds.assign(1, pollfd{wake_[0], POLLIN, 0});
+      auto next = Clock::time_point::max();
+      for (const auto& e : entries) {
+        pfds.push_back({e.fd, POLLIN, 0});
+        next = std::min(next, e.deadline);
+      }
+      int timeout = -1;
+      if (!entries.empty()) {
+        timeout = static_cast<int>(std::max<int64_t>(
+            0, std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count()));
+      }
+      if (::poll(pfds.data(), pfds.size(), timeout) < 0 && errno != EINTR) break;
+      if ((pfds[0].revents & POLLIN) != 0) {
+        while (::read(wake_[0], scratch.data(), scratch.size()) > 0) {
+        }
+      }
+      const auto now = Clock::now();
+      std::vector<Entry> kept;
+      kept.reserve(entries.size());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        Entry e = entries[i];
+        bool done = now >= e.deadline;
+        if (!done && pfds[i + 1].revents != 0) {
+          const ssize_t n = ::recv(e.fd, scratch.data(), scratch.size(), MSG_DONTWAIT);
+          if (n > 0) {
+            e.drained += static_cast<size_t>(n);
+            done = e.drained >= kLingerBytes;
+          } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            done = true;
+          }
+        }
+        if (done) {
+          ::close(e.fd);
+        } else {
+          kept.push_back(e);
+        }
+      }
+      entries.swap(kept);
+    }
+    for (const auto& e : entries) ::close(e.fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : incoming_) ::close(fd);
+    incoming_.clear();
+  }
+
+  std::mutex mu_;
+  std::vector<int> incoming_;
+  bool running_ = false;
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
+
+// httplib's task queue: one thread per connection being served, created as needed up to
+// `max_threads` and kept; a connection beyond that is served on the accept thread with
+// t_refuse_connection set (a 503 written without waiting).
+class ConnectionPool final : public httplib::TaskQueue {
+ public:
+  explicit ConnectionPool(size_t max_threads) : max_threads_(max_threads) {}
+  ~ConnectionPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!shutdown_) {
+        bool room = jobs_.size() < idle_;
+        if (!room && threads_.size() < max_threads_) {
+          try {
+            threads_.emplace_back([this] { work(); });
+            ++idle_;
+            room = true;
+          } catch (const std::exception&) {  // no thread to be had: refuse below
+          }
+        }
+        if (room) {
+          jobs_.push_back(std::move(fn));
+          cv_.notify_one();
+          return;
+        }
+      }
+    }
+    t_refuse_connection = true;
+    fn();
+    t_refuse_connection = false;
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shutdown_) return;
+      shutdown_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return !jobs_.empty() || shutdown_; });
+      if (jobs_.empty()) return;  // shut down, nothing left to serve
+      std::function<void()> fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      --idle_;
+      lock.unlock();
+      fn();
+      fn = nullptr;
+      lock.lock();
+      ++idle_;
+    }
+  }
+
+  const size_t max_threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool shutdown_ = false;
+};
+
+// The model slots: at most `slots` requests hold one, at most `max_waiting` wait for one.
+class Admission {
+ public:
+  enum class Outcome { kAdmitted, kBusy, kStopping };
+
+  Admission(int slots, int max_waiting) : slots_(slots), max_waiting_(max_waiting) {}
+
+  Outcome enter() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) return Outcome::kStopping;
+    if (running_ < slots_) {
+      ++running_;
+      return Outcome::kAdmitted;
+    }
+    if (waiting_ >= max_waiting_) return Outcome::kBusy;
+    ++waiting_;
+    cv_.wait(lock, [this] { return running_ < slots_ || stopping_; });
+    --waiting_;
+    if (stopping_) return Outcome::kStopping;
+    ++running_;
+    return Outcome::kAdmitted;
+  }
+  void leave() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --running_;
+    }
+    cv_.notify_one();
+  }
+  // Requests waiting get kStopping; those running keep their slots.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  const int slots_, max_waiting_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0, waiting_ = 0;
+  bool stopping_ = false;
+};
+
+// A model slot held for the life of a request handler.
+class Slot {
+ public:
+  explicit Slot(Admission& a) : a_(a), outcome_(a.enter()) {}
+  ~Slot() {
+    if (outcome_ == Admission::Outcome::kAdmitted) a_.leave();
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  Admission::Outcome outcome() const { return outcome_; }
+
+ private:
+  Admission& a_;
+  const Admission::Outcome outcome_;
+};
+
+// A response written straight to the socket, without waiting (for connections no thread serves,
+// and for requests cut before httplib could answer).
+void send_canned(int fd, int status, const char* reason, const std::string& message,
+                 int retry_after_s) {
+  const std::string body = error_body(status, message);
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + reason +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\nConnection: close\r\n";
+  if (retry_after_s > 0) out += "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
+  out += "\r\n" + body;
+  [[maybe_unused]] ssize_t n = ::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// cpp-httplib's server with each connection served through a ConnectionStream.
+class HttpServer final : public httplib::Server {
+ public:
+  HttpServer(const StreamLimits& limits, const StopSignal& stop, Lingerer& lingerer,
+             const ServerOptions& options)
+      : limits_(limits), stop_(stop), lingerer_(lingerer), options_(options) {}
+
+  // cpp-httplib listens with a backlog of 5: a burst of concurrent clients beyond that has its
+  // connection attempts dropped and retried by the kernel a second later. Listening again on the
+  // bound socket raises the backlog (POSIX allows listen() on a listening socket).
   bool widen_backlog() {
     socket_t sock = svr_sock_;
     return sock != INVALID_SOCKET && ::listen(sock, SOMAXCONN) == 0;
   }
+
+ private:
+  // One request per connection (the response says "Connection: close"): a kept-alive
+  // connection would hold its thread between requests.
+  bool process_and_close_socket(socket_t sock) override {
+    if (t_refuse_connection || stop_.raised()) {
+      send_canned(sock, 503, "Service Unavailable",
+                  stop_.raised()
+                      ? "the server is shutting down"
+                      : "the server is serving its limit of " +
+                            std::to_string(options_.max_connections) + " connections; retry later",
+                  options_.retry_after_s);
+      lingerer_.hand_over(sock);
+      return false;
+    }
+    ConnectionStream stream(sock, limits_, stop_);
+    t_stream = &stream;
+    bool ok = false;
+    try {
+      bool connection_closed = false;
+      ok = process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    t_stream = nullptr;
+    if (!stream.wrote() && !stop_.raised()) {
+      if (stream.timed_out()) {
+        send_canned(sock, 408, "Request Timeout",
+                    "the request did not arrive in time (read timeout " +
+                        std::to_string(options_.read_timeout_ms) + " ms, request timeout " +
+                        std::to_string(options_.request_timeout_ms) + " ms)",
+                    0);
+      } else if (stream.over_limit() && !stream.in_body()) {
+        send_canned(sock, 431, "Request Header Fields Too Large",
+                    "request line and headers larger than the " +
+                        std::to_string(options_.max_header_bytes) + "-byte limit",
+                    0);
+      }
+    }
+    lingerer_.hand_over(sock);
+    return ok;
+  }
+
+  const StreamLimits& limits_;
+  const StopSignal& stop_;
+  Lingerer& lingerer_;
+  const ServerOptions& options_;
 };
+
+StreamLimits stream_limits(const ServerOptions& o) {
+  StreamLimits l;
+  l.read_timeout = std::chrono::milliseconds(o.read_timeout_ms);
+  l.request_timeout = std::chrono::milliseconds(o.request_timeout_ms);
+  l.write_timeout = std::chrono::milliseconds(o.write_timeout_ms);
+  l.shutdown_grace = std::chrono::milliseconds(o.shutdown_grace_ms);
+  l.max_head_bytes = o.max_header_bytes;
+  // Chunk framing adds to the body on the wire; twice the body is more than a sane client sends.
+  const size_t cap = std::numeric_limits<size_t>::max() / 4;
+  l.max_body_wire_bytes = std::min(o.max_body_bytes, cap) * 2 + (64 << 10);
+  return l;
+}
+
+bool expects_body(const std::string& method) {  // as httplib decides whether to read one
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" ||
+         method == "PRI";
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 }  // namespace
 
 struct Server::Impl {
   CompletionBackend& backend;
   ServerOptions options;
+  StreamLimits limits;
+  StopSignal stop_signal;
+  Lingerer lingerer;
+  Admission admission;
   HttpServer http;
   std::thread thread;
   int port = 0;
@@ -345,7 +975,12 @@ struct Server::Impl {
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> loop_ended{false};
 
-  Impl(CompletionBackend& b, ServerOptions o) : backend(b), options(std::move(o)) {}
+  Impl(CompletionBackend& b, ServerOptions o)
+      : backend(b),
+        options(std::move(o)),
+        limits(stream_limits(options)),
+        admission(options.threads, options.max_queued_requests),
+        http(limits, stop_signal, lingerer, options) {}
 
   std::string new_id(const char* prefix) { return prefix + std::to_string(next_id++); }
 
@@ -356,10 +991,136 @@ struct Server::Impl {
     return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
   }
 
-  // Parses the body as a JSON object and checks `model`.
-  std::optional<HttpError> parse_body(const httplib::Request& req, json* body) {
-    auto parsed = model::parse_json_bounded(req.body, "request body");
-    if (!parsed.is_ok()) return HttpError{400, parsed.status().message()};
+  // What every request must pass once its headers are in, before any of its body is read
+  // (httplib's pre-routing and Expect: 100-continue handlers): the API key, and for a body its
+  // endpoint and framing. A declared body over max_body_bytes is refused here, unread.
+  std::optional<HttpError> gate(const httplib::Request& req) const {
+    if (starts_with(req.path, "/v1/") && !authorized(req)) {
+      return HttpError{401, "missing or wrong API key (send 'Authorization: Bearer <key>')"};
+    }
+    if (!expects_body(req.method)) return std::nullopt;  // httplib reads no body for these
+    if (req.method != "POST" ||
+        (req.path != "/v1/completions" && req.path != "/v1/chat/completions")) {
+      return HttpError{404, "no such endpoint: " + req.method + " " + req.path};
+    }
+    if (starts_with(lower(req.get_header_value("Content-Type")), "multipart/")) {
+      return HttpError{415, "the request body must be JSON, not multipart"};
+    }
+    const size_t n_length = req.get_header_value_count("Content-Length");
+    const size_t n_encoding = req.get_header_value_count("Transfer-Encoding");
+    if (n_encoding > 0) {
+      if (n_encoding > 1 || lower(trim(req.get_header_value("Transfer-Encoding"))) != "chunked") {
+        return HttpError{400, "unsupported Transfer-Encoding '" +
+                                  req.get_header_value("Transfer-Encoding") +
+                                  "' (only 'chunked' is)"};
+      }
+      if (n_length > 0) {
+        return HttpError{400,
+                         "a request must not have both Content-Length and "
+                         "Transfer-Encoding"};
+      }
+      return std::nullopt;  // capped while it is read (read_body)
+    }
+    if (n_length == 0) {
+      return HttpError{411, "a request body needs a Content-Length (or chunked encoding)"};
+    }
+    const std::string v = trim(req.get_header_value("Content-Length"));
+    if (n_length > 1 || v.empty() || v.size() > 19 ||
+        !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return HttpError{400, "malformed Content-Length"};
+    }
+    const uint64_t length = std::stoull(v);
+    if (length > options.max_body_bytes) {
+      return HttpError{413, "request body of " + v + " bytes is larger than the " +
+                                std::to_string(options.max_body_bytes) + "-byte limit"};
+    }
+    return std::nullopt;
+  }
+
+  // Reads the body of a request that passed gate(), stopping at max_body_bytes.
+  std::optional<HttpError> read_body(const httplib::Request& req,
+                                     const httplib::ContentReader& reader, std::string* body) {
+    const size_t max = options.max_body_bytes;
+    if (req.has_header("Content-Length")) {
+      body->reserve(std::min<size_t>(max, req.get_header_value<uint64_t>("Content-Length")));
+    }
+    bool too_large = false;
+    const bool ok = reader([&](const char* data, size_t n) {
+      if (n > max - body->size()) {
+        too_large = true;
+        return false;
+      }
+      body->append(data, n);
+      return true;
+    });
+    if (too_large || (t_stream != nullptr && t_stream->over_limit())) {
+      body->clear();
+      body->shrink_to_fit();
+      return HttpError{413, "request body larger than the " + std::to_string(max) + "-byte limit"};
+    }
+    if (!ok) {
+      if (t_stream != nullptr && t_stream->timed_out()) {
+        return HttpError{408, "the request body did not arrive in time"};
+      }
+      return HttpError{400, "could not read the request body (malformed or cut short)"};
+    }
+    return std::nullopt;
+  }
+
+  // A model slot for this request, or the error to answer instead.
+  std::optional<HttpError> busy_error(const Slot& slot) const {
+    switch (slot.outcome()) {
+      case Admission::Outcome::kAdmitted:
+        return std::nullopt;
+      case Admission::Outcome::kBusy:
+        return HttpError{
+            503, "server busy: " + std::to_string(options.threads) + " requests running and " +
+                     std::to_string(options.max_queued_requests) + " waiting; retry later"};
+      case Admission::Outcome::kStopping:
+        break;
+    }
+    return HttpError{503, "the server is shutting down"};
+  }
+
+  void send_busy(httplib::Response& res, const HttpError& e) const {
+    send_error(res, e.status, e.message);
+    res.set_header("Retry-After", std::to_string(options.retry_after_s));
+  }
+
+  // The longest text (in bytes) that can fit the context: a token rarely spans more than
+  // max_prompt_bytes_per_token bytes, so a longer text cannot be tokenized to fit.
+  std::optional<HttpError> check_text_fits(size_t bytes, const char* what) const {
+    const int64_t ctx = backend.context_length();
+    if (ctx <= 0) return std::nullopt;
+    const uint64_t max =
+        static_cast<uint64_t>(ctx) * static_cast<uint64_t>(options.max_prompt_bytes_per_token);
+    if (bytes <= max) return std::nullopt;
+    return HttpError{400, std::string(what) + " of " + std::to_string(bytes) +
+                              " bytes cannot fit the model's context of " + std::to_string(ctx) +
+                              " tokens (at most " + std::to_string(max) + " bytes)"};
+  }
+
+  // Parses the body as a JSON object (linear time, bounded: core/json.h) and checks `model`.
+  // A request holds a prompt of at most context_length ids, or up to 10000 messages of a few
+  // values each; the value limit keeps a body of many small objects from becoming a document
+  // tens of times its size (about 100 bytes of memory per value).
+  std::optional<HttpError> parse_body(const std::string& text, json* body) {
+    JsonLimits jl;
+    jl.max_bytes = options.max_body_bytes;
+    jl.max_values = size_t{65536} + 2 * static_cast<size_t>(std::max(0, backend.context_length()));
+    JsonFailure failure;
+    auto parsed = prov::parse_json(text, "request body", jl, &failure);
+    if (!parsed.is_ok()) {
+      if (failure.kind == JsonFailure::kSyntax) {
+        return HttpError{400, "invalid JSON in the request body (at byte " +
+                                  std::to_string(failure.offset) + "): " + failure.detail};
+      }
+      if (failure.kind == JsonFailure::kTooLarge) {
+        return HttpError{413, "request body refused: " + failure.detail};
+      }
+      return HttpError{400, failure.detail.empty() ? parsed.status().message()
+                                                   : "request body refused: " + failure.detail};
+    }
     if (!parsed->is_object()) return HttpError{400, "request body must be a JSON object"};
     *body = std::move(parsed).value();
     auto it = body->find("model");
@@ -406,12 +1167,13 @@ struct Server::Impl {
     res.set_content(dump(j), "application/json");
   }
 
-  void handle_completions(const httplib::Request& req, httplib::Response& res) {
+  void handle_completions(const std::string& text, httplib::Response& res) {
     json body;
-    if (auto e = parse_body(req, &body)) return send_error(res, e->status, e->message);
+    if (auto e = parse_body(text, &body)) return send_error(res, e->status, e->message);
     const auto& tok = backend.tokenizer();
 
-    // Prompt: a string, a list of ids, or a one-element list of either.
+    // Prompt: a string, a list of ids, or a one-element list of either. A text is tokenized
+    // below, once the request has a model slot.
     auto pit = body.find("prompt");
     if (pit == body.end()) return send_error(res, 400, "'prompt' is required");
     const json* prompt = &*pit;
@@ -424,12 +1186,9 @@ struct Server::Impl {
     std::pair<size_t, size_t> added{0, 0};
     if (prompt->is_string()) {
       prompt_text = prompt->get<std::string>();
-      auto full = tok.encode(*prompt_text, true);
-      if (!full.is_ok()) return send_error(res, 500, "tokenizer: " + full.status().message());
-      auto plain = tok.encode(*prompt_text, false);
-      if (!plain.is_ok()) return send_error(res, 500, "tokenizer: " + plain.status().message());
-      prompt_ids = std::move(full).value();
-      added = added_token_span(prompt_ids, plain.value());
+      if (auto e = check_text_fits(prompt_text->size(), "'prompt'")) {
+        return send_error(res, e->status, e->message);
+      }
     } else if (prompt->is_array() && !prompt->empty() &&
                std::all_of(prompt->begin(), prompt->end(),
                            [](const json& v) { return v.is_string() || v.is_array(); })) {
@@ -437,6 +1196,12 @@ struct Server::Impl {
                         "batches of several prompts are not supported; send one "
                         "prompt per request");
     } else if (prompt->is_array()) {
+      const int64_t ctx = backend.context_length();
+      if (ctx > 0 && static_cast<int64_t>(prompt->size()) > ctx) {
+        return send_error(res, 400,
+                          "'prompt' has " + std::to_string(prompt->size()) +
+                              " token ids; the model's context holds " + std::to_string(ctx));
+      }
       for (const auto& v : *prompt) {
         if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
             v.get<int64_t>() >= tok.vocab_size()) {
@@ -449,7 +1214,7 @@ struct Server::Impl {
     } else {
       return send_error(res, 400, "'prompt' must be a string or a list of token ids");
     }
-    if (prompt_ids.empty()) return send_error(res, 400, "'prompt' is empty");
+    if (!prompt_text && prompt_ids.empty()) return send_error(res, 400, "'prompt' is empty");
 
     Common c;
     if (auto e = read_common(body, options, &c)) return send_error(res, e->status, e->message);
@@ -463,6 +1228,18 @@ struct Server::Impl {
       return send_error(res, e->status, e->message);
     }
     bool want_logprobs = top >= 0;
+
+    Slot slot(admission);
+    if (auto e = busy_error(slot)) return send_busy(res, *e);
+    if (prompt_text) {
+      auto full = tok.encode(*prompt_text, true);
+      if (!full.is_ok()) return send_error(res, 500, "tokenizer: " + full.status().message());
+      auto plain = tok.encode(*prompt_text, false);
+      if (!plain.is_ok()) return send_error(res, 500, "tokenizer: " + plain.status().message());
+      prompt_ids = std::move(full).value();
+      added = added_token_span(prompt_ids, plain.value());
+      if (prompt_ids.empty()) return send_error(res, 400, "'prompt' is empty");
+    }
 
     CompletionRequest creq;
     creq.prompt_ids = prompt_ids;
@@ -571,15 +1348,16 @@ struct Server::Impl {
     res.set_content(dump(j), "application/json");
   }
 
-  void handle_chat(const httplib::Request& req, httplib::Response& res) {
+  void handle_chat(const std::string& text, httplib::Response& res) {
     json body;
-    if (auto e = parse_body(req, &body)) return send_error(res, e->status, e->message);
+    if (auto e = parse_body(text, &body)) return send_error(res, e->status, e->message);
     const auto& tok = backend.tokenizer();
     auto mit = body.find("messages");
     if (mit == body.end() || !mit->is_array() || mit->empty() || mit->size() > 10000) {
       return send_error(res, 400, "'messages' must be a non-empty list of {role, content}");
     }
     std::vector<std::pair<std::string, std::string>> messages;
+    size_t message_bytes = 0;
     for (size_t i = 0; i < mit->size(); ++i) {
       const json& m = (*mit)[i];
       std::string where = "messages[" + std::to_string(i) + "]";
@@ -603,7 +1381,11 @@ struct Server::Impl {
       } else {
         return send_error(res, 400, where + ".content must be a string or a list of text parts");
       }
+      message_bytes += content.size();
       messages.emplace_back(m["role"].get<std::string>(), std::move(content));
+    }
+    if (auto e = check_text_fits(message_bytes, "the messages")) {
+      return send_error(res, e->status, e->message);
     }
     Common c;
     if (auto e = read_common(body, options, &c)) return send_error(res, e->status, e->message);
@@ -619,6 +1401,8 @@ struct Server::Impl {
       return send_error(res, 400, "'top_logprobs' needs 'logprobs': true");
     }
 
+    Slot slot(admission);
+    if (auto e = busy_error(slot)) return send_busy(res, *e);
     auto id_string = [&](std::optional<int32_t> id) {
       if (!id) return std::string();
       auto s = tok.id_to_token(*id);
@@ -682,23 +1466,41 @@ struct Server::Impl {
   }
 
   void install_routes() {
+    // Runs once the headers are in and before any of the body is read.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (starts_with(req.path, "/v1/") && !authorized(req)) {
-        send_error(res, 401, "missing or wrong API key (send 'Authorization: Bearer <key>')");
+      if (t_stream != nullptr) t_stream->begin_body();
+      if (auto e = gate(req)) {
+        send_error(res, e->status, e->message);
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
+    // A client that waits for "100 Continue" before sending its body gets the refusal instead.
+    http.set_expect_100_continue_handler(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          if (auto e = gate(req)) {
+            send_error(res, e->status, e->message);
+            return e->status;
+          }
+          return 100;
+        });
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("{\"status\":\"ok\"}", "application/json");
     });
     http.Get("/v1/models",
              [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
-    http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      handle_completions(req, res);
+    // Bodies are read by the handlers, through read_body's cap (httplib has none for chunked).
+    http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res,
+                                        const httplib::ContentReader& reader) {
+      std::string text;
+      if (auto e = read_body(req, reader, &text)) return send_error(res, e->status, e->message);
+      handle_completions(text, res);
     });
-    http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      handle_chat(req, res);
+    http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& reader) {
+      std::string text;
+      if (auto e = read_body(req, reader, &text)) return send_error(res, e->status, e->message);
+      handle_chat(text, res);
     });
     // Errors httplib produces itself (404, 413, 400 for a malformed request line) get the JSON
     // error body too; responses that already have one are left alone.
@@ -706,7 +1508,17 @@ struct Server::Impl {
         [this](const httplib::Request& req, httplib::Response& res) {
           if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
           std::string message;
-          if (res.status == 404) {
+          // httplib answers 400 when it cannot read the headers; say why when it was ours.
+          if (res.status == 400 && t_stream != nullptr && !t_stream->in_body() &&
+              t_stream->timed_out()) {
+            res.status = 408;
+            message = "the request headers did not arrive in time";
+          } else if (res.status == 400 && t_stream != nullptr && !t_stream->in_body() &&
+                     t_stream->over_limit()) {
+            res.status = 431;
+            message = "request line and headers larger than the " +
+                      std::to_string(options.max_header_bytes) + "-byte limit";
+          } else if (res.status == 404) {
             message = "no such endpoint: " + req.method + " " + req.path;
           } else if (res.status == 413) {
             message = "request body larger than the " + std::to_string(options.max_body_bytes) +
@@ -750,19 +1562,41 @@ Result<std::unique_ptr<Server>> Server::start(CompletionBackend& backend,
   if (options.max_top_logprobs < 0 || options.max_tokens_limit < 0) {
     return invalid_argument("max_top_logprobs and max_tokens_limit must not be negative");
   }
+  // Connection threads stay below FD_SETSIZE worth of sockets (cpp-httplib answers 500 past it).
+  if (options.max_connections < 1 || options.max_connections > 512) {
+    return invalid_argument("max_connections must be between 1 and 512, got " +
+                            std::to_string(options.max_connections));
+  }
+  if (options.max_queued_requests < 0 || options.retry_after_s < 0 ||
+      options.shutdown_grace_ms < 0) {
+    return invalid_argument(
+        "max_queued_requests, retry_after_s and shutdown_grace_ms must not be negative");
+  }
+  if (options.read_timeout_ms < 1 || options.request_timeout_ms < 1 ||
+      options.write_timeout_ms < 1) {
+    return invalid_argument(
+        "read_timeout_ms, request_timeout_ms and write_timeout_ms must be positive");
+  }
+  if (options.max_header_bytes < 1024 || options.max_body_bytes < 1 ||
+      options.max_prompt_bytes_per_token < 1) {
+    return invalid_argument(
+        "max_header_bytes must be at least 1024; max_body_bytes and max_prompt_bytes_per_token "
+        "must be positive");
+  }
   auto impl = std::make_unique<Impl>(backend, options);
   Impl* p = impl.get();
-  const size_t threads = static_cast<size_t>(options.threads);
-  p->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  if (!p->stop_signal.valid() || !p->lingerer.start()) {
+    return io_error("cannot start the server: no pipe or thread for its connections");
+  }
+  const size_t connections = static_cast<size_t>(options.max_connections);
+  p->http.new_task_queue = [connections] { return new ConnectionPool(connections); };
+  // Second lines of defence: the gate refuses these first (the connection code does not use
+  // httplib's keep-alive loop: one request per connection).
   p->http.set_payload_max_length(options.max_body_bytes);
-  p->http.set_read_timeout(30, 0);
-  p->http.set_write_timeout(60, 0);
-  // One request per connection: cpp-httplib keeps a worker on a keep-alive connection until
-  // it closes or idles out, so clients holding idle connections (a pool of them, as HTTP
-  // clients keep) would starve the other clients of the `threads` workers. Reconnecting costs
-  // far less than a model call.
+  p->http.set_read_timeout(std::chrono::milliseconds(options.read_timeout_ms));
+  p->http.set_write_timeout(std::chrono::milliseconds(options.write_timeout_ms));
   p->http.set_keep_alive_max_count(1);
-  p->http.set_keep_alive_timeout(2);
+  p->http.set_keep_alive_timeout(1);
   p->http.set_tcp_nodelay(true);  // small JSON responses: no Nagle delay between writes
   p->install_routes();
   const std::string where = options.host + ":" + std::to_string(options.port);
@@ -807,8 +1641,13 @@ void Server::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
   }
+  // Reads end at once, queued requests get 503, then the accept loop ends and joins the
+  // connection threads (model calls in flight finish and write their answers).
+  impl_->stop_signal.raise();
+  impl_->admission.stop();
   impl_->http.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->lingerer.stop();
   impl_->cv.notify_all();
 }
 

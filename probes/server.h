@@ -8,8 +8,16 @@
 // top_logprobs, text_offset}` / `usage` / `finish_reason`. Chat accepts `messages`, `max_tokens`,
 // `temperature`, `seed`, `logprobs` (bool), `top_logprobs` (int), and formats the messages with the
 // backend's chat template. Errors are JSON {"error": {"message", "type", "code"}} with 400 for a
-// malformed request, 401 for a wrong API key, 404 for an unknown path or model, 413 for an
-// oversized body, 500 when the backend fails.
+// malformed request, 401 for a wrong API key, 404 for an unknown path or model, 408 for a request
+// that did not arrive in time, 411 for a body without a length, 413 for an oversized body, 503
+// (with Retry-After) when the server is saturated, 500 when the backend fails.
+//
+// Hostile clients (ServerOptions, "Limits"): every connection is read against a per-read timeout
+// and a deadline for the whole request, on a thread of its own (up to max_connections), so slow
+// clients hold no model slot; a declared oversize body is refused before it is read; chunked
+// bodies are capped while they are read; a prompt too long (in bytes) for the context is refused
+// before it is tokenized; at most `threads` requests run the model and max_queued_requests wait;
+// stop() wakes every read at once. docs/probes.md ("prov serve") lists the limits.
 //
 // The model itself sits behind CompletionBackend, so this file needs no LibTorch.
 #pragma once
@@ -76,11 +84,34 @@ class CompletionBackend {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;     // 0: pick a free port (Server::port() tells which)
-  int threads = 8;  // worker threads
+  int threads = 8;  // requests that run the model (tokenizing included) at once
   size_t max_body_bytes = 1 << 20;
   int max_top_logprobs = 20;
   int max_tokens_limit = 4096;
   std::string api_key;  // non-empty: require "Authorization: Bearer <key>"
+
+  // Limits (hostile clients). A request beyond one of them gets the status named, at once.
+  // Connections served at once, each on its own thread (reading the request, waiting for a model
+  // slot, writing the response); one more is answered 503 + Retry-After without being read.
+  int max_connections = 64;
+  // Requests waiting for one of the `threads` model slots; one more gets 503 + Retry-After.
+  int max_queued_requests = 16;
+  int retry_after_s = 1;  // the Retry-After of those 503s
+  // The longest wait for the next bytes of a request, and the time from accept by which the
+  // whole request (line, headers, body) must have arrived: 408 and closed after either. The
+  // model's own time is not limited here (max_tokens_limit bounds it).
+  int read_timeout_ms = 5000;
+  int request_timeout_ms = 10000;
+  int write_timeout_ms = 10000;  // writing one response to the client
+  // Request line and headers (431 beyond). A body is limited by max_body_bytes: a larger
+  // Content-Length is refused (413) before any of the body is read; a chunked body is read up to
+  // the limit (413 past it); a body with neither length nor chunking is refused (411).
+  size_t max_header_bytes = 64 << 10;
+  // A text prompt (or the chat messages) longer than context_length() × this many bytes cannot
+  // fit the context: 400 before tokenizing.
+  int max_prompt_bytes_per_token = 32;
+  // stop() cuts reads at once; a response being written gets this long to finish.
+  int shutdown_grace_ms = 1000;
 };
 
 class Server {
@@ -89,11 +120,15 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
   // Binds and starts serving on a background thread; returns once the socket is listening.
-  // kIo naming host:port when it cannot bind. `backend` must outlive the server.
+  // kInvalidArgument for options out of range; kIo naming host:port when it cannot bind.
+  // `backend` must outlive the server.
   static Result<std::unique_ptr<Server>> start(CompletionBackend& backend,
                                                const ServerOptions& options);
   int port() const;
-  // Stops accepting, finishes requests in flight, joins the thread. Idempotent.
+  // Stops accepting, finishes the model calls in flight (their responses get shutdown_grace_ms
+  // to be written), drops connections still sending their request and requests still queued
+  // (503), joins the threads. Returns within about shutdown_grace_ms plus the longest model call
+  // in flight, whatever the clients do. Idempotent.
   void stop();
   // Blocks until stop() is called from another thread (or a signal handler via stop()).
   void wait();
