@@ -175,8 +175,8 @@ int run_demo(const DemoOptions& o) {
     return report_error(cmd, internal_error("the fine-tune's report names no candidate digest"));
   }
   const std::string disclosure = (out / "disclosure-ft_strong.json").string();
-  if (int rc = run_prov({"ledger", "export", ledger, "--model", digest, "--format", "disclosure",
-                         "-o", disclosure});
+  if (int rc = run_prov({"ledger", "export", ledger, "--model", digest, "--key", key, "--format",
+                         "disclosure", "-o", disclosure});
       rc != 0) {
     return rc;
   }

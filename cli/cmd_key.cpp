@@ -29,8 +29,9 @@ int run_key_generate(const KeyGenerateOptions& o) {
   auto key = store::PrivateKey::generate(type);
   if (!key.is_ok()) return report_error("key generate", key.status());
   const std::string pub_path = o.out + ".pub";
-  // PrivateKey::write creates the private key with O_EXCL (mode 0600): an existing file is
-  // refused, never overwritten.
+  // PrivateKey::write creates both files with O_EXCL|O_NOFOLLOW (private 0600, public 0644): an
+  // existing file or a symbolic link at either path is refused, never written through, and a
+  // refused public path leaves no private key behind.
   Status s = key->write(o.out, pub_path);
   if (!s.is_ok()) return report_error("key generate", s);
   const std::string id = key->public_key().key_id();
@@ -58,9 +59,12 @@ void register_key(CLI::App& app, Action* run) {
   CLI::App* cmd = key->add_subcommand(
       "generate", "Generate a key pair: KEY (private PKCS#8 PEM, mode 0600) and KEY.pub");
   cmd->add_option("--out", gen->out,
-                  "Private key path (must not exist); the public key goes to "
-                  "<path>.pub")
-      ->required();
+                  "Private key path (must not exist, nor <path>.pub, which receives the public "
+                  "key; symbolic links are refused)")
+      ->required()
+      ->check([](const std::string& v) {
+        return v.empty() || v.back() == '/' ? std::string("--out must name a file") : std::string();
+      });
   cmd->add_option("--type", gen->type, "ed25519 (default; needed for checkpoints) or ecdsa-p256")
       ->check(CLI::IsMember({"ed25519", "ecdsa-p256"}));
   cmd->add_flag("--json", gen->json, "Print JSON: key_id, type, private_key, public_key");

@@ -1,10 +1,14 @@
 // prov ledger init|append|checkpoint|prove|consistency|verify|query|merge: the provenance ledger
 // (store/ledger.h, docs/formats/ledger.md) from the command line. `prov ledger export` lives in
 // cmd_export.cpp and registers itself under the same `ledger` command.
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 
 #include <sys/stat.h>
 
@@ -66,22 +70,97 @@ Result<std::unique_ptr<Ledger>> open_existing(const std::string& db) {
   return lineage::open_ledger(db, /*create=*/false);
 }
 
+// Option checks: a bad value is a parse error (exit 2, "prov: --opt: ...") before anything runs.
+// Entry indexes and tree sizes are non-negative and fit SQLite's integers.
+const CLI::Range kCountRange(int64_t{0}, std::numeric_limits<int64_t>::max());
+const CLI::Range kDepthRange(1, std::numeric_limits<int>::max());
+
+bool is_hex(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// A model digest: "alg:HEX" (alg of letters, digits, '-' and '_') or a bare 64-digit hex SHA-256.
+const CLI::Validator kDigest(
+    [](std::string& v) -> std::string {
+      size_t colon = v.find(':');
+      if (colon == std::string::npos) {
+        return v.size() == 64 && is_hex(v) ? std::string()
+                                           : "'" + v + "' is not a digest (sha256:HEX or 64 hex)";
+      }
+      std::string alg = v.substr(0, colon);
+      bool alg_ok = !alg.empty();
+      for (char c : alg) {
+        alg_ok = alg_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+      }
+      if (!alg_ok || !is_hex(v.substr(colon + 1))) {
+        return "'" + v + "' is not a digest (sha256:HEX or 64 hex)";
+      }
+      return std::string();
+    },
+    "DIGEST");
+
+// A UTC ISO-8601 time or a prefix of one: YYYY[-MM[-DD[THH[:MM[:SS[.fraction]]]]]][Z].
+const CLI::Validator kUtcTime(
+    [](std::string& v) -> std::string {
+      static const char kShape[] = "dddd-dd-ddTdd:dd:dd";
+      std::string t = v;
+      if (!t.empty() && t.back() == 'Z') t.pop_back();
+      const size_t n = std::min<size_t>(t.size(), 19);
+      bool ok = n == 4 || n == 7 || n == 10 || n == 13 || n == 16 || n == 19;
+      for (size_t i = 0; ok && i < n; ++i) {
+        ok = kShape[i] == 'd' ? std::isdigit(static_cast<unsigned char>(t[i])) != 0
+                              : t[i] == kShape[i];
+      }
+      if (ok && t.size() > 19) {
+        ok = t[19] == '.' && t.size() > 20;
+        for (size_t i = 20; ok && i < t.size(); ++i) {
+          ok = std::isdigit(static_cast<unsigned char>(t[i])) != 0;
+        }
+      }
+      return ok ? std::string()
+                : "'" + v + "' is not a UTC ISO-8601 time (YYYY-MM-DDTHH:MM:SSZ or a prefix)";
+    },
+    "UTC-TIME");
+
 // --- init ---------------------------------------------------------------------------------
 
 struct InitOptions {
   std::string db;
+  std::string checkpoint_key;
   bool json = false;
 };
 
 int run_init(const InitOptions& o) {
+  const char* cmd = "ledger init";
+  std::unique_ptr<store::PublicKey> cp_key;
+  if (!o.checkpoint_key.empty()) {
+    auto k = store::PublicKey::load(o.checkpoint_key);
+    if (!k.is_ok()) return report_error(cmd, k.status());
+    if (k->type() != store::KeyType::kEd25519) {
+      return report_error(
+          cmd, unsupported(o.checkpoint_key + ": checkpoint keys are Ed25519 (C2SP signed notes)"));
+    }
+    cp_key = std::make_unique<store::PublicKey>(std::move(*k));
+  }
   auto l = Ledger::init(o.db, lineage::ledger_options());
-  if (!l.is_ok()) return report_error("ledger init", l.status());
+  if (!l.is_ok()) return report_error(cmd, l.status());
+  if (cp_key) {
+    Status s = (*l)->pin_checkpoint_key(*cp_key);
+    if (!s.is_ok()) return report_error(cmd, s);
+  }
+  const std::string key_id = cp_key ? cp_key->key_id() : std::string();
   if (o.json) {
-    std::cout << json({{"path", o.db}, {"schema_version", store::kLedgerSchemaVersion}}).dump(2)
-              << "\n";
+    json j = {{"path", o.db}, {"schema_version", store::kLedgerSchemaVersion}};
+    j["checkpoint_key_id"] = key_id.empty() ? json(nullptr) : json(key_id);
+    std::cout << j.dump(2) << "\n";
   } else {
     std::cout << "initialised ledger " << o.db << " (schema version " << store::kLedgerSchemaVersion
               << ")\n";
+    if (!key_id.empty()) std::cout << "checkpoint key pinned: " << key_id << "\n";
   }
   return kExitOk;
 }
@@ -348,14 +427,20 @@ int run_verify(const VerifyCmdOptions& o) {
               {"checkpoint_signatures_checked", r->checkpoint_signatures_checked},
               {"envelope_signatures_checked", r->envelope_signatures_checked},
               {"earlier_checkpoint_consistent", r->earlier_checkpoint_consistent}};
+    j["checkpoint_key_id"] =
+        r->checkpoint_key_id.empty() ? json(nullptr) : json(r->checkpoint_key_id);
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
   std::cout << "ok: " << o.db << ": " << r->tree_size << " entries, root " << hex(r->root) << "\n"
             << "  checkpoints checked: " << r->checkpoints_checked
             << (r->checkpoint_signatures_checked ? " (signatures verified)"
-                                                 : " (signatures not checked: no --key)")
+                : r->checkpoint_key_id.empty()   ? " (signatures not checked: no --key)"
+                                                 : " (signatures checked under the pinned key)")
             << "\n";
+  if (!r->checkpoint_key_id.empty()) {
+    std::cout << "  checkpoint key (pinned): " << r->checkpoint_key_id << "\n";
+  }
   if (!o.envelope_keys.empty()) {
     std::cout << "  envelope signatures verified: " << r->envelope_signatures_checked << "\n";
   }
@@ -487,7 +572,10 @@ void register_ledger(CLI::App& app, Action* run) {
     auto o = std::make_shared<InitOptions>();
     CLI::App* c = ledger_cmd->add_subcommand("init", "Create a new, empty ledger file");
     c->add_option("DB", o->db, "ledger file to create (must not exist)")->required();
-    c->add_flag("--json", o->json, "Print JSON: path, schema_version");
+    c->add_option("--checkpoint-key", o->checkpoint_key,
+                  "Ed25519 public key PEM: pin it as the only key that may sign checkpoints "
+                  "(default: the first checkpoint's key)");
+    c->add_flag("--json", o->json, "Print JSON: path, schema_version, checkpoint_key_id");
     c->callback([o, run] { *run = [o] { return run_init(*o); }; });
   }
   {
@@ -517,8 +605,9 @@ void register_ledger(CLI::App& app, Action* run) {
     auto o = std::make_shared<ProveOptions>();
     CLI::App* c = ledger_cmd->add_subcommand("prove", "RFC 9162 inclusion proof of one entry");
     c->add_option("DB", o->db, "ledger file")->required();
-    c->add_option("--index", o->index, "entry index (from 0)")->required();
-    c->add_option("--size", o->size, "tree size to prove against (default: the current size)");
+    c->add_option("--index", o->index, "entry index (from 0)")->required()->check(kCountRange);
+    c->add_option("--size", o->size, "tree size to prove against (default: the current size)")
+        ->check(kCountRange);
     c->add_flag("--json", o->json, "Print JSON: index, tree_size, leaf_hash, root, path, ...");
     c->callback([o, run] { *run = [o] { return run_prove(*o); }; });
   }
@@ -527,8 +616,8 @@ void register_ledger(CLI::App& app, Action* run) {
     CLI::App* c = ledger_cmd->add_subcommand("consistency",
                                              "RFC 9162 consistency proof between two tree sizes");
     c->add_option("DB", o->db, "ledger file")->required();
-    c->add_option("--from", o->from, "old tree size")->required();
-    c->add_option("--to", o->to, "new tree size (default: the current size)");
+    c->add_option("--from", o->from, "old tree size")->required()->check(kCountRange);
+    c->add_option("--to", o->to, "new tree size (default: the current size)")->check(kCountRange);
     c->add_flag("--json", o->json, "Print JSON: from, to, old_root, new_root, path");
     c->callback([o, run] { *run = [o] { return run_consistency(*o); }; });
   }
@@ -551,17 +640,22 @@ void register_ledger(CLI::App& app, Action* run) {
     auto o = std::make_shared<QueryOptions>();
     CLI::App* c = ledger_cmd->add_subcommand("query", "Find entries, or walk a model's lineage");
     c->add_option("DB", o->db, "ledger file")->required();
-    c->add_option("--model", o->model, "entries with this subject digest (sha256:HEX or HEX)");
+    c->add_option("--model", o->model, "entries with this subject digest (sha256:HEX or HEX)")
+        ->check(kDigest);
     c->add_option("--relation", o->relation, "entries recording this relation");
-    c->add_option("--parent", o->parent, "entries whose parent is this digest");
-    c->add_option("--since", o->since, "entries appended at or after this UTC ISO-8601 time");
+    c->add_option("--parent", o->parent, "entries whose parent is this digest")->check(kDigest);
+    c->add_option("--since", o->since, "entries appended at or after this UTC ISO-8601 time")
+        ->check(kUtcTime);
     auto* anc = c->add_option("--ancestors", o->ancestors,
-                              "entries on the lineage of this digest back to its ancestors");
+                              "entries on the lineage of this digest back to its ancestors")
+                    ->check(kDigest);
     auto* desc = c->add_option("--descendants", o->descendants,
-                               "entries recording models derived from this digest, transitively");
+                               "entries recording models derived from this digest, transitively")
+                     ->check(kDigest);
     anc->excludes(desc);
-    c->add_option("--depth", o->depth, "most hops of a lineage walk (default 64)");
-    c->add_option("--limit", o->limit, "at most this many entries (0: all)");
+    c->add_option("--depth", o->depth, "most hops of a lineage walk (default 64)")
+        ->check(kDepthRange);
+    c->add_option("--limit", o->limit, "at most this many entries (0: all)")->check(kCountRange);
     c->add_flag("--json", o->json, "Print JSON: [{index, subject_digest, relation, ...}]");
     c->callback([o, run] { *run = [o] { return run_query(*o); }; });
   }

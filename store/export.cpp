@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json.h"
 #include "core/relation.h"
 #include "core/sha256.h"
 
@@ -209,8 +210,9 @@ void collect_names(const Ledger& ledger, const std::string& envelope,
                    std::map<std::string, std::string>* names) {
   auto env = dsse_parse(envelope);
   if (!env.is_ok()) return;
-  json st = json::parse(env->payload, nullptr, false);
-  if (!st.is_object()) return;
+  auto parsed = parse_json(env->payload, "statement");
+  if (!parsed.is_ok() || !parsed->is_object()) return;
+  const json& st = *parsed;
   auto subj = st.find("subject");
   if (subj != st.end() && subj->is_array()) {
     for (const auto& s : *subj) {
@@ -262,8 +264,29 @@ std::string root_hex(const Collected& c) {
 
 // ---- disclosure ----
 
-Result<std::string> export_disclosure(Ledger& ledger, const Collected& c) {
+// The checkpoint body a disclosure and its index are bound to.
+json checkpoint_ref(const Checkpoint& cp) {
+  return {{"origin", cp.origin}, {"tree_size", cp.tree_size}, {"root", to_hex(cp.root)}};
+}
+
+// The in-toto Statement of a disclosure index: every entry the package covers (index, leaf hash,
+// roles) at the checkpoint, about the model (docs/formats/disclosure.md).
+json index_statement(const std::string& model, const Checkpoint& cp, const json& entries) {
+  const size_t colon = model.find(':');
+  json subject = {
+      {"digest",
+       {{model.substr(0, colon), model.substr(colon == std::string::npos ? 0 : colon + 1)}}}};
+  return {
+      {"_type", "https://in-toto.io/Statement/v1"},
+      {"subject", json::array({subject})},
+      {"predicateType", kDisclosureIndexPredicate},
+      {"predicate", {{"model", model}, {"checkpoint", checkpoint_ref(cp)}, {"entries", entries}}}};
+}
+
+Result<std::string> export_disclosure(Ledger& ledger, const Collected& c,
+                                      const ExportOptions& options) {
   json entries = json::array();
+  json index_entries = json::array();
   for (size_t i = 0; i < c.entries.size(); ++i) {
     const LedgerEntry& e = c.entries[i];
     PROV_ASSIGN_OR_RETURN(auto proof, ledger.inclusion_proof(e.index, c.checkpoint.tree_size));
@@ -275,6 +298,9 @@ Result<std::string> export_disclosure(Ledger& ledger, const Collected& c) {
     json path = json::array();
     for (const auto& h : proof.path) path.push_back(to_hex(h));
     const auto& roles = c.roles.at(e.index);
+    index_entries.push_back({{"index", e.index},
+                             {"leaf_hash", to_hex(e.leaf_hash)},
+                             {"roles", std::vector<std::string>(roles.begin(), roles.end())}});
     entries.push_back({{"index", e.index},
                        {"created_at", e.created_at},
                        {"envelope", base64_encode(e.envelope)},
@@ -292,6 +318,12 @@ Result<std::string> export_disclosure(Ledger& ledger, const Collected& c) {
                 {"note", c.note}}},
               {"entries", entries},
               {"lineage", lineage_json(c.model, c.facts)}};
+  if (options.index_key != nullptr) {
+    std::string payload = index_statement(c.model, c.checkpoint, index_entries).dump();
+    PROV_ASSIGN_OR_RETURN(std::string env,
+                          dsse_sign(kInTotoPayloadType, payload, *options.index_key));
+    doc["index"] = {{"envelope", base64_encode(env)}};
+  }
   return doc.dump(2) + "\n";
 }
 
@@ -793,13 +825,112 @@ Result<EntryLinks> verify_entry(const json& ej, uint64_t index, const Checkpoint
   return f;
 }
 
+// What the package claims about one entry, for the comparison with the signed index.
+struct PackageEntry {
+  std::string leaf_hash;  // lowercase hex, verified against the envelope
+  const json* roles;
+};
+
+// The signed disclosure index (member `index`): its signature under `key`, its binding to the
+// model and the checkpoint, and the package's entries against it, one for one. Any failure is
+// kCorrupt: a package whose index does not verify or does not match is not the exported one.
+Status verify_index(const json& ij, const std::string& model, const Checkpoint& cp,
+                    const std::map<uint64_t, PackageEntry>& package, const PublicKey& key,
+                    ExportVerifyReport* report) {
+  PROV_RETURN_IF_ERROR(check_keys(ij, {"envelope"}, "disclosure index"));
+  PROV_ASSIGN_OR_RETURN(std::string b64, get_string(ij, "envelope", "disclosure index"));
+  auto envelope = base64_decode(b64);
+  if (!envelope.is_ok()) return corrupt("disclosure index: envelope is not base64");
+  if (base64_encode(*envelope) != b64) {
+    return corrupt("disclosure index: envelope base64 is not canonical");
+  }
+  auto env = dsse_verify(*envelope, key);
+  if (!env.is_ok()) {
+    return corrupt(
+        "disclosure index: its signature does not verify under key " + key.key_id().substr(0, 16) +
+        " (the index was altered, or another key signed it: " + env.status().message() + ")");
+  }
+  if (env->payload_type != kInTotoPayloadType) {
+    return corrupt("disclosure index: payloadType is not " + std::string(kInTotoPayloadType));
+  }
+  auto parsed = parse_json(env->payload, "disclosure index");
+  if (!parsed.is_ok()) return parsed.status();
+  const json& st = *parsed;
+  if (!st.is_object() || st.value("_type", "") != "https://in-toto.io/Statement/v1" ||
+      st.value("predicateType", "") != kDisclosureIndexPredicate) {
+    return corrupt("disclosure index: not an in-toto Statement of type " +
+                   std::string(kDisclosureIndexPredicate));
+  }
+  PROV_RETURN_IF_ERROR(
+      check_keys(st, {"_type", "subject", "predicateType", "predicate"}, "disclosure index"));
+  const json& pred = st.at("predicate");
+  PROV_RETURN_IF_ERROR(
+      check_keys(pred, {"model", "checkpoint", "entries"}, "disclosure index predicate"));
+  if (st.at("subject") != index_statement(model, cp, json::array()).at("subject") ||
+      pred.at("model") != model) {
+    return corrupt("disclosure index: it is about another model than " + model);
+  }
+  if (pred.at("checkpoint") != checkpoint_ref(cp)) {
+    return corrupt(
+        "disclosure index: it is bound to another checkpoint than the package's (tree "
+        "size " +
+        std::to_string(cp.tree_size) + ")");
+  }
+  const json& listed = pred.at("entries");
+  if (!listed.is_array() || listed.size() > kMaxEntries) {
+    return corrupt("disclosure index: 'entries' is not an array of at most " +
+                   std::to_string(kMaxEntries));
+  }
+  std::set<uint64_t> in_index;
+  for (size_t i = 0; i < listed.size(); ++i) {
+    const std::string where = "disclosure index: entries[" + std::to_string(i) + "]";
+    PROV_RETURN_IF_ERROR(check_keys(listed[i], {"index", "leaf_hash", "roles"}, where));
+    PROV_ASSIGN_OR_RETURN(uint64_t index, get_uint(listed[i], "index", where));
+    PROV_ASSIGN_OR_RETURN(std::string leaf, get_string(listed[i], "leaf_hash", where));
+    if (!in_index.insert(index).second) return corrupt(where + ": entry listed twice");
+    auto it = package.find(index);
+    if (it == package.end()) {
+      return corrupt("entry " + std::to_string(index) +
+                     " of the index is missing from the package (the signed index lists it: "
+                     "an entry was removed)");
+    }
+    if (it->second.leaf_hash != leaf) {
+      return corrupt("entry " + std::to_string(index) +
+                     ": leaf hash differs from the signed index");
+    }
+    if (*it->second.roles != listed[i].at("roles")) {
+      return corrupt("entry " + std::to_string(index) + ": roles differ from the signed index");
+    }
+  }
+  for (const auto& [index, e] : package) {
+    if (!in_index.count(index)) {
+      return corrupt("entry " + std::to_string(index) +
+                     " is in the package but not in the signed index");
+    }
+  }
+  report->complete = true;
+  report->index_entries = in_index.size();
+  report->index_key_id = key.key_id();
+  return Status::ok();
+}
+
 Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& checkpoint_key,
                                            const ExportVerifyOptions& options) {
-  PROV_RETURN_IF_ERROR(
-      check_keys(doc, {"schema", "model", "checkpoint", "entries", "lineage"}, "disclosure"));
+  if (!doc.is_object()) return corrupt("disclosure is not an object");
+  if (!doc.contains("schema")) return corrupt("disclosure: missing member 'schema'");
   PROV_ASSIGN_OR_RETURN(std::string schema, get_string(doc, "schema", "disclosure"));
-  if (schema != kDisclosureSchema) {
-    return unsupported("disclosure schema '" + schema + "' is not " + kDisclosureSchema);
+  if (schema != kDisclosureSchema && schema != kDisclosureSchemaV1) {
+    return unsupported("disclosure schema '" + schema + "' is not " + kDisclosureSchema + " (or " +
+                       kDisclosureSchemaV1 + "); a newer prov may read it");
+  }
+  // Version 1 has no index; in version 2 it is optional (a package exported without a key).
+  const bool has_index = schema == kDisclosureSchema && doc.contains("index");
+  if (has_index) {
+    PROV_RETURN_IF_ERROR(check_keys(
+        doc, {"schema", "model", "checkpoint", "entries", "lineage", "index"}, "disclosure"));
+  } else {
+    PROV_RETURN_IF_ERROR(
+        check_keys(doc, {"schema", "model", "checkpoint", "entries", "lineage"}, "disclosure"));
   }
   ExportVerifyReport report;
   PROV_ASSIGN_OR_RETURN(report.model_digest, get_string(doc, "model", "disclosure"));
@@ -821,6 +952,7 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
   }
   std::vector<EntryLinks> facts;
   std::vector<const json*> stated;
+  std::map<uint64_t, PackageEntry> package;
   bool have_prev = false;
   uint64_t prev = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -842,6 +974,18 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
     PROV_ASSIGN_OR_RETURN(EntryLinks f, verify_entry(ej, index, cp, options, &report));
     facts.push_back(std::move(f));
     stated.push_back(&ej.at("roles"));
+    package[index] = PackageEntry{ej.at("leaf_hash").get<std::string>(), &ej.at("roles")};
+  }
+  // Completeness, before the lineage is recomputed: a removed entry is named as such rather than
+  // as the lineage mismatch it also causes.
+  if (has_index) {
+    const PublicKey& key = options.index_key != nullptr ? *options.index_key : checkpoint_key;
+    PROV_RETURN_IF_ERROR(
+        verify_index(doc.at("index"), report.model_digest, cp, package, key, &report));
+  } else if (options.require_complete) {
+    return invalid_argument(
+        "disclosure: the package carries no signed index, so it is not proven complete (entries "
+        "may have been removed); export it with a key: prov ledger export --key KEY");
   }
   auto roles = compute_roles(report.model_digest, facts);
   for (size_t i = 0; i < facts.size(); ++i) {
@@ -894,7 +1038,7 @@ Result<std::string> export_model(Ledger& ledger, const std::string& model_digest
   try {
     switch (format) {
       case ExportFormat::kDisclosure:
-        return export_disclosure(ledger, c);
+        return export_disclosure(ledger, c, options);
       case ExportFormat::kHfCard:
         return export_hf_card(ledger, c);
       case ExportFormat::kSpdx3:
@@ -916,8 +1060,9 @@ Result<ExportVerifyReport> verify_export(const std::string& content,
     return corrupt("disclosure: " + std::to_string(content.size()) + " bytes (limit " +
                    std::to_string(kMaxDocumentBytes) + ")");
   }
-  json doc = json::parse(content, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return corrupt("disclosure: not valid JSON");
+  auto parsed = parse_json(content, "disclosure");
+  if (!parsed.is_ok()) return parsed.status();
+  const json& doc = *parsed;
   try {
     return verify_document(doc, checkpoint_key, options);
   } catch (const std::exception& e) {

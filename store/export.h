@@ -2,7 +2,7 @@
 // project's own verifiable format or mapped onto SPDX 3.0 AI, CycloneDX 1.6 and Hugging Face
 // model-card metadata.
 //
-// The disclosure format ("schema": "prov-disclosure/v1", docs/formats/disclosure.md) is a JSON
+// The disclosure format ("schema": "prov-disclosure/v2", docs/formats/disclosure.md) is a JSON
 // document carrying, for every ledger entry relevant to the model (entries whose subject it is,
 // and the entries found by Ledger::ancestors / Ledger::descendants), the DSSE envelope bytes
 // (standard base64), the entry's index, append time, leaf hash and RFC 9162 inclusion proof
@@ -12,6 +12,14 @@
 // root, the checkpoint signature is checked, and every derived field (subjects, relation,
 // parent, roles, lineage) is recomputed from the envelopes and must match. The verifier accepts
 // no member it does not check, so any change to the document's content fails verification.
+//
+// Completeness: proving each entry genuine does not prove that none was left out. A package
+// exported with a key (ExportOptions::index_key) carries a signed index: a DSSE envelope of an
+// in-toto Statement (predicateType urn:prov:predicate:disclosure-index:v1) listing every entry
+// the package covers (index, leaf hash, roles) at the package's checkpoint (origin, tree size,
+// root). verify_export checks its signature and that the package holds exactly those entries;
+// ExportVerifyReport::complete says whether the package was proven complete. The index proves
+// completeness as of its checkpoint, as stated by the holder of the index key.
 //
 // The SPDX 3.0.1 (JSON-LD), CycloneDX 1.6 (JSON) and Hugging Face card (YAML front matter)
 // exports are mappings for other tools; they reference the ledger entries and the checkpoint
@@ -37,7 +45,9 @@
 
 namespace prov::store {
 
-inline constexpr char kDisclosureSchema[] = "prov-disclosure/v1";
+inline constexpr char kDisclosureSchema[] = "prov-disclosure/v2";    // written
+inline constexpr char kDisclosureSchemaV1[] = "prov-disclosure/v1";  // still verified (no index)
+inline constexpr char kDisclosureIndexPredicate[] = "urn:prov:predicate:disclosure-index:v1";
 
 enum class ExportFormat { kDisclosure, kSpdx3, kCycloneDx, kHfCard };
 
@@ -51,6 +61,9 @@ struct ExportOptions {
   std::string checkpoint_note;
   // Creation time written into SPDX / CycloneDX documents (ISO-8601 UTC). Empty: now.
   std::string created;
+  // Signs the disclosure index (format disclosure only; any key type). Null: the package carries
+  // no index, and verify_export reports it not proven complete.
+  const PrivateKey* index_key = nullptr;
 };
 
 // Exports what the ledger records about `model_digest` ("sha256:hex" or bare hex) in `format`;
@@ -68,6 +81,11 @@ struct ExportVerifyOptions {
   // the ledger was opened with; lineage/ledger_facts.h for lineage reports). Empty: a document
   // whose statements record a relation or parent cannot be verified (kInvalidArgument).
   PredicateReader read_predicate;
+  // The key the disclosure index must be signed by. Null: the checkpoint key.
+  const PublicKey* index_key = nullptr;
+  // Refuse (kInvalidArgument) a package without a signed index instead of reporting it
+  // incomplete.
+  bool require_complete = false;
 };
 
 struct ExportVerifyReport {
@@ -79,15 +97,23 @@ struct ExportVerifyReport {
   uint64_t envelope_signatures_checked = 0;
   std::vector<std::string> parents;   // digests the model was derived from (direct)
   std::vector<std::string> children;  // digests derived from the model (direct)
+  // True iff a signed index verified and the package holds exactly the entries it lists. False:
+  // every entry is genuine, but entries may have been removed.
+  bool complete = false;
+  uint64_t index_entries = 0;
+  std::string index_key_id;  // the key that signed the index, when complete
 };
 
 // Verifies a disclosure document offline. The checkpoint signature is checked under
 // `checkpoint_key` with the checkpoint origin as key name. kCorrupt names the first malformed
 // or unverifiable member (bad JSON, unknown or missing member, leaf or proof mismatch, derived
-// field mismatch, or the reader's error); kInvalidArgument when a signature does not verify or
-// when a statement records a relation or parent and no reader is given; kUnsupported for another
-// schema. Input is untrusted: sizes are bounded (64 MiB document, 100,000 entries, 64 proof
-// hashes per entry).
+// field mismatch, or the reader's error), and a signed index that does not verify, is bound to
+// another model or checkpoint, or does not list exactly the package's entries ("entry 3 of the
+// index is missing from the package"); kInvalidArgument when a checkpoint or envelope signature
+// does not verify, when a statement records a relation or parent and no reader is given, or when
+// require_complete is set and there is no index; kUnsupported for another schema. Documents of
+// schema prov-disclosure/v1 (which have no index) still verify, as not complete. Input is
+// untrusted: sizes are bounded (64 MiB document, 100,000 entries, 64 proof hashes per entry).
 Result<ExportVerifyReport> verify_export(const std::string& content,
                                          const PublicKey& checkpoint_key,
                                          const ExportVerifyOptions& options = {});

@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
 #include "core/sha256.h"
 
 namespace prov::store {
@@ -64,12 +66,39 @@ Result<KeyType> classify(EVP_PKEY* k) {
                      "' is not supported (use Ed25519 or ECDSA P-256)");
 }
 
-Result<std::string> read_small_file(const std::string& path) {
+std::string mode_text(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Reads a key file of at most 1 MiB. With `private_key`, the opened file (fstat on the fd, so
+// what is checked is what is read) must be a regular file that neither group nor others may
+// read or write, as ssh requires of its identity files.
+Result<std::string> read_small_file(const std::string& path, bool private_key = false) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT) return not_found(path + ": no such file");
     return io_error(path + ": cannot open: " + std::strerror(e));
+  }
+  if (private_key) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      int e = errno;
+      ::close(fd);
+      return io_error(path + ": fstat failed: " + std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return invalid_argument(path + ": not a regular file, not a private key");
+    }
+    if ((st.st_mode & 077) != 0) {
+      ::close(fd);
+      const char* what = (st.st_mode & 044) != 0 ? "readable" : "writable";
+      return invalid_argument(path + ": private key is " + what + " by others (mode " +
+                              mode_text(st.st_mode) + "): chmod 600 " + path);
+    }
   }
   std::string out;
   char buf[4096];
@@ -245,7 +274,7 @@ Result<PrivateKey> PrivateKey::from_pem(const std::string& pem) {
 }
 
 Result<PrivateKey> PrivateKey::load(const std::string& path) {
-  PROV_ASSIGN_OR_RETURN(std::string pem, read_small_file(path));
+  PROV_ASSIGN_OR_RETURN(std::string pem, read_small_file(path, /*private_key=*/true));
   auto k = from_pem(pem);
   if (!k.is_ok()) return k.status().with_context(path);
   return k;
@@ -273,29 +302,61 @@ std::string PrivateKey::to_pem() const {
   return bio_to_string(bio.get());
 }
 
+namespace {
+
+// Creates `path` for writing a key: O_CREAT|O_EXCL|O_NOFOLLOW, so an existing file, or a
+// symbolic link (even a dangling one) is refused and nothing is written through it. Returns the
+// fd; the mode is set explicitly (the umask may have narrowed it).
+Result<int> create_key_file(const std::string& path, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) {
+    int e = errno;
+    struct stat st {};
+    if ((e == EEXIST || e == ELOOP) && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      return invalid_argument(path + ": is a symbolic link; refusing to write a key through it");
+    }
+    if (e == EEXIST) return invalid_argument(path + ": already exists; refusing to overwrite it");
+    return io_error(path + ": cannot create: " + std::strerror(e));
+  }
+  if (::fchmod(fd, mode) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return io_error(path + ": fchmod failed: " + std::strerror(e));
+  }
+  return fd;
+}
+
+}  // namespace
+
 Status PrivateKey::write(const std::string& private_path, const std::string& public_path) const {
   std::string pem = to_pem();
   if (pem.empty()) return internal_error("OpenSSL: cannot serialise the private key");
-  int fd = ::open(private_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    int e = errno;
-    if (e == EEXIST) {
-      return invalid_argument(private_path + ": already exists; refusing to overwrite a key");
-    }
-    return io_error(private_path + ": cannot create: " + std::strerror(e));
+  std::string pub = public_path.empty() ? std::string() : public_key().to_pem();
+  if (!public_path.empty() && pub.empty()) {
+    return internal_error("OpenSSL: cannot serialise the public key");
   }
-  // The umask cannot widen 0600, but make the mode explicit in case the file system ignored it.
-  Status st = ::fchmod(fd, 0600) == 0
-                  ? write_all(fd, pem, private_path)
-                  : io_error(private_path + ": fchmod failed: " + std::strerror(errno));
+  // Both files are created before anything is written, so that a refused public key path
+  // leaves no private key behind.
+  PROV_ASSIGN_OR_RETURN(int fd, create_key_file(private_path, 0600));
+  int pfd = -1;
+  if (!public_path.empty()) {
+    auto p = create_key_file(public_path, 0644);
+    if (!p.is_ok()) {
+      ::close(fd);
+      ::unlink(private_path.c_str());
+      return p.status();
+    }
+    pfd = *p;
+  }
+  Status st = write_all(fd, pem, private_path);
   ::close(fd);
-  if (!st.is_ok()) return st;
-  if (public_path.empty()) return Status::ok();
-  std::string pub = public_key().to_pem();
-  int pfd = ::open(public_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (pfd < 0) return io_error(public_path + ": cannot create: " + std::strerror(errno));
-  st = write_all(pfd, pub, public_path);
-  ::close(pfd);
+  if (st.is_ok() && pfd >= 0) st = write_all(pfd, pub, public_path);
+  if (pfd >= 0) ::close(pfd);
+  if (!st.is_ok()) {
+    ::unlink(private_path.c_str());
+    if (pfd >= 0) ::unlink(public_path.c_str());
+  }
   return st;
 }
 
@@ -396,8 +457,13 @@ Result<std::string> dsse_sign(const std::string& payload_type, const std::string
 }
 
 Result<DsseEnvelope> dsse_parse(const std::string& envelope_json) {
-  nlohmann::json j = nlohmann::json::parse(envelope_json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return corrupt("DSSE: envelope is not valid JSON");
+  JsonFailure failure;
+  auto parsed = parse_json(envelope_json, "DSSE envelope", {}, &failure);
+  if (!parsed.is_ok()) {
+    if (failure.kind == JsonFailure::kSyntax) return corrupt("DSSE: envelope is not valid JSON");
+    return corrupt("DSSE: envelope refused: " + failure.detail);
+  }
+  const nlohmann::json& j = *parsed;
   if (!j.is_object()) return corrupt("DSSE: envelope is not a JSON object");
   auto payload = j.find("payload");
   auto type = j.find("payloadType");

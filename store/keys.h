@@ -1,9 +1,10 @@
 // Signing keys (Ed25519, ECDSA P-256) and DSSE envelopes.
 //
 // Keys live in OpenSSL EVP_PKEY objects owned by the key classes. Private keys are written as
-// unencrypted PKCS#8 PEM with file mode 0600 (created with O_CREAT|O_EXCL: an existing file is
-// never overwritten); public keys as SubjectPublicKeyInfo PEM. A key id is the lowercase hex
-// SHA-256 of the DER SubjectPublicKeyInfo.
+// unencrypted PKCS#8 PEM with file mode 0600, public keys as SubjectPublicKeyInfo PEM with mode
+// 0644, both created with O_CREAT|O_EXCL|O_NOFOLLOW: an existing file or a symbolic link is
+// never written through. A private key file that group or others may access is refused when
+// loaded (as ssh does). A key id is the lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
 //
 // Signatures: Ed25519 signs the message itself (64 bytes); ECDSA P-256 signs SHA-256(message)
 // and produces a DER ECDSA-Sig-Value.
@@ -72,14 +73,18 @@ class PrivateKey {
   static Result<PrivateKey> generate(KeyType type);
   // kCorrupt (malformed PEM, a public key, an encrypted key), kUnsupported (other key types).
   static Result<PrivateKey> from_pem(const std::string& pem);
+  // Reads a PEM file: kNotFound / kIo on file errors; kInvalidArgument when the opened file is
+  // not a regular file or its mode gives group or others any access ("... is readable by others
+  // (mode 0644): chmod 600 ..."); else as from_pem.
   static Result<PrivateKey> load(const std::string& path);
 
   KeyType type() const { return type_; }
   PublicKey public_key() const;
   std::string to_pem() const;  // unencrypted PKCS#8
-  // Writes the private key to `private_path` (mode 0600, must not exist yet) and, when
-  // `public_path` is non-empty, the public key PEM there (mode 0644, overwritten). kIo /
-  // kInvalidArgument (the private key file already exists) on failure.
+  // Writes the private key to `private_path` (mode 0600) and, when `public_path` is non-empty,
+  // the public key PEM there (mode 0644). Neither may exist yet: an existing file or a symbolic
+  // link at either path is refused with kInvalidArgument saying which, before anything is
+  // written. kIo on other failures; on any failure no file of this call is left behind.
   Status write(const std::string& private_path, const std::string& public_path) const;
   Result<std::string> sign(const std::string& message) const;
   // The key id of the public half (hex SHA-256 of its DER), derived once at construction.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <set>
 #include <system_error>
@@ -66,15 +67,23 @@ class ScopedEdge {
   EdgeScope scope_;
 };
 
+// What appending needs to know about one envelope.
+struct Admitted {
+  StatementFields fields;
+  Digest content{};  // envelope_content_digest
+};
+
 // Parses (and, with a signer, signature-checks) one envelope for appending.
-Result<StatementFields> admit_envelope(const std::string& envelope, const PublicKey* signer,
-                                       const std::string& signer_id,
-                                       const PredicateReader& reader) {
+Result<Admitted> admit_envelope(const std::string& envelope, const PublicKey* signer,
+                                const std::string& signer_id, const PredicateReader& reader) {
   PROV_ASSIGN_OR_RETURN(DsseEnvelope env, dsse_parse(envelope));
   if (signer != nullptr) {
     PROV_RETURN_IF_ERROR(internal::check_envelope_signature(env, *signer, signer_id));
   }
-  return internal::statement_fields(env, reader);
+  Admitted a;
+  PROV_ASSIGN_OR_RETURN(a.fields, internal::statement_fields(env, reader));
+  a.content = internal::content_digest(env);
+  return a;
 }
 
 // Envelopes per worker thread below which a batch is admitted on the calling thread alone.
@@ -97,8 +106,20 @@ Result<uint64_t> Ledger::size() {
   return size_in_txn();
 }
 
+Result<int64_t> Ledger::find_content(const Digest& content) {
+  PROV_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                        stmt("SELECT min(idx) FROM entry_contents WHERE content_sha256 = ?1"));
+  Reset r{st};
+  sqlite3_bind_blob(st, 1, content.data(), 32, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) return sqlite_status(rc, "looking up an envelope's content");
+  if (sqlite3_column_type(st, 0) == SQLITE_NULL) return int64_t{-1};
+  return static_cast<int64_t>(sqlite3_column_int64(st, 0));
+}
+
 Status Ledger::insert_entry(uint64_t index, const std::string& envelope,
-                            const std::string& created_at, const StatementFields& fields) {
+                            const std::string& created_at, const StatementFields& fields,
+                            const Digest& content) {
   Hash leaf = leaf_hash(entry_leaf_data(created_at, envelope));
   Digest env_digest = sha256(envelope);
   PROV_ASSIGN_OR_RETURN(
@@ -122,6 +143,15 @@ Status Ledger::insert_entry(uint64_t index, const std::string& envelope,
       return invalid_argument(path_ + ": this envelope is already in the ledger (replay refused)");
     }
     if (rc != SQLITE_DONE) return sqlite_status(rc, "inserting an entry");
+  }
+  {
+    PROV_ASSIGN_OR_RETURN(sqlite3_stmt * cst,
+                          stmt("INSERT INTO entry_contents(idx, content_sha256) VALUES(?1, ?2)"));
+    Reset r{cst};
+    sqlite3_bind_int64(cst, 1, static_cast<sqlite3_int64>(index));
+    sqlite3_bind_blob(cst, 2, content.data(), 32, SQLITE_STATIC);
+    int rc = sqlite3_step(cst);
+    if (rc != SQLITE_DONE) return sqlite_status(rc, "inserting an entry's content digest");
   }
   PROV_ASSIGN_OR_RETURN(sqlite3_stmt * sub,
                         stmt("INSERT OR IGNORE INTO entry_subjects(digest, idx) VALUES(?1, ?2)"));
@@ -179,7 +209,7 @@ Result<std::vector<uint64_t>> Ledger::append_batch(const std::vector<std::string
   // Parse (and signature-check) every envelope before taking the write lock; large batches are
   // spread over worker threads. The first failing envelope in order is reported.
   const std::string signer_id = signer != nullptr ? signer->key_id() : std::string();
-  std::vector<Result<StatementFields>> admitted(envelopes.size(), StatementFields{});
+  std::vector<Result<Admitted>> admitted(envelopes.size(), Admitted{});
   auto admit_range = [&](size_t begin, size_t step) {
     for (size_t i = begin; i < envelopes.size(); i += step) {
       admitted[i] = admit_envelope(envelopes[i], signer, signer_id, options_.read_predicate);
@@ -204,7 +234,7 @@ Result<std::vector<uint64_t>> Ledger::append_batch(const std::vector<std::string
     for (size_t t : own) admit_range(t, threads);
     for (auto& w : workers) w.join();
   }
-  std::vector<StatementFields> fields;
+  std::vector<Admitted> fields;
   fields.reserve(envelopes.size());
   for (size_t i = 0; i < envelopes.size(); ++i) {
     if (!admitted[i].is_ok()) {
@@ -223,7 +253,19 @@ Result<std::vector<uint64_t>> Ledger::append_batch(const std::vector<std::string
   }
   std::string created_at = now_utc();
   for (size_t i = 0; i < envelopes.size(); ++i) {
-    Status s = insert_entry(*n + i, envelopes[i], created_at, fields[i]);
+    // A replay: the same signed content, however serialised, is already there (or earlier in
+    // this batch, inserted by this transaction).
+    auto earlier = find_content(fields[i].content);
+    Status s = earlier.is_ok() ? Status::ok() : earlier.status();
+    if (s.is_ok() && *earlier >= 0) {
+      uint64_t e = static_cast<uint64_t>(*earlier);
+      std::string what = e >= *n ? "envelope " + std::to_string(e - *n) + " of this batch"
+                                 : "entry " + std::to_string(e);
+      s = invalid_argument(path_ + ": envelope " + std::to_string(i) + " is a replay of " + what +
+                           " (same payloadType and payload; replay refused)");
+    }
+    if (s.is_ok())
+      s = insert_entry(*n + i, envelopes[i], created_at, fields[i].fields, fields[i].content);
     if (!s.is_ok()) {
       rollback();
       return s;
@@ -306,6 +348,10 @@ Result<std::vector<LedgerEntry>> Ledger::query(const QueryFilter& filter) {
     args.push_back(filter.since);
   }
   sql += " ORDER BY idx";
+  if (filter.limit > static_cast<uint64_t>(INT64_MAX)) {
+    return invalid_argument("query limit " + std::to_string(filter.limit) + " is larger than " +
+                            std::to_string(INT64_MAX));
+  }
   if (filter.limit > 0) sql += " LIMIT " + std::to_string(filter.limit);
   detail::StmtPtr owned;
   int rc = internal::prepare(db_.get(), sql.c_str(), &owned);
@@ -381,8 +427,6 @@ Result<MergeReport> Ledger::merge(Ledger& other) {
   };
   auto n = size_in_txn();
   if (!n.is_ok()) return fail(n.status());
-  auto exists = stmt("SELECT 1 FROM entries WHERE envelope_sha256 = ?1");
-  if (!exists.is_ok()) return fail(exists.status());
   uint64_t next = *n;
   ScopedEdge edge(this);
   for (uint64_t i = 0; i < other_size; ++i) {
@@ -393,22 +437,22 @@ Result<MergeReport> Ledger::merge(Ledger& other) {
       return fail(corrupt(other.path() + ": entry " + std::to_string(i) +
                           " does not match its leaf hash; verify it before merging"));
     }
-    Digest d = sha256(e->envelope);
-    sqlite3_stmt* st = *exists;
-    int rc;
-    {
-      Reset r{st};
-      sqlite3_bind_blob(st, 1, d.data(), 32, SQLITE_STATIC);
-      rc = sqlite3_step(st);
+    auto env = dsse_parse(e->envelope);
+    if (!env.is_ok()) {
+      return fail(env.status().with_context(other.path() + ": entry " + std::to_string(i)));
     }
-    if (rc == SQLITE_ROW) {
+    Digest content = internal::content_digest(*env);
+    auto present = find_content(content);
+    if (!present.is_ok()) return fail(present.status());
+    if (*present >= 0) {
       ++report.already_present;
       continue;
     }
-    if (rc != SQLITE_DONE) return fail(sqlite_status(rc, "merging"));
-    auto f = parse_statement_envelope(e->envelope, options_.read_predicate);
-    if (!f.is_ok()) return fail(f.status().with_context(other.path()));
-    Status s = insert_entry(next, e->envelope, e->created_at, *f);
+    auto f = internal::statement_fields(*env, options_.read_predicate);
+    if (!f.is_ok()) {
+      return fail(f.status().with_context(other.path() + ": entry " + std::to_string(i)));
+    }
+    Status s = insert_entry(next, e->envelope, e->created_at, *f, content);
     if (!s.is_ok()) return fail(s);
     ++next;
     ++report.added;

@@ -13,8 +13,15 @@
 //
 // Durability and concurrency: WAL journal, synchronous=FULL, every write in a BEGIN IMMEDIATE
 // transaction with a busy timeout and retry, so several processes may append at once; an append
-// that returned an index survives a crash of the process. Entries, subjects, tree nodes and
-// checkpoints are refused UPDATE and DELETE by triggers.
+// that returned an index survives a crash of the process. Entries, subjects, content digests, tree
+// nodes, checkpoints and metadata are refused UPDATE and DELETE by triggers; verify() checks that
+// those triggers (and the whole schema) are still prov's.
+//
+// Replays: an envelope whose signed content (payloadType and payload, envelope_content_digest) is
+// already in the ledger is refused, however it is serialised and whatever signatures it carries.
+//
+// Checkpoint key: the first checkpoint (or pin_checkpoint_key) pins the Ed25519 key that signs
+// the ledger's checkpoints; a checkpoint signed by another key is refused.
 //
 // Thread safety: a Ledger owns one SQLite connection and must be used by one thread at a time;
 // open one Ledger per thread or process (never share one across fork()). The PredicateReader is
@@ -40,7 +47,7 @@ struct sqlite3_stmt;
 
 namespace prov::store {
 
-inline constexpr int kLedgerSchemaVersion = 1;
+inline constexpr int kLedgerSchemaVersion = 2;
 inline constexpr char kInTotoPayloadType[] = "application/vnd.in-toto+json";
 
 // The bytes a ledger leaf hashes: "prov-ledger-entry-v1\n" created_at "\n" envelope.
@@ -90,6 +97,13 @@ struct StatementFields {
 Result<StatementFields> parse_statement_envelope(const std::string& envelope,
                                                  const PredicateReader& reader = {});
 
+// The identity of an envelope for replay detection: SHA-256 of "prov-envelope-content-v1\n" ||
+// PAE(payloadType, payload), the bytes its signatures sign. It does not depend on the JSON
+// serialisation (whitespace, member order, escapes, unknown members) nor on the signatures, which
+// anyone can strip, add, re-encode or (ECDSA) malleate without the signer's key: the same signed
+// statement is the same entry. kCorrupt when the envelope does not parse (dsse_parse).
+Result<Digest> envelope_content_digest(const std::string& envelope);
+
 // "sha256:ab.." stays; a bare 64-hex digest gets "sha256:"; lowercase hex.
 std::string normalize_digest(const std::string& digest);
 
@@ -98,7 +112,7 @@ struct QueryFilter {
   std::string relation;
   std::string parent_digest;
   std::string since;   // created_at >= since (ISO-8601 UTC strings compare in order)
-  uint64_t limit = 0;  // 0: no limit
+  uint64_t limit = 0;  // 0: no limit; at most INT64_MAX (kInvalidArgument above)
 };
 
 struct InclusionProof {
@@ -110,8 +124,11 @@ struct InclusionProof {
 };
 
 struct VerifyOptions {
-  // Checks every stored checkpoint's signature (key name = the checkpoint origin). Without it the
-  // stored checkpoints' roots are still checked against the tree but not their signatures.
+  // Checks every stored checkpoint's signature (key name = the checkpoint origin); it must be the
+  // ledger's pinned checkpoint key when one is pinned (kInvalidArgument naming both otherwise).
+  // Without it the stored checkpoints are checked under the pinned key (which shows they were
+  // all signed by one key, not that it is a key you trust), or, with none pinned, only their
+  // roots against the tree.
   const PublicKey* checkpoint_key = nullptr;
   // An earlier checkpoint kept outside the database; needs checkpoint_key. The ledger must be a
   // consistent extension of it.
@@ -132,6 +149,8 @@ struct VerifyReport {
   // The relation / parent columns were recomputed with the ledger's PredicateReader (false when
   // the ledger was opened without one: those columns were then not checked).
   bool lineage_columns_checked = false;
+  // The pinned checkpoint key's id (hex SHA-256 of its DER), "" when none is pinned yet.
+  std::string checkpoint_key_id;
 };
 
 struct MergeReport {
@@ -171,8 +190,9 @@ class Ledger {
 
   // Appends one envelope and returns its index. The envelope must parse (parse_statement_envelope
   // with this ledger's reader; a reader error refuses it and nothing is stored); when `signer` is
-  // given its signature is verified before the payload is parsed. kInvalidArgument if the same
-  // envelope bytes are already in the ledger (a replay).
+  // given its signature is verified before the payload is parsed. kInvalidArgument naming the
+  // earlier entry when an envelope with the same content (envelope_content_digest) is already in
+  // the ledger (a replay, byte for byte or re-serialised).
   Result<uint64_t> append(const std::string& envelope, const PublicKey* signer = nullptr);
   // Appends all or nothing, in one transaction; returns the indexes in order.
   Result<std::vector<uint64_t>> append_batch(const std::vector<std::string>& envelopes,
@@ -188,18 +208,30 @@ class Ledger {
   Result<Hash> root_at(uint64_t tree_size);  // of the first tree_size leaves
   Result<LedgerEntry> get(uint64_t index);
 
-  // Signs (Ed25519, key name = origin) the current tree head, stores and returns the note.
+  // Signs (Ed25519, key name = origin) the current tree head, stores and returns the note. The
+  // first checkpoint of a ledger without a pinned key pins `key` (pin_checkpoint_key); a key other
+  // than the pinned one is refused with kInvalidArgument naming both key ids, and nothing is
+  // stored.
   Result<std::string> checkpoint(const PrivateKey& key, const std::string& origin);
+  // Pins the key that signs this ledger's checkpoints (ledger_meta: its id and public key). OK
+  // when `key` is already the pinned one; kInvalidArgument naming both ids when another key is
+  // pinned, or when checkpoints are stored and the first of them is not signed by `key`;
+  // kUnsupported for a key that is not Ed25519. A pin is permanent.
+  Status pin_checkpoint_key(const PublicKey& key);
+  // The pinned checkpoint key id (hex SHA-256 of its DER), "" when none is pinned.
+  Result<std::string> checkpoint_key_id();
   Result<std::vector<std::string>> checkpoints();  // stored notes, oldest first
 
   // tree_size 0 means the current size.
   Result<InclusionProof> inclusion_proof(uint64_t index, uint64_t tree_size = 0);
   Result<std::vector<Hash>> consistency_proof(uint64_t old_size, uint64_t new_size = 0);
 
-  // Recomputes every leaf from the stored bytes and the whole tree, compares the cached tree
-  // nodes and derived columns, checks checkpoints and proves consistency with an earlier
-  // checkpoint. The first problem found is returned as kCorrupt (or kInvalidArgument for a bad
-  // signature) naming the entry or checkpoint. Verifying the relation / parent columns needs the
+  // Checks the schema against prov's (every table, column, index and append-only trigger present
+  // and unmodified, no foreign trigger), recomputes every leaf and content digest from the stored
+  // bytes and the whole tree, compares the cached tree nodes and derived columns, checks
+  // checkpoints (under the pinned key) and proves consistency with an earlier checkpoint. The
+  // first problem found is returned as kCorrupt (or kInvalidArgument for a bad signature) naming
+  // the trigger, table, entry or checkpoint. Verifying the relation / parent columns needs the
   // predicate's reader: with a ledger opened without one they are not compared (subjects, leaves,
   // tree and checkpoints still are; VerifyReport::lineage_columns_checked says which).
   Result<VerifyReport> verify(const VerifyOptions& options = {});
@@ -210,9 +242,9 @@ class Ledger {
   Result<std::vector<LedgerEntry>> ancestors(const std::string& digest, int max_depth = 64);
   Result<std::vector<LedgerEntry>> descendants(const std::string& digest, int max_depth = 64);
 
-  // Appends the entries of `other` whose envelope bytes are not yet here, keeping their append
-  // time (hence their leaf hash), in `other`'s order, in one transaction. Their relation and
-  // parent are read with this ledger's reader.
+  // Appends the entries of `other` whose content (envelope_content_digest) is not yet here,
+  // keeping their append time (hence their leaf hash), in `other`'s order, in one transaction.
+  // Their relation and parent are read with this ledger's reader.
   Result<MergeReport> merge(Ledger& other);
 
  private:
@@ -222,6 +254,15 @@ class Ledger {
   // Connection and schema (ledger_schema.cpp).
   Status setup();
   Status check_schema_version();
+  Status backfill_entry_contents();  // migration to version 2
+  Status verify_schema();            // first step of verify()
+  // ledger_meta (ledger_schema.cpp): the value of `name`, "" when absent.
+  Result<std::string> meta_value(const char* name);
+  Status meta_insert(const char* name, const std::string& value);
+  // Inside a write transaction: pins `key` (see pin_checkpoint_key), or checks it is the pinned.
+  Status check_or_pin_checkpoint_key(const PublicKey& key);
+  // The pinned checkpoint key (null when none), checked against its recorded id.
+  Result<std::unique_ptr<PublicKey>> pinned_checkpoint_key();
   Status exec(const char* sql);
   Result<sqlite3_stmt*> stmt(const char* sql);
   Status sqlite_status(int rc, const std::string& what) const;
@@ -230,7 +271,9 @@ class Ledger {
   void rollback();
   // Entries (ledger.cpp).
   Status insert_entry(uint64_t index, const std::string& envelope, const std::string& created_at,
-                      const StatementFields& fields);
+                      const StatementFields& fields, const Digest& content);
+  // The index of the first entry with this content digest, or -1 (inside a transaction).
+  Result<int64_t> find_content(const Digest& content);
   Result<uint64_t> size_in_txn();
   Result<LedgerEntry> read_entry(sqlite3_stmt* st);
   // The steps of verify() (ledger_verify.cpp).

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "store/keys.h"
 #include "store/ledger.h"
@@ -80,6 +81,23 @@ struct Reset {
 
 // The Statement fields of an already parsed envelope (see parse_statement_envelope).
 Result<StatementFields> statement_fields(const DsseEnvelope& env, const PredicateReader& reader);
+
+// envelope_content_digest of an already parsed envelope.
+Digest content_digest(const DsseEnvelope& env);
+
+// One object of a ledger's schema as sqlite_schema holds it; tables also list their columns
+// ("name type notnull pk", from pragma_table_info).
+struct SchemaObject {
+  std::string type;  // table, index, trigger, view
+  std::string name;
+  std::string sql;  // "" for automatic indexes
+  std::vector<std::string> columns;
+};
+// Reads every object of `db`'s schema except SQLite's own (sqlite_*), in name order.
+Result<std::vector<SchemaObject>> read_schema(sqlite3* db);
+// The schema of a ledger of kLedgerSchemaVersion: every migration run on an empty in-memory
+// database (built once per process; thread-safe).
+Result<const std::vector<SchemaObject>*> expected_schema();
 
 // What dsse_verify checks, with the key id computed once by the caller (deriving it from the key
 // costs more than the signature check): some signature whose keyid is empty or `key_id` verifies

@@ -3,9 +3,13 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 #include <thread>
 
+#include "core/sha256.h"
 #include "store/ledger.h"
 #include "store/ledger_internal.h"
 
@@ -69,8 +73,33 @@ CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
   BEGIN SELECT RAISE(ABORT, 'prov ledger checkpoints are append-only'); END;
 )sql";
 
-// Migrations: kMigrations[v] upgrades schema version v to v + 1 (index 0 creates version 1).
-constexpr const char* kMigrations[] = {kSchemaV1};
+// Schema version 2: replay detection on the envelope's content (entry_contents, one row per
+// entry: envelope_content_digest of its envelope) and the ledger's metadata (ledger_meta: the
+// pinned checkpoint key). Both append-only; a metadata value, once written, is permanent.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE entry_contents(
+  idx INTEGER PRIMARY KEY,
+  content_sha256 BLOB NOT NULL
+) STRICT;
+CREATE INDEX entry_contents_by_digest ON entry_contents(content_sha256);
+CREATE TABLE ledger_meta(
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER contents_no_update BEFORE UPDATE ON entry_contents
+  BEGIN SELECT RAISE(ABORT, 'prov ledger entries are append-only'); END;
+CREATE TRIGGER contents_no_delete BEFORE DELETE ON entry_contents
+  BEGIN SELECT RAISE(ABORT, 'prov ledger entries are append-only'); END;
+CREATE TRIGGER meta_no_update BEFORE UPDATE ON ledger_meta
+  BEGIN SELECT RAISE(ABORT, 'prov ledger metadata is write-once'); END;
+CREATE TRIGGER meta_no_delete BEFORE DELETE ON ledger_meta
+  BEGIN SELECT RAISE(ABORT, 'prov ledger metadata is write-once'); END;
+)sql";
+
+// Migrations: kMigrations[v] upgrades schema version v to v + 1 (index 0 creates version 1). A
+// fresh ledger runs all of them in order, so a migrated file and a new one hold the same schema
+// text (verify compares it: expected_schema()).
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kLedgerSchemaVersion,
               "one migration per schema version");
 
@@ -263,6 +292,8 @@ Status Ledger::check_schema_version() {
   }
   for (int64_t v = version; v < kLedgerSchemaVersion; ++v) {
     Status s = exec(kMigrations[v]);
+    // Version 2 indexes the content of the entries already there.
+    if (s.is_ok() && v + 1 == 2) s = backfill_entry_contents();
     if (!s.is_ok())
       return s.with_context("migrating the schema to version " + std::to_string(v + 1));
   }
@@ -273,10 +304,167 @@ Status Ledger::check_schema_version() {
   // The tables we rely on must all be there.
   int64_t tables = query_int(db_.get(),
                              "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                             "('entries','entry_subjects','merkle_nodes','checkpoints')",
+                             "('entries','entry_subjects','merkle_nodes','checkpoints',"
+                             "'entry_contents','ledger_meta')",
                              &rc);
   if (tables < 0) return sqlite_status(rc, "reading the schema");
-  if (tables != 4) return corrupt(path_ + ": not a prov ledger (tables missing)");
+  if (tables != 6) return corrupt(path_ + ": not a prov ledger (tables missing)");
+  return Status::ok();
+}
+
+// Migration to version 2: one entry_contents row per existing entry. An envelope that no longer
+// parses gets the digest of its bytes, so the file still opens and verify names the entry.
+Status Ledger::backfill_entry_contents() {
+  detail::StmtPtr sel, ins;
+  int rc = internal::prepare(db_.get(), "SELECT idx, envelope FROM entries ORDER BY idx", &sel);
+  if (rc != SQLITE_OK) return sqlite_status(rc, "reading entries");
+  rc = internal::prepare(db_.get(),
+                         "INSERT INTO entry_contents(idx, content_sha256) VALUES(?1, ?2)", &ins);
+  if (rc != SQLITE_OK) return sqlite_status(rc, "preparing the content index");
+  while ((rc = sqlite3_step(sel.get())) == SQLITE_ROW) {
+    std::string envelope = internal::column_blob(sel.get(), 1);
+    auto content = envelope_content_digest(envelope);
+    Digest d = content.is_ok() ? *content : sha256(envelope);
+    sqlite3_bind_int64(ins.get(), 1, sqlite3_column_int64(sel.get(), 0));
+    sqlite3_bind_blob(ins.get(), 2, d.data(), 32, SQLITE_TRANSIENT);
+    int irc = sqlite3_step(ins.get());
+    sqlite3_reset(ins.get());
+    if (irc != SQLITE_DONE) return sqlite_status(irc, "indexing the content of an entry");
+  }
+  if (rc != SQLITE_DONE) return sqlite_status(rc, "reading entries");
+  return Status::ok();
+}
+
+Result<std::string> Ledger::meta_value(const char* name) {
+  PROV_ASSIGN_OR_RETURN(sqlite3_stmt * st, stmt("SELECT value FROM ledger_meta WHERE name = ?1"));
+  Reset r{st};
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) return std::string();
+  if (rc != SQLITE_ROW) return sqlite_status(rc, std::string("reading ledger_meta ") + name);
+  return internal::column_text(st, 0);
+}
+
+Status Ledger::meta_insert(const char* name, const std::string& value) {
+  PROV_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                        stmt("INSERT INTO ledger_meta(name, value) VALUES(?1, ?2)"));
+  Reset r{st};
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) return sqlite_status(rc, std::string("writing ledger_meta ") + name);
+  return Status::ok();
+}
+
+namespace internal {
+
+Result<std::vector<SchemaObject>> read_schema(sqlite3* db) {
+  auto fail = [db](int rc) {
+    return sqlite_error(rc, std::string("reading the schema: ") + sqlite3_errmsg(db));
+  };
+  detail::StmtPtr st, cols;
+  int rc = prepare(db,
+                   "SELECT type, name, coalesce(sql, '') FROM sqlite_schema "
+                   "WHERE name NOT LIKE 'sqlite^_%' ESCAPE '^' ORDER BY name",
+                   &st);
+  if (rc != SQLITE_OK) return fail(rc);
+  rc = prepare(db, "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
+               &cols);
+  if (rc != SQLITE_OK) return fail(rc);
+  std::vector<SchemaObject> out;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    SchemaObject o;
+    o.type = column_text(st.get(), 0);
+    o.name = column_text(st.get(), 1);
+    o.sql = column_text(st.get(), 2);
+    if (o.type == "table") {
+      sqlite3_bind_text(cols.get(), 1, o.name.data(), static_cast<int>(o.name.size()),
+                        SQLITE_TRANSIENT);
+      int crc;
+      while ((crc = sqlite3_step(cols.get())) == SQLITE_ROW) {
+        o.columns.push_back(column_text(cols.get(), 0) + " " + column_text(cols.get(), 1) +
+                            (sqlite3_column_int(cols.get(), 2) ? " NOT NULL" : "") +
+                            (sqlite3_column_int(cols.get(), 3) ? " PRIMARY KEY" : ""));
+      }
+      sqlite3_reset(cols.get());
+      if (crc != SQLITE_DONE) return fail(crc);
+    }
+    out.push_back(std::move(o));
+  }
+  if (rc != SQLITE_DONE) return fail(rc);
+  return out;
+}
+
+Result<const std::vector<SchemaObject>*> expected_schema() {
+  static const Result<std::vector<SchemaObject>> schema =
+      []() -> Result<std::vector<SchemaObject>> {
+    detail::SqlitePtr db;
+    int rc = open_connection(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
+    if (rc != SQLITE_OK) return sqlite_error(rc, "opening an in-memory database");
+    for (const char* sql : kMigrations) {
+      char* err = nullptr;
+      rc = sqlite3_exec(db.get(), sql, nullptr, nullptr, &err);
+      std::string msg = err ? err : "";
+      sqlite3_free(err);
+      if (rc != SQLITE_OK) return internal_error("building the expected ledger schema: " + msg);
+    }
+    return read_schema(db.get());
+  }();
+  if (!schema.is_ok()) return schema.status();
+  return &*schema;
+}
+
+}  // namespace internal
+
+// The first step of verify: the schema is prov's. Every expected table (with its columns), index
+// and trigger is present with prov's SQL, and no trigger or view of anyone else's is there (a
+// foreign trigger could silently drop or rewrite appends). Extra tables and indexes are tolerated.
+Status Ledger::verify_schema() {
+  PROV_ASSIGN_OR_RETURN(const std::vector<internal::SchemaObject>* expected,
+                        internal::expected_schema());
+  PROV_ASSIGN_OR_RETURN(std::vector<internal::SchemaObject> actual,
+                        internal::read_schema(db_.get()));
+  std::map<std::string, const internal::SchemaObject*> by_name;
+  for (const auto& o : actual) by_name[o.name] = &o;
+  const std::string where = path_ + ": schema: ";
+  for (const auto& e : *expected) {
+    auto it = by_name.find(e.name);
+    if (it == by_name.end()) {
+      return corrupt(where + e.type + " '" + e.name + "' is missing" +
+                     (e.type == "trigger" ? " (an append-only guard was dropped)" : ""));
+    }
+    const internal::SchemaObject& a = *it->second;
+    if (a.type != e.type) {
+      return corrupt(where + "'" + e.name + "' is a " + a.type + ", expected a " + e.type);
+    }
+    for (const auto& c : e.columns) {
+      if (std::find(a.columns.begin(), a.columns.end(), c) == a.columns.end()) {
+        return corrupt(where + "table '" + e.name + "' lacks column '" + c + "'");
+      }
+    }
+    for (const auto& c : a.columns) {
+      if (std::find(e.columns.begin(), e.columns.end(), c) == e.columns.end()) {
+        return corrupt(where + "table '" + e.name + "' has an unexpected column '" + c + "'");
+      }
+    }
+    if (a.sql != e.sql) {
+      return corrupt(where + e.type + " '" + e.name + "' was modified (its SQL is not prov's" +
+                     (e.type == "trigger" ? ": an append-only guard was changed)" : ")"));
+    }
+  }
+  std::set<std::string> known;
+  for (const auto& e : *expected) known.insert(e.name);
+  for (const auto& a : actual) {
+    if ((a.type == "trigger" || a.type == "view") && !known.count(a.name)) {
+      return corrupt(where + "unexpected " + a.type + " '" + a.name + "' (not prov's)");
+    }
+  }
+  int rc = SQLITE_OK;
+  int64_t version = query_int(db_.get(), "PRAGMA user_version", &rc);
+  if (version != kLedgerSchemaVersion) {
+    return corrupt(where + "user_version is " + std::to_string(version) + ", expected " +
+                   std::to_string(kLedgerSchemaVersion));
+  }
   return Status::ok();
 }
 

@@ -4,6 +4,8 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
+#include "core/sha256.h"
 #include "store/ledger.h"
 #include "store/ledger_internal.h"
 
@@ -12,6 +14,7 @@ namespace prov::store {
 namespace {
 
 constexpr char kLeafPrefix[] = "prov-ledger-entry-v1\n";
+constexpr char kContentPrefix[] = "prov-envelope-content-v1\n";
 
 std::string string_at(const nlohmann::json& obj, const char* key) {
   auto it = obj.find(key);
@@ -55,13 +58,22 @@ std::string normalize_digest(const std::string& digest) {
 
 namespace internal {
 
+Digest content_digest(const DsseEnvelope& env) {
+  Sha256 h;
+  h.update(kContentPrefix);
+  h.update(dsse_pae(env.payload_type, env.payload));
+  return h.finish();
+}
+
 Result<StatementFields> statement_fields(const DsseEnvelope& env, const PredicateReader& reader) {
   if (env.payload_type != kInTotoPayloadType) {
     return corrupt("envelope payloadType is '" + env.payload_type + "', expected '" +
                    kInTotoPayloadType + "'");
   }
-  nlohmann::json j = nlohmann::json::parse(env.payload, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  auto parsed = parse_json(env.payload, "envelope payload");
+  if (!parsed.is_ok()) return corrupt("envelope payload: " + parsed.status().message());
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) {
     return corrupt("envelope payload is not a JSON object (in-toto Statement)");
   }
   std::string type = string_at(j, "_type");
@@ -105,6 +117,11 @@ Status check_envelope_signature(const DsseEnvelope& env, const PublicKey& key,
 }
 
 }  // namespace internal
+
+Result<Digest> envelope_content_digest(const std::string& envelope) {
+  PROV_ASSIGN_OR_RETURN(DsseEnvelope env, dsse_parse(envelope));
+  return internal::content_digest(env);
+}
 
 Result<StatementFields> parse_statement_envelope(const std::string& envelope,
                                                  const PredicateReader& reader) {

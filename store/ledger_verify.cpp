@@ -85,6 +85,7 @@ class IntegrityCheck {
 struct EntryRow {
   LedgerEntry entry;
   std::string envelope_sha256;       // the stored digest column
+  std::string content_sha256;        // its entry_contents row ("" when missing)
   Status read_error = Status::ok();  // the row could not be read into an entry
 };
 struct EntryBatch {
@@ -133,7 +134,15 @@ Result<Hash> check_entry(const EntryRow& row, uint64_t expect, const CheckContex
   if (!c.options.envelope_keys.empty() && !signed_by_any(e.envelope, c.options.envelope_keys)) {
     return invalid_argument(where + ": no envelope signature verifies under the given keys");
   }
-  auto f = parse_statement_envelope(e.envelope, c.reader);
+  auto env = dsse_parse(e.envelope);
+  if (!env.is_ok()) return env.status().with_context(where);
+  Digest content = internal::content_digest(*env);
+  if (row.content_sha256.size() != 32 ||
+      std::memcmp(row.content_sha256.data(), content.data(), 32) != 0) {
+    return corrupt(where + ": content digest (entry_contents) is missing or does not match the " +
+                   "envelope");
+  }
+  auto f = internal::statement_fields(*env, c.reader);
   if (!f.is_ok()) return f.status().with_context(where);
   std::vector<std::string> subjects(f->subjects.begin(), f->subjects.end());
   std::sort(subjects.begin(), subjects.end());
@@ -266,6 +275,8 @@ Result<std::string> Ledger::checkpoint(const PrivateKey& key, const std::string&
     rollback();
     return s;
   };
+  Status pinned = check_or_pin_checkpoint_key(key.public_key());
+  if (!pinned.is_ok()) return fail(pinned);
   auto n = size_in_txn();
   if (!n.is_ok()) return fail(n.status());
   Source source(this);
@@ -296,6 +307,75 @@ Result<std::string> Ledger::checkpoint(const PrivateKey& key, const std::string&
   if (rc != SQLITE_DONE) return fail(sqlite_status(rc, "storing the checkpoint"));
   PROV_RETURN_IF_ERROR(commit());
   return note;
+}
+
+namespace {
+constexpr char kMetaKeyId[] = "checkpoint_key_id";
+constexpr char kMetaKey[] = "checkpoint_key";  // standard base64 of the DER SubjectPublicKeyInfo
+}  // namespace
+
+Status Ledger::check_or_pin_checkpoint_key(const PublicKey& key) {
+  const std::string id = key.key_id();
+  PROV_ASSIGN_OR_RETURN(std::string pinned, meta_value(kMetaKeyId));
+  if (!pinned.empty()) {
+    if (pinned == id) return Status::ok();
+    return invalid_argument(path_ + ": checkpoint key " + id +
+                            " is not this ledger's checkpoint key " + pinned +
+                            " (pinned by its first checkpoint); sign with that key");
+  }
+  if (key.type() != KeyType::kEd25519) {
+    return unsupported(std::string("checkpoint keys are Ed25519 (C2SP signed notes); this is ") +
+                       key_type_name(key.type()));
+  }
+  // A ledger from before pinning may already hold checkpoints: its key is the one that signed
+  // the first of them.
+  PROV_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                        stmt("SELECT id, origin, note FROM checkpoints ORDER BY id LIMIT 1"));
+  {
+    Reset r{st};
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      std::string origin = column_text(st, 1);
+      if (!verify_checkpoint(column_text(st, 2), origin, key).is_ok()) {
+        return invalid_argument(path_ + ": checkpoint " +
+                                std::to_string(sqlite3_column_int64(st, 0)) +
+                                " stored in the ledger is not signed by key " + id +
+                                "; the ledger's checkpoint key is the one that signed its first "
+                                "checkpoint");
+      }
+    } else if (rc != SQLITE_DONE) {
+      return sqlite_status(rc, "reading checkpoints");
+    }
+  }
+  PROV_RETURN_IF_ERROR(meta_insert(kMetaKeyId, id));
+  return meta_insert(kMetaKey, base64_encode(key.der()));
+}
+
+Status Ledger::pin_checkpoint_key(const PublicKey& key) {
+  PROV_RETURN_IF_ERROR(begin_immediate());
+  Status s = check_or_pin_checkpoint_key(key);
+  if (!s.is_ok()) {
+    rollback();
+    return s;
+  }
+  return commit();
+}
+
+Result<std::string> Ledger::checkpoint_key_id() {
+  return meta_value(kMetaKeyId);
+}
+
+Result<std::unique_ptr<PublicKey>> Ledger::pinned_checkpoint_key() {
+  PROV_ASSIGN_OR_RETURN(std::string id, meta_value(kMetaKeyId));
+  PROV_ASSIGN_OR_RETURN(std::string b64, meta_value(kMetaKey));
+  if (id.empty() && b64.empty()) return std::unique_ptr<PublicKey>();
+  auto der = base64_decode(b64);
+  if (!der.is_ok()) return corrupt(path_ + ": ledger_meta: the pinned checkpoint key is malformed");
+  auto key = PublicKey::from_der(*der);
+  if (!key.is_ok() || key->key_id() != id) {
+    return corrupt(path_ + ": ledger_meta: the pinned checkpoint key does not match its id " + id);
+  }
+  return std::make_unique<PublicKey>(std::move(*key));
 }
 
 Result<std::vector<std::string>> Ledger::checkpoints() {
@@ -364,7 +444,8 @@ Result<VerifyReport> Ledger::verify(const VerifyOptions& options) {
   VerifyReport report;
   report.lineage_columns_checked = static_cast<bool>(options_.read_predicate);
   MemoryTree tree;
-  Status entries = verify_entries(options, &tree, &report);
+  Status entries = verify_schema();
+  if (entries.is_ok()) entries = verify_entries(options, &tree, &report);
   if (options.integrity_check) {
     PROV_RETURN_IF_ERROR(integrity.started() ? integrity.finish()
                                              : run_integrity_check(db_.get(), path_));
@@ -377,6 +458,15 @@ Result<VerifyReport> Ledger::verify(const VerifyOptions& options) {
     Reset r{cs};
     if (sqlite3_step(cs) != SQLITE_ROW || sqlite3_column_int64(cs, 0) != 0) {
       return corrupt(path_ + ": subject rows without an entry");
+    }
+  }
+  {  // Nor any content row.
+    PROV_ASSIGN_OR_RETURN(
+        sqlite3_stmt * cs,
+        stmt("SELECT count(*) FROM entry_contents WHERE idx NOT IN (SELECT idx FROM entries)"));
+    Reset r{cs};
+    if (sqlite3_step(cs) != SQLITE_ROW || sqlite3_column_int64(cs, 0) != 0) {
+      return corrupt(path_ + ": content digest rows (entry_contents) without an entry");
     }
   }
   report.tree_size = tree.size();
@@ -394,8 +484,11 @@ Result<VerifyReport> Ledger::verify(const VerifyOptions& options) {
 // leaves enter `tree` in order and the first problem in index order is returned.
 Status Ledger::verify_entries(const VerifyOptions& options, MemoryTree* tree,
                               VerifyReport* report) {
-  PROV_ASSIGN_OR_RETURN(sqlite3_stmt * st, stmt("SELECT " PROV_ENTRY_COLUMNS
-                                                ", envelope_sha256 FROM entries ORDER BY idx"));
+  PROV_ASSIGN_OR_RETURN(
+      sqlite3_stmt * st,
+      stmt("SELECT " PROV_ENTRY_COLUMNS
+           ", envelope_sha256, (SELECT content_sha256 FROM entry_contents c WHERE c.idx = "
+           "entries.idx) FROM entries ORDER BY idx"));
   Reset r{st};
   const CheckContext context{path_, options, options_.read_predicate};
   EntryChecker checker(context);
@@ -411,6 +504,7 @@ Status Ledger::verify_entries(const VerifyOptions& options, MemoryTree* tree,
       if (e.is_ok()) {
         row.entry = std::move(e).value();
         row.envelope_sha256 = column_blob(st, 7);
+        row.content_sha256 = column_blob(st, 8);
       } else {
         row.read_error = e.status();
       }
@@ -457,6 +551,17 @@ Status Ledger::verify_tree_nodes(const MemoryTree& tree) {
 // Step 3: stored checkpoints: signature (when a key is given) and root at their size.
 Status Ledger::verify_checkpoints(const VerifyOptions& options, MemoryTree& tree,
                                   VerifyReport* report) {
+  // The pinned key: the caller's key must be it; without one, the stored notes are checked
+  // under it.
+  PROV_ASSIGN_OR_RETURN(std::unique_ptr<PublicKey> pinned, pinned_checkpoint_key());
+  if (pinned != nullptr) report->checkpoint_key_id = pinned->key_id();
+  if (pinned != nullptr && options.checkpoint_key != nullptr &&
+      options.checkpoint_key->key_id() != pinned->key_id()) {
+    return invalid_argument(path_ + ": the checkpoint key given, " +
+                            options.checkpoint_key->key_id() +
+                            ", is not this ledger's pinned checkpoint key " + pinned->key_id());
+  }
+  const PublicKey* key = options.checkpoint_key != nullptr ? options.checkpoint_key : pinned.get();
   PROV_ASSIGN_OR_RETURN(
       sqlite3_stmt * st,
       stmt("SELECT id, tree_size, root, origin, note FROM checkpoints ORDER BY id"));
@@ -466,8 +571,11 @@ Status Ledger::verify_checkpoints(const VerifyOptions& options, MemoryTree& tree
     std::string where = path_ + ": checkpoint " + std::to_string(sqlite3_column_int64(st, 0));
     std::string origin = column_text(st, 3);
     std::string note = column_text(st, 4);
-    auto cp = options.checkpoint_key ? verify_checkpoint(note, origin, *options.checkpoint_key)
-                                     : parse_checkpoint(note);
+    auto cp = key != nullptr ? verify_checkpoint(note, origin, *key) : parse_checkpoint(note);
+    if (!cp.is_ok() && pinned != nullptr && key == pinned.get()) {
+      return cp.status().with_context(where + " (under the pinned checkpoint key " +
+                                      pinned->key_id().substr(0, 16) + ")");
+    }
     if (!cp.is_ok()) return cp.status().with_context(where);
     if (cp->origin != origin || sqlite3_column_int64(st, 1) < 0 ||
         cp->tree_size != static_cast<uint64_t>(sqlite3_column_int64(st, 1)) ||

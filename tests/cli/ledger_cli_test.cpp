@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -118,19 +119,22 @@ int count_rows(const std::string& db, const std::string& sql) {
   return n;
 }
 
-// What an attacker with write access to the file does: drops the append-only triggers and edits
-// the tables directly through SQLite.
-void attack(const std::string& db, const std::vector<std::string>& statements) {
+// What an attacker with write access to the file does: drops the append-only triggers, edits
+// the tables directly through SQLite and, unless `restore_triggers` is false, recreates the
+// triggers exactly as they were (ledger verify checks that they are there and unmodified).
+void attack(const std::string& db, const std::vector<std::string>& statements,
+            bool restore_triggers = true) {
   sqlite3* h = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  std::vector<std::string> drops;
+  std::vector<std::string> drops, creates;
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(h, "SELECT name FROM sqlite_master WHERE type = 'trigger'", -1, &st,
-                               nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(h, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'", -1,
+                               &st, nullptr),
             SQLITE_OK);
   while (sqlite3_step(st) == SQLITE_ROW) {
     drops.push_back("DROP TRIGGER \"" +
                     std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "\"");
+    creates.push_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
   }
   sqlite3_finalize(st);
   EXPECT_FALSE(drops.empty());
@@ -141,6 +145,10 @@ void attack(const std::string& db, const std::vector<std::string>& statements) {
     EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
         << sql << ": " << (err ? err : "");
     sqlite3_free(err);
+  }
+  if (restore_triggers) {
+    for (const auto& sql : creates)
+      ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
   }
   sqlite3_close(h);
 }
@@ -305,7 +313,8 @@ TEST_F(LedgerCli, RewrittenHistoryIsCaughtByTheEarlierCheckpoint) {
   // Remove the last two entries with everything that would betray it: subjects, tree nodes
   // covering them, and every stored checkpoint.
   attack(f_.db,
-         {"DELETE FROM entry_subjects WHERE idx >= 5", "DELETE FROM entries WHERE idx >= 5",
+         {"DELETE FROM entry_subjects WHERE idx >= 5", "DELETE FROM entry_contents WHERE idx >= 5",
+          "DELETE FROM entries WHERE idx >= 5",
           "DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > 5", "DELETE FROM checkpoints"});
   ASSERT_EQ(count_rows(f_.db, "SELECT count(*) FROM entries"), 5);
   // The database alone is self-consistent again...
@@ -415,6 +424,208 @@ TEST_F(LedgerCli, MergeTwoLedgers) {
   ASSERT_EQ(b2q.size(), 1u);
   EXPECT_EQ(b2q[0]["index"], 3);
   EXPECT_EQ(run_prov("ledger merge " + f_.db + " " + f_.file("missing.db")).code, 2);
+}
+
+// --- hostile clients and forged packages --------------------------------------------------
+
+TEST_F(LedgerCli, ReserialisedReplayIsRefused) {
+  json appended = append_models(0, 3);
+  ASSERT_EQ(appended.size(), 3u);
+  // The same signed envelope, indented and with its members reordered.
+  json env = json::parse(prov::testing::read_file(f_.file("e1.dsse.json")));
+  nlohmann::ordered_json o;
+  o["signatures"] = env["signatures"];
+  o["payloadType"] = env["payloadType"];
+  o["payload"] = env["payload"];
+  std::string replay = f_.file("replay.dsse.json");
+  prov::testing::write_file(replay, o.dump(2));
+  Outcome r = run_prov("ledger append " + f_.db + " --key " + f_.pub + " " + replay);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("replay of entry 1"), std::string::npos) << r.out;
+  EXPECT_EQ(count_rows(f_.db, "SELECT count(*) FROM entries"), 3);
+  EXPECT_EQ(run_prov("ledger verify " + f_.db).code, 0);
+}
+
+TEST_F(LedgerCli, CheckpointKeyIsPinned) {
+  append_models(0, 2);
+  std::string other = f_.file("other.pem");
+  ASSERT_EQ(run_prov("key generate --out " + other).code, 0);
+  auto pub = prov::store::PublicKey::load(f_.pub);
+  auto other_pub = prov::store::PublicKey::load(other + ".pub");
+  ASSERT_TRUE(pub.is_ok() && other_pub.is_ok());
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key).code, 0);
+  append_models(2, 1);
+  Outcome wrong = run_prov("ledger checkpoint " + f_.db + " --key " + other);
+  EXPECT_EQ(wrong.code, 2) << wrong.out;
+  EXPECT_NE(wrong.out.find(pub->key_id()), std::string::npos) << wrong.out;
+  EXPECT_NE(wrong.out.find(other_pub->key_id()), std::string::npos) << wrong.out;
+  EXPECT_EQ(count_rows(f_.db, "SELECT count(*) FROM checkpoints"), 1);
+  // The ledger still verifies under its key, and says which key is pinned.
+  json v = prov_json("ledger verify " + f_.db + " --key " + f_.pub);
+  EXPECT_EQ(v["ok"], true);
+  EXPECT_EQ(v["checkpoint_key_id"], pub->key_id());
+  Outcome v2 = run_prov("ledger verify " + f_.db + " --key " + other + ".pub");
+  EXPECT_EQ(v2.code, 2) << v2.out;
+  EXPECT_NE(v2.out.find("pinned"), std::string::npos) << v2.out;
+  // Pinned up front with ledger init --checkpoint-key.
+  std::string db2 = f_.file("pinned.db");
+  json init = prov_json("ledger init " + db2 + " --checkpoint-key " + f_.pub);
+  EXPECT_EQ(init["checkpoint_key_id"], pub->key_id());
+  Outcome first = run_prov("ledger checkpoint " + db2 + " --key " + other);
+  EXPECT_EQ(first.code, 2) << first.out;
+  EXPECT_NE(first.out.find(pub->key_id()), std::string::npos) << first.out;
+  EXPECT_EQ(run_prov("ledger checkpoint " + db2 + " --key " + f_.key).code, 0);
+  ASSERT_EQ(run_prov("key generate --type ecdsa-p256 --out " + f_.file("ec.pem")).code, 0);
+  EXPECT_EQ(
+      run_prov("ledger init " + f_.file("ec.db") + " --checkpoint-key " + f_.file("ec.pem.pub"))
+          .code,
+      2);
+}
+
+TEST_F(LedgerCli, VerifyNamesADroppedTrigger) {
+  append_models(0, 3);
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key).code, 0);
+  // Only the guard is removed: every entry is still intact, but the file is no longer
+  // append-only.
+  attack(f_.db, {}, /*restore_triggers=*/false);
+  Outcome r = run_prov("ledger verify " + f_.db + " --key " + f_.pub);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("trigger '"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is missing"), std::string::npos) << r.out;
+  Outcome j = run_prov("ledger verify " + f_.db + " --json", /*merge_stderr=*/false);
+  EXPECT_EQ(j.code, 2);
+  EXPECT_EQ(json::parse(j.out)["ok"], false);
+}
+
+TEST(KeyCli, GenerateRefusesASymlinkedPublicKeyPath) {
+  prov::testing::TempDir dir;
+  std::string victim = dir.file("authorized_keys");
+  prov::testing::write_file(victim, "precious\n");
+  std::string key = dir.file("k.pem");
+  ASSERT_EQ(::symlink(victim.c_str(), (key + ".pub").c_str()), 0);
+  Outcome r = run_prov("key generate --out " + key);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("symbolic link"), std::string::npos) << r.out;
+  EXPECT_EQ(prov::testing::read_file(victim), "precious\n");
+  struct stat st {};
+  EXPECT_NE(::lstat(key.c_str(), &st), 0) << "a private key was left behind";
+  // An existing public key file is refused too.
+  std::string key2 = dir.file("k2.pem");
+  prov::testing::write_file(key2 + ".pub", "old\n");
+  Outcome r2 = run_prov("key generate --out " + key2);
+  EXPECT_EQ(r2.code, 2) << r2.out;
+  EXPECT_NE(r2.out.find("exists"), std::string::npos) << r2.out;
+  EXPECT_EQ(prov::testing::read_file(key2 + ".pub"), "old\n");
+}
+
+TEST_F(LedgerCli, PrivateKeyReadableByOthersIsRefused) {
+  append_models(0, 1);
+  ASSERT_EQ(::chmod(f_.key.c_str(), 0644), 0);
+  Outcome r = run_prov("ledger checkpoint " + f_.db + " --key " + f_.key);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("is readable by others (mode 0644): chmod 600"), std::string::npos) << r.out;
+  EXPECT_EQ(count_rows(f_.db, "SELECT count(*) FROM checkpoints"), 0);
+  ASSERT_EQ(::chmod(f_.key.c_str(), 0600), 0);
+  EXPECT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key).code, 0);
+}
+
+TEST_F(LedgerCli, BadOptionValuesExit2) {
+  append_models(0, 2);
+  const std::string digest = "sha256:" + model_digest("model-0");
+  for (const std::string& args :
+       {"ledger query " + f_.db + " --limit -1", "ledger query " + f_.db + " --limit abc",
+        "ledger query " + f_.db + " --limit 99999999999999999999",
+        "ledger query " + f_.db + " --depth 0", "ledger query " + f_.db + " --depth -3",
+        "ledger query " + f_.db + " --ancestors " + digest + " --depth 0",
+        "ledger query " + f_.db + " --since yesterday",
+        "ledger query " + f_.db + " --since 2025-1-1", "ledger query " + f_.db + " --model nothex",
+        "ledger query " + f_.db + " --parent sha256:zz",
+        "ledger query " + f_.db + " --descendants abc", "ledger prove " + f_.db + " --index -1",
+        "ledger prove " + f_.db + " --index 0 --size -1",
+        "ledger consistency " + f_.db + " --from -1",
+        "ledger consistency " + f_.db + " --from 0 --to -2",
+        "ledger export " + f_.db + " --model " + digest + " --format spdx"}) {
+    Outcome r = run_prov(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("internal error"), std::string::npos) << args << "\n" << r.out;
+  }
+  Outcome limit = run_prov("ledger query " + f_.db + " --limit -1");
+  EXPECT_NE(limit.out.find("--limit"), std::string::npos) << limit.out;
+  EXPECT_NE(limit.out.find("not in range"), std::string::npos) << limit.out;
+  // Good values still work.
+  EXPECT_EQ(prov_json("ledger query " + f_.db + " --limit 1").size(), 1u);
+  EXPECT_EQ(prov_json("ledger query " + f_.db + " --since 2000-01-01").size(), 2u);
+  EXPECT_EQ(prov_json("ledger query " + f_.db + " --since 2000-01-01T00:00:00.5Z").size(), 2u);
+  EXPECT_EQ(prov_json("ledger query " + f_.db + " --model " + model_digest("model-1")).size(), 1u);
+}
+
+TEST_F(LedgerCli, DisclosureIndexProvesTheExportComplete) {
+  const std::string base = "sha256:" + model_digest("base");
+  ASSERT_EQ(run_prov("ledger append " + f_.db + " " + f_.envelope_file("a", "base") + " " +
+                     f_.envelope_file("b", "ft", "base", "finetuned") + " " +
+                     f_.envelope_file("c", "ft-q", "ft", "quantized") + " " +
+                     f_.envelope_file("d", "unrelated"))
+                .code,
+            0);
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key).code, 0);
+  const std::string pkg = f_.file("base.disclosure.json");
+  Outcome ex =
+      run_prov("ledger export " + f_.db + " --model " + base + " --key " + f_.key + " -o " + pkg);
+  ASSERT_EQ(ex.code, 0) << ex.out;
+  json ok = prov_json("verify-export " + pkg + " --key " + f_.pub);
+  EXPECT_EQ(ok["verified"], true);
+  EXPECT_EQ(ok["complete"], true);
+  EXPECT_EQ(ok["index_entries"], 3);
+  Outcome human = run_prov("verify-export " + pkg + " --key " + f_.pub);
+  EXPECT_EQ(human.code, 0) << human.out;
+  EXPECT_EQ(human.out.rfind("verified: ", 0), 0u) << human.out;
+  EXPECT_EQ(human.out.find("NOT proven complete"), std::string::npos) << human.out;
+
+  // The grandchild's entry (2) removed from the package: named, exit 2.
+  json doc = json::parse(prov::testing::read_file(pkg));
+  ASSERT_EQ(doc["entries"].size(), 3u);
+  ASSERT_EQ(doc["entries"][2]["index"], 2);
+  doc["entries"].erase(2);
+  const std::string cut = f_.file("cut.json");
+  prov::testing::write_file(cut, doc.dump(2));
+  Outcome r = run_prov("verify-export " + cut + " --key " + f_.pub);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("entry 2 of the index is missing from the package"), std::string::npos)
+      << r.out;
+  // Its index removed as well: the entries verify, but the package is NOT proven complete.
+  doc.erase("index");
+  const std::string stripped = f_.file("stripped.json");
+  prov::testing::write_file(stripped, doc.dump(2));
+  Outcome s = run_prov("verify-export " + stripped + " --key " + f_.pub);
+  EXPECT_EQ(s.code, 0) << s.out;
+  EXPECT_NE(s.out.find("NOT proven complete"), std::string::npos) << s.out;
+  EXPECT_EQ(s.out.rfind("verified: ", 0), std::string::npos) << s.out;
+  Outcome sj = run_prov("verify-export " + stripped + " --key " + f_.pub + " --json",
+                        /*merge_stderr=*/false);
+  EXPECT_EQ(sj.code, 0);
+  EXPECT_EQ(json::parse(sj.out)["complete"], false);
+  Outcome strict =
+      run_prov("verify-export " + stripped + " --key " + f_.pub + " --require-complete");
+  EXPECT_EQ(strict.code, 2) << strict.out;
+  // Exported without --key: a warning at export, and not complete at verification.
+  const std::string unsigned_pkg = f_.file("unsigned.json");
+  Outcome ex2 = run_prov("ledger export " + f_.db + " --model " + base + " -o " + unsigned_pkg);
+  EXPECT_EQ(ex2.code, 0) << ex2.out;
+  EXPECT_NE(ex2.out.find("warning"), std::string::npos) << ex2.out;
+  json u = prov_json("verify-export " + unsigned_pkg + " --key " + f_.pub);
+  EXPECT_EQ(u["complete"], false);
+  // An index signed by another key than the one given.
+  std::string other = f_.file("other.pem");
+  ASSERT_EQ(run_prov("key generate --out " + other).code, 0);
+  const std::string other_pkg = f_.file("other.json");
+  ASSERT_EQ(run_prov("ledger export " + f_.db + " --model " + base + " --key " + other + " -o " +
+                     other_pkg)
+                .code,
+            0);
+  EXPECT_EQ(run_prov("verify-export " + other_pkg + " --key " + f_.pub).code, 2);
+  json o = prov_json("verify-export " + other_pkg + " --key " + f_.pub + " --index-key " + other +
+                     ".pub");
+  EXPECT_EQ(o["complete"], true);
 }
 
 }  // namespace

@@ -88,9 +88,11 @@ class ExportTest : public ::testing::Test {
     note_ = *cp;
   }
 
-  std::string export_of(const std::string& name, ExportFormat f) {
+  // Disclosures are signed with an index by the checkpoint key unless `signed_index` is false.
+  std::string export_of(const std::string& name, ExportFormat f, bool signed_index = true) {
     ExportOptions opt;
     opt.created = "2026-01-02T03:04:05Z";
+    if (signed_index) opt.index_key = &key_;
     auto out = export_model(*ledger_, digest_of(name), f, opt);
     EXPECT_TRUE(out.is_ok()) << out.status().to_string();
     return out.is_ok() ? *out : std::string();
@@ -148,6 +150,9 @@ TEST_F(ExportTest, DisclosureCarriesEnvelopesProofsAndCheckpoint) {
   EXPECT_EQ(rep->envelope_signatures_checked, 2u);
   EXPECT_EQ(rep->parents, std::vector<std::string>{digest_of("org/base")});
   EXPECT_EQ(rep->children, std::vector<std::string>{digest_of("org/tuned-q4")});
+  EXPECT_TRUE(rep->complete);
+  EXPECT_EQ(rep->index_entries, 2u);
+  EXPECT_EQ(rep->index_key_id, pub_.key_id());
 }
 
 TEST_F(ExportTest, BaseModelDisclosureListsAllDescendants) {
@@ -203,7 +208,8 @@ TEST_F(ExportTest, TargetedMutationsFail) {
   const json orig = json::parse(text);
   ASSERT_TRUE(verify_export(text, pub_, verify_options()).is_ok());
   std::vector<std::pair<std::string, std::function<void(json&)>>> mutations = {
-      {"schema", [](json& d) { d["schema"] = "prov-disclosure/v2"; }},
+      {"schema", [](json& d) { d["schema"] = "prov-disclosure/v3"; }},
+      {"schema v1 (which has no index)", [](json& d) { d["schema"] = "prov-disclosure/v1"; }},
       {"model", [](json& d) { d["model"] = digest_of("org/base"); }},
       {"extra member", [](json& d) { d["comment"] = "x"; }},
       {"missing lineage", [](json& d) { d.erase("lineage"); }},
@@ -230,6 +236,14 @@ TEST_F(ExportTest, TargetedMutationsFail) {
       {"roles", [](json& d) { d["entries"][1]["roles"] = {"subject"}; }},
       {"statement relation", [](json& d) { d["entries"][0]["statement"]["relation"] = "merged"; }},
       {"entry dropped", [](json& d) { d["entries"].erase(1); }},
+      {"index dropped", [](json& d) { d.erase("index"); }},  // verifies, but not as complete
+      {"index envelope byte",
+       [](json& d) {
+         std::string env = *base64_decode(d["index"]["envelope"].get<std::string>());
+         env[env.size() / 3] ^= 1;
+         d["index"]["envelope"] = base64_encode(env);
+       }},
+      {"index extra member", [](json& d) { d["index"]["key"] = "x"; }},
       {"entry duplicated", [](json& d) { d["entries"].push_back(d["entries"][1]); }},
       {"entries reordered", [](json& d) { std::swap(d["entries"][0], d["entries"][1]); }},
       {"lineage relation", [](json& d) { d["lineage"]["parents"][0]["relation"] = "merged"; }},
@@ -252,7 +266,11 @@ TEST_F(ExportTest, TargetedMutationsFail) {
     mutate(d);
     ASSERT_NE(d, orig) << name;
     auto r = verify_export(d.dump(2), pub_, verify_options());
-    EXPECT_FALSE(r.is_ok()) << name << " passed verification";
+    // Without its index a package still verifies entry by entry, but is not proven complete.
+    EXPECT_FALSE(r.is_ok() && r->complete) << name << " passed verification as complete";
+    if (name != "index dropped") {
+      EXPECT_FALSE(r.is_ok()) << name << " passed verification";
+    }
   }
   // Non-canonical base64 of the same envelope bytes is refused too.
   json d = orig;
@@ -450,6 +468,173 @@ TEST(ExportNames, ParentNameFromReaderAndHfRelations) {
   std::string unnamed = card(**plain, "org/child");
   EXPECT_NE(unnamed.find("base_model: \"" + digest_of("org/outside") + "\"\n"), std::string::npos)
       << unnamed;
+}
+
+// The signed index lists every entry the package covers: removing one (an adverse finding, say)
+// is caught and named, and so is any change to the index itself.
+TEST_F(ExportTest, SignedIndexCatchesARemovedEntry) {
+  std::string text = export_of("org/base", ExportFormat::kDisclosure);
+  const json orig = json::parse(text);
+  ASSERT_TRUE(orig.contains("index"));
+  auto ok = verify_export(text, pub_, verify_options());
+  ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+  EXPECT_TRUE(ok->complete);
+  EXPECT_EQ(ok->index_entries, 4u);  // entries 0, 2, 3, 4
+
+  // The index is a DSSE envelope of an in-toto Statement bound to the model and the checkpoint.
+  auto env = dsse_verify(*base64_decode(orig["index"]["envelope"].get<std::string>()), pub_);
+  ASSERT_TRUE(env.is_ok()) << env.status().to_string();
+  json st = json::parse(env->payload);
+  EXPECT_EQ(st["predicateType"], kDisclosureIndexPredicate);
+  EXPECT_EQ(st["predicate"]["model"], digest_of("org/base"));
+  EXPECT_EQ(st["predicate"]["checkpoint"]["tree_size"], 5u);
+  EXPECT_EQ(st["predicate"]["checkpoint"]["root"], to_hex(*ledger_->root()));
+  ASSERT_EQ(st["predicate"]["entries"].size(), 4u);
+  EXPECT_EQ(st["predicate"]["entries"][2]["index"], 3u);
+  EXPECT_EQ(st["predicate"]["entries"][2]["leaf_hash"], orig["entries"][2]["leaf_hash"]);
+
+  // Entry 3 (a grandchild) removed: the roles and lineage of what is left still agree, so only the
+  // index tells.
+  json d = orig;
+  d["entries"].erase(2);
+  ASSERT_EQ(d["entries"][2]["index"], 4u);
+  auto r = verify_export(d.dump(), pub_, verify_options());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(r.status().message().find("entry 3 of the index is missing from the package"),
+            std::string::npos)
+      << r.status().to_string();
+
+  // The index edited to match (entry 3 dropped from it too), signature kept: refused.
+  {
+    json forged = d;
+    json statement = st;
+    statement["predicate"]["entries"].erase(2);
+    json envj = json::parse(*base64_decode(orig["index"]["envelope"].get<std::string>()));
+    envj["payload"] = base64_encode(statement.dump());
+    forged["index"]["envelope"] = base64_encode(envj.dump());
+    auto f = verify_export(forged.dump(), pub_, verify_options());
+    ASSERT_FALSE(f.is_ok());
+    EXPECT_EQ(f.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(f.status().message().find("disclosure index: its signature does not verify"),
+              std::string::npos)
+        << f.status().to_string();
+  }
+  // ... or re-signed by a key other than the one the verifier trusts: refused as well; only
+  // naming that key as the index key accepts it.
+  {
+    PrivateKey attacker = new_key();
+    PublicKey attacker_pub = attacker.public_key();
+    json statement = st;
+    statement["predicate"]["entries"].erase(2);
+    json forged = d;
+    forged["index"]["envelope"] =
+        base64_encode(*dsse_sign(kInTotoPayloadType, statement.dump(), attacker));
+    auto f = verify_export(forged.dump(), pub_, verify_options());
+    ASSERT_FALSE(f.is_ok());
+    EXPECT_EQ(f.status().code(), StatusCode::kCorrupt);
+    // The index proves completeness only under a key the verifier trusts.
+    ExportVerifyOptions theirs = verify_options();
+    theirs.index_key = &attacker_pub;
+    auto t = verify_export(forged.dump(), pub_, theirs);
+    ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+    EXPECT_TRUE(t->complete);
+  }
+  // ... or stripped: the entries still verify one by one, but the package is not complete.
+  {
+    json stripped = d;
+    stripped.erase("index");
+    auto p = verify_export(stripped.dump(), pub_, verify_options());
+    ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+    EXPECT_FALSE(p->complete);
+    EXPECT_EQ(p->index_entries, 0u);
+    ExportVerifyOptions strict = verify_options();
+    strict.require_complete = true;
+    auto q = verify_export(stripped.dump(), pub_, strict);
+    EXPECT_EQ(q.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(q.status().message().find("not proven complete"), std::string::npos)
+        << q.status().to_string();
+  }
+}
+
+TEST_F(ExportTest, SignedIndexIsBoundToItsModelAndCheckpoint) {
+  const json tuned = json::parse(export_of("org/tuned", ExportFormat::kDisclosure));
+  const json base = json::parse(export_of("org/base", ExportFormat::kDisclosure));
+  // Another model's index.
+  json d = tuned;
+  d["index"] = base["index"];
+  auto r = verify_export(d.dump(), pub_, verify_options());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(r.status().message().find("another model"), std::string::npos)
+      << r.status().to_string();
+  // An entry of another package added: it is not in the index.
+  d = tuned;
+  d["entries"].insert(d["entries"].begin(), base["entries"][0]);
+  r = verify_export(d.dump(), pub_, verify_options());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("entry 0 is in the package but not in the signed index"),
+            std::string::npos)
+      << r.status().to_string();
+  // The index of an export against a later checkpoint (after a new finding about the model).
+  ASSERT_TRUE(
+      ledger_->append(make_envelope(key_, "org/tuned-v2", "org/tuned", "finetuned")).is_ok());
+  ASSERT_TRUE(ledger_->checkpoint(key_, kOrigin).is_ok());
+  const json later = json::parse(export_of("org/tuned", ExportFormat::kDisclosure));
+  ASSERT_EQ(later["entries"].size(), 3u);
+  d = tuned;
+  d["index"] = later["index"];
+  r = verify_export(d.dump(), pub_, verify_options());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("another checkpoint"), std::string::npos)
+      << r.status().to_string();
+  // The later package without its new entry (5).
+  d = later;
+  d["entries"].erase(2);
+  r = verify_export(d.dump(), pub_, verify_options());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("entry 5 of the index is missing from the package"),
+            std::string::npos)
+      << r.status().to_string();
+  // A separate index key: the index verifies under it, not under the checkpoint key.
+  PrivateKey exporter = new_key();
+  PublicKey exporter_pub = exporter.public_key();
+  ExportOptions opt;
+  opt.index_key = &exporter;
+  auto text = export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kDisclosure, opt);
+  ASSERT_TRUE(text.is_ok()) << text.status().to_string();
+  EXPECT_EQ(verify_export(*text, pub_, verify_options()).status().code(), StatusCode::kCorrupt);
+  ExportVerifyOptions vopt = verify_options();
+  vopt.index_key = &exporter_pub;
+  auto v = verify_export(*text, pub_, vopt);
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_TRUE(v->complete);
+  EXPECT_EQ(v->index_key_id, exporter_pub.key_id());
+}
+
+// Without a key the package has no index: it verifies entry by entry and says it is not complete;
+// a package of the previous schema version (which never had one) too.
+TEST_F(ExportTest, PackageWithoutIndexIsNotProvenComplete) {
+  std::string text = export_of("org/tuned", ExportFormat::kDisclosure, /*signed_index=*/false);
+  json doc = json::parse(text);
+  EXPECT_EQ(doc["schema"], kDisclosureSchema);
+  EXPECT_FALSE(doc.contains("index"));
+  auto r = verify_export(text, pub_, verify_options());
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_FALSE(r->complete);
+  EXPECT_EQ(r->entries_verified, 2u);
+  // Entry 3 removed (and the lineage edited to match): undetectable without an index, so the
+  // package can only ever be reported as not complete.
+  doc["entries"].erase(1);
+  doc["lineage"]["children"] = json::array();
+  auto removed = verify_export(doc.dump(), pub_, verify_options());
+  ASSERT_TRUE(removed.is_ok()) << removed.status().to_string();
+  EXPECT_FALSE(removed->complete);
+  json v1 = json::parse(text);
+  v1["schema"] = kDisclosureSchemaV1;
+  auto old = verify_export(v1.dump(), pub_, verify_options());
+  ASSERT_TRUE(old.is_ok()) << old.status().to_string();
+  EXPECT_FALSE(old->complete);
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -201,6 +204,94 @@ TEST(Base64, NonCanonicalPaddingBitsAreRefused) {
   EXPECT_FALSE(base64_decode("QR==").is_ok());
   EXPECT_TRUE(base64_decode("QUI=").is_ok());
   EXPECT_FALSE(base64_decode("QUJ=").is_ok());
+}
+
+// A private key file others may read is refused, as ssh refuses one; the check is on the opened
+// file, whatever the path resolves to.
+TEST(KeyFiles, PrivateKeyAccessibleByOthersIsRefused) {
+  testing::TempDir dir;
+  auto key = PrivateKey::generate(KeyType::kEd25519);
+  ASSERT_TRUE(key.is_ok());
+  const std::string path = dir.file("k.pem");
+  ASSERT_TRUE(key->write(path, "").is_ok());
+  ASSERT_TRUE(PrivateKey::load(path).is_ok());
+  for (mode_t mode : {0644, 0666, 0640, 0604}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto k = PrivateKey::load(path);
+    ASSERT_FALSE(k.is_ok()) << std::oct << mode;
+    EXPECT_EQ(k.status().code(), StatusCode::kInvalidArgument);
+    char expect[64];
+    std::snprintf(expect, sizeof(expect), "is readable by others (mode %04o): chmod 600",
+                  static_cast<unsigned>(mode));
+    EXPECT_NE(k.status().message().find(expect), std::string::npos) << k.status().to_string();
+    EXPECT_NE(k.status().message().find(path), std::string::npos);
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0620), 0);
+  EXPECT_NE(PrivateKey::load(path).status().message().find("writable by others (mode 0620)"),
+            std::string::npos);
+  // Through a symbolic link, the target's mode counts.
+  const std::string link = dir.file("link.pem");
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_EQ(PrivateKey::load(link).status().code(), StatusCode::kInvalidArgument);
+  for (mode_t mode : {0600, 0400}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto k = PrivateKey::load(link);
+    ASSERT_TRUE(k.is_ok()) << std::oct << mode << ": " << k.status().to_string();
+    EXPECT_EQ(k->key_id(), key->key_id());
+  }
+  // Public keys are public: their mode does not matter.
+  ASSERT_TRUE(key->write(dir.file("k2.pem"), dir.file("k2.pub")).is_ok());
+  ASSERT_EQ(::chmod(dir.file("k2.pub").c_str(), 0666), 0);
+  EXPECT_TRUE(PublicKey::load(dir.file("k2.pub")).is_ok());
+  // A directory is not a key.
+  EXPECT_EQ(PrivateKey::load(dir.path()).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Writing a key never follows a symbolic link nor replaces an existing file, and a refused public
+// key path leaves no private key behind.
+TEST(KeyFiles, WriteRefusesSymlinksAndExistingFiles) {
+  testing::TempDir dir;
+  auto key = PrivateKey::generate(KeyType::kEd25519);
+  ASSERT_TRUE(key.is_ok());
+  const std::string victim = dir.file("victim.txt");
+  testing::write_file(victim, "precious\n");
+  // KEY.pub is a symlink to another file: refused, the target untouched.
+  const std::string priv = dir.file("k.pem");
+  ASSERT_EQ(::symlink(victim.c_str(), (priv + ".pub").c_str()), 0);
+  Status s = key->write(priv, priv + ".pub");
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("symbolic link"), std::string::npos) << s.to_string();
+  EXPECT_EQ(testing::read_file(victim), "precious\n");
+  struct stat st {};
+  EXPECT_NE(::lstat(priv.c_str(), &st), 0) << "a private key was left behind";
+  // A dangling symlink as the private key path: nothing is created at its target.
+  const std::string target = dir.file("created-through-link.pem");
+  const std::string priv2 = dir.file("k2.pem");
+  ASSERT_EQ(::symlink(target.c_str(), priv2.c_str()), 0);
+  s = key->write(priv2, "");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("symbolic link"), std::string::npos) << s.to_string();
+  EXPECT_NE(::lstat(target.c_str(), &st), 0);
+  // An existing public key file is not overwritten either.
+  const std::string priv3 = dir.file("k3.pem");
+  testing::write_file(priv3 + ".pub", "old public key\n");
+  s = key->write(priv3, priv3 + ".pub");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("already exists"), std::string::npos) << s.to_string();
+  EXPECT_EQ(testing::read_file(priv3 + ".pub"), "old public key\n");
+  EXPECT_NE(::lstat(priv3.c_str(), &st), 0);
+  // The normal case: private 0600, public 0644, whatever the umask.
+  mode_t old_umask = ::umask(0077);
+  const std::string priv4 = dir.file("k4.pem");
+  s = key->write(priv4, priv4 + ".pub");
+  ::umask(old_umask);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  ASSERT_EQ(::stat(priv4.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((priv4 + ".pub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(PublicKey::load(priv4 + ".pub")->key_id(), key->key_id());
 }
 
 }  // namespace

@@ -652,5 +652,333 @@ TEST(LedgerPredicateReader, FactsOfAppliesTheReader) {
   EXPECT_EQ(*(*l)->size(), 1u);
 }
 
+// Runs SQL on a closed ledger file the way someone with write access to it would (no defensive
+// settings); every statement must succeed.
+void raw_sql(const std::string& path, const std::vector<std::string>& statements) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  for (const auto& sql : statements) {
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+  sqlite3_close(db);
+}
+
+int64_t raw_int(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  int64_t v = -1;
+  if (sqlite3_open(path.c_str(), &db) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
+// The same signed envelope serialised differently: indented, members in reverse order, with an
+// unknown member.
+std::string reserialise(const std::string& envelope) {
+  nlohmann::json j = nlohmann::json::parse(envelope);
+  nlohmann::ordered_json o;
+  o["signatures"] = j["signatures"];
+  o["payloadType"] = j["payloadType"];
+  o["payload"] = j["payload"];
+  o["comment"] = "replayed";
+  return o.dump(4);
+}
+
+TEST(LedgerReplay, ReserialisedEnvelopeIsRefusedNamingTheEarlierEntry) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  PublicKey pub = key.public_key();
+  auto l = Ledger::init(dir.file("l.db"), test_options());
+  ASSERT_TRUE(l.is_ok());
+  std::vector<std::string> envs;
+  for (int i = 0; i < 4; ++i) envs.push_back(make_envelope(key, "m" + std::to_string(i)));
+  ASSERT_TRUE((*l)->append_batch(envs).is_ok());
+  std::string replay = reserialise(envs[2]);
+  ASSERT_NE(replay, envs[2]);
+  ASSERT_EQ(*envelope_content_digest(replay), *envelope_content_digest(envs[2]));
+  ASSERT_NE(*envelope_content_digest(envs[1]), *envelope_content_digest(envs[2]));
+  // Still a valid envelope signed by the key: only the content check refuses it.
+  ASSERT_TRUE(dsse_verify(replay, pub).is_ok());
+  auto r = (*l)->append(replay, &pub);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("replay of entry 2"), std::string::npos)
+      << r.status().to_string();
+  // The exact bytes, and the same content with an extra (junk) or a stripped keyid signature.
+  EXPECT_NE((*l)->append(envs[3]).status().message().find("replay of entry 3"), std::string::npos);
+  nlohmann::json extra = nlohmann::json::parse(envs[1]);
+  extra["signatures"].push_back({{"keyid", "junk"}, {"sig", base64_encode("not a signature")}});
+  EXPECT_NE((*l)->append(extra.dump()).status().message().find("replay of entry 1"),
+            std::string::npos);
+  nlohmann::json nokeyid = nlohmann::json::parse(envs[0]);
+  nokeyid["signatures"][0].erase("keyid");
+  EXPECT_NE((*l)->append(nokeyid.dump()).status().message().find("replay of entry 0"),
+            std::string::npos);
+  // Within one batch: all or nothing, naming the envelope of the batch it repeats.
+  std::string fresh = make_envelope(key, "fresh");
+  auto b = (*l)->append_batch({fresh, make_envelope(key, "other"), reserialise(fresh)});
+  ASSERT_FALSE(b.is_ok());
+  EXPECT_NE(b.status().message().find("envelope 2 is a replay of envelope 0 of this batch"),
+            std::string::npos)
+      << b.status().to_string();
+  EXPECT_EQ(*(*l)->size(), 4u);
+  // merge counts a re-serialised copy in a shard as already present.
+  auto shard = Ledger::init(dir.file("s.db"));
+  ASSERT_TRUE(shard.is_ok());
+  ASSERT_TRUE((*shard)->append_batch({reserialise(envs[0]), fresh}).is_ok());
+  auto m = (*l)->merge(**shard);
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->added, 1u);
+  EXPECT_EQ(m->already_present, 1u);
+  EXPECT_EQ(*(*l)->size(), 5u);
+  auto v = (*l)->verify();
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(raw_int(dir.file("l.db"), "SELECT count(*) FROM entry_contents"), 5);
+  // The content table is append-only too.
+  l->reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("l.db").c_str(), &db), SQLITE_OK);
+  for (const char* sql : {"UPDATE entry_contents SET content_sha256 = x'00'",
+                          "DELETE FROM entry_contents WHERE idx = 2"}) {
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_CONSTRAINT) << sql;
+  }
+  sqlite3_close(db);
+}
+
+// A version-1 file (before content digests and the pinned key) holding a re-serialised replay
+// of an earlier entry, as version 1 allowed: opening migrates it in place, its history is kept,
+// and from then on replays are refused.
+TEST(LedgerReplay, Version1FileIsMigratedInPlace) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  PublicKey pub = key.public_key();
+  const std::string path = dir.file("v1.db");
+  std::vector<std::string> envs = {make_envelope(key, "a"),
+                                   make_envelope(key, "b", "a", "finetuned")};
+  std::string cp;
+  {
+    auto l = Ledger::init(path, test_options());
+    ASSERT_TRUE(l.is_ok());
+    ASSERT_TRUE((*l)->append_batch(envs).is_ok());
+  }
+  // Back to schema version 1: the version-2 objects go, as if the file had been written then.
+  raw_sql(path, {"DROP TABLE entry_contents", "DROP TABLE ledger_meta", "PRAGMA user_version=1"});
+  // Entry 2: a replay of entry 0, inserted as version 1 accepted it (no tree node is completed
+  // by an even index).
+  const std::string replay = reserialise(envs[0]);
+  const std::string created_at = "2025-01-01T00:00:00.000000Z";
+  const std::string leaf = to_hex(leaf_hash(entry_leaf_data(created_at, replay)));
+  const std::string sha = to_hex(sha256(replay));
+  const std::string subject = "sha256:" + digest_of("a");
+  raw_sql(path, {"INSERT INTO entries(idx, envelope, envelope_sha256, leaf_hash, subject_digest, "
+                 "relation, parent_digest, created_at) VALUES(2, CAST('" +
+                     replay + "' AS BLOB), x'" + sha + "', x'" + leaf + "', '" + subject +
+                     "', NULL, NULL, '" + created_at + "')",
+                 "INSERT INTO entry_subjects(digest, idx) VALUES('" + subject + "', 2)"});
+  ASSERT_EQ(raw_int(path, "PRAGMA user_version"), 1);
+
+  auto l = Ledger::open(path, /*create=*/false, test_options());
+  ASSERT_TRUE(l.is_ok()) << l.status().to_string();
+  EXPECT_EQ(raw_int(path, "PRAGMA user_version"), kLedgerSchemaVersion);
+  EXPECT_EQ(raw_int(path, "SELECT count(*) FROM entry_contents"), 3);
+  auto v = (*l)->verify();
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(v->tree_size, 3u);
+  EXPECT_EQ((*l)->get(2)->envelope, replay);  // history stays as it was
+  EXPECT_EQ(*(*l)->checkpoint_key_id(), "");
+  auto r = (*l)->append(reserialise(envs[1]));
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("replay of entry 1"), std::string::npos)
+      << r.status().to_string();
+  r = (*l)->append(envs[0]);
+  EXPECT_NE(r.status().message().find("replay of entry 0"), std::string::npos)
+      << r.status().to_string();
+  EXPECT_TRUE((*l)->append(make_envelope(key, "c")).is_ok());
+  // The old ledger pins its checkpoint key on its next checkpoint.
+  ASSERT_TRUE((*l)->checkpoint(key, "o").is_ok());
+  EXPECT_EQ(*(*l)->checkpoint_key_id(), pub.key_id());
+  VerifyOptions opt;
+  opt.checkpoint_key = &pub;
+  v = (*l)->verify(opt);
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(v->checkpoint_key_id, pub.key_id());
+}
+
+TEST(LedgerCheckpointKey, FirstCheckpointPinsTheKey) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  PrivateKey other = new_key();
+  PublicKey pub = key.public_key();
+  PublicKey other_pub = other.public_key();
+  auto l = Ledger::init(dir.file("l.db"));
+  ASSERT_TRUE(l.is_ok());
+  ASSERT_TRUE((*l)->append(make_envelope(key, "m")).is_ok());
+  EXPECT_EQ(*(*l)->checkpoint_key_id(), "");
+  ASSERT_TRUE((*l)->checkpoint(key, "o").is_ok());
+  EXPECT_EQ(*(*l)->checkpoint_key_id(), pub.key_id());
+  ASSERT_TRUE((*l)->append(make_envelope(key, "n")).is_ok());
+  auto wrong = (*l)->checkpoint(other, "o");
+  ASSERT_FALSE(wrong.is_ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong.status().message().find(other_pub.key_id()), std::string::npos)
+      << wrong.status().to_string();
+  EXPECT_NE(wrong.status().message().find(pub.key_id()), std::string::npos)
+      << wrong.status().to_string();
+  EXPECT_EQ((*l)->checkpoints()->size(), 1u);  // nothing stored
+  ASSERT_TRUE((*l)->checkpoint(key, "o").is_ok());
+  EXPECT_TRUE((*l)->pin_checkpoint_key(pub).is_ok());  // already pinned: fine
+  EXPECT_EQ((*l)->pin_checkpoint_key(other_pub).code(), StatusCode::kInvalidArgument);
+  // verify --key with the pinned key passes; another key is refused naming both; without a key
+  // the stored checkpoints are checked under the pinned one.
+  VerifyOptions opt;
+  opt.checkpoint_key = &pub;
+  auto v = (*l)->verify(opt);
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(v->checkpoints_checked, 2u);
+  EXPECT_EQ(v->checkpoint_key_id, pub.key_id());
+  opt.checkpoint_key = &other_pub;
+  v = (*l)->verify(opt);
+  ASSERT_FALSE(v.is_ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(v.status().message().find(pub.key_id()), std::string::npos) << v.status().to_string();
+  EXPECT_NE(v.status().message().find(other_pub.key_id()), std::string::npos);
+  v = (*l)->verify();
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(v->checkpoint_key_id, pub.key_id());
+  // The pin is write-once.
+  l->reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("l.db").c_str(), &db), SQLITE_OK);
+  for (const char* sql : {"UPDATE ledger_meta SET value = 'x'", "DELETE FROM ledger_meta"}) {
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_CONSTRAINT) << sql;
+  }
+  sqlite3_close(db);
+}
+
+TEST(LedgerCheckpointKey, PinnedBeforeTheFirstCheckpointAndOnOldLedgers) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  PrivateKey other = new_key();
+  PublicKey pub = key.public_key();
+  auto l = Ledger::init(dir.file("l.db"));
+  ASSERT_TRUE(l.is_ok());
+  ASSERT_TRUE((*l)->pin_checkpoint_key(pub).is_ok());
+  EXPECT_EQ(*(*l)->checkpoint_key_id(), pub.key_id());
+  EXPECT_EQ((*l)->checkpoint(other, "o").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE((*l)->checkpoint(key, "o").is_ok());
+  // Only Ed25519 keys sign checkpoints.
+  auto ec = PrivateKey::generate(KeyType::kEcdsaP256);
+  ASSERT_TRUE(ec.is_ok());
+  auto fresh = Ledger::init(dir.file("f.db"));
+  ASSERT_TRUE(fresh.is_ok());
+  EXPECT_EQ((*fresh)->pin_checkpoint_key(ec->public_key()).code(), StatusCode::kUnsupported);
+  EXPECT_EQ(*(*fresh)->checkpoint_key_id(), "");
+  // A ledger from before pinning, whose stored checkpoints were signed by `key`: its key is
+  // that one, not whichever signs next.
+  const std::string old = dir.file("old.db");
+  {
+    auto o = Ledger::init(old);
+    ASSERT_TRUE(o.is_ok());
+    ASSERT_TRUE((*o)->append(make_envelope(key, "m")).is_ok());
+    ASSERT_TRUE((*o)->checkpoint(key, "o").is_ok());
+  }
+  raw_sql(old, {"DROP TABLE entry_contents", "DROP TABLE ledger_meta", "PRAGMA user_version=1"});
+  auto o = Ledger::open(old);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(*(*o)->checkpoint_key_id(), "");
+  auto w = (*o)->checkpoint(other, "o");
+  EXPECT_EQ(w.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(w.status().message().find("checkpoint 1"), std::string::npos) << w.status().to_string();
+  EXPECT_TRUE((*o)->checkpoint(key, "o").is_ok());
+  EXPECT_EQ(*(*o)->checkpoint_key_id(), pub.key_id());
+}
+
+// A fresh ledger with two entries and a checkpoint at `path`, closed.
+void make_small_ledger(const std::string& path, const PrivateKey& key) {
+  auto l = Ledger::init(path);
+  ASSERT_TRUE(l.is_ok());
+  ASSERT_TRUE((*l)->append_batch({make_envelope(key, "a"), make_envelope(key, "b")}).is_ok());
+  ASSERT_TRUE((*l)->checkpoint(key, "o").is_ok());
+}
+
+// verify checks that the file's schema is prov's: each append-only trigger present and
+// unmodified, the tables with their columns, the indexes, and no trigger of anyone else's.
+TEST(LedgerSchemaCheck, VerifyNamesDroppedOrChangedTriggersAndTables) {
+  testing::TempDir dir;
+  PrivateKey key = new_key();
+  const std::string pristine = dir.file("pristine.db");
+  make_small_ledger(pristine, key);
+  {
+    auto l = Ledger::open(pristine);
+    ASSERT_TRUE(l.is_ok());
+    ASSERT_TRUE((*l)->verify().is_ok());
+  }
+  const std::string bytes = testing::read_file(pristine);
+  std::vector<std::string> triggers = {
+      "entries_no_update",  "entries_no_delete",  "subjects_no_update",    "subjects_no_delete",
+      "nodes_no_update",    "nodes_no_delete",    "checkpoints_no_update", "checkpoints_no_delete",
+      "contents_no_update", "contents_no_delete", "meta_no_update",        "meta_no_delete"};
+  EXPECT_EQ(raw_int(pristine, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"),
+            static_cast<int64_t>(triggers.size()));
+  int n = 0;
+  auto expect_caught = [&](const std::vector<std::string>& attack, const std::string& expected) {
+    const std::string path = dir.file("t" + std::to_string(n++) + ".db");
+    testing::write_file(path, bytes);
+    raw_sql(path, attack);
+    auto l = Ledger::open(path);
+    ASSERT_TRUE(l.is_ok()) << l.status().to_string();
+    auto v = (*l)->verify();
+    ASSERT_FALSE(v.is_ok()) << attack.front();
+    EXPECT_EQ(v.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(v.status().message().find(expected), std::string::npos)
+        << attack.front() << ": " << v.status().to_string();
+  };
+  for (const auto& t : triggers) {
+    expect_caught({"DROP TRIGGER " + t}, "trigger '" + t + "' is missing");
+  }
+  // Recreated with the same name but a body that lets the change through.
+  expect_caught({"DROP TRIGGER entries_no_update",
+                 "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries BEGIN SELECT 1; END"},
+                "trigger 'entries_no_update' was modified");
+  // Recreated as an AFTER trigger on another table.
+  expect_caught({"DROP TRIGGER checkpoints_no_delete",
+                 "CREATE TRIGGER checkpoints_no_delete AFTER DELETE ON merkle_nodes "
+                 "BEGIN SELECT RAISE(ABORT, 'prov ledger checkpoints are append-only'); END"},
+                "trigger 'checkpoints_no_delete' was modified");
+  // A foreign trigger that silently drops every later append.
+  expect_caught({"CREATE TRIGGER swallow BEFORE INSERT ON entries BEGIN SELECT RAISE(IGNORE); END"},
+                "unexpected trigger 'swallow'");
+  expect_caught({"ALTER TABLE checkpoints ADD COLUMN signer TEXT"},
+                "table 'checkpoints' has an unexpected column 'signer TEXT'");
+  expect_caught({"ALTER TABLE checkpoints DROP COLUMN created_at"},
+                "table 'checkpoints' lacks column 'created_at TEXT NOT NULL'");
+  expect_caught({"DROP INDEX entries_relation"}, "index 'entries_relation' is missing");
+  {  // A table gone is refused at open already.
+    const std::string path = dir.file("notable.db");
+    testing::write_file(path, bytes);
+    raw_sql(path, {"DROP TABLE ledger_meta"});
+    EXPECT_EQ(Ledger::open(path).status().code(), StatusCode::kCorrupt);
+  }
+  // Extra tables and indexes of one's own are tolerated.
+  const std::string extra = dir.file("extra.db");
+  testing::write_file(extra, bytes);
+  raw_sql(extra, {"CREATE TABLE notes(x TEXT)",
+                  "CREATE INDEX entries_by_subject ON "
+                  "entries(subject_digest)"});
+  auto l = Ledger::open(extra);
+  ASSERT_TRUE(l.is_ok());
+  auto v = (*l)->verify();
+  EXPECT_TRUE(v.is_ok()) << v.status().to_string();
+}
+
 }  // namespace
 }  // namespace prov::store
