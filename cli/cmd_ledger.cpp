@@ -20,6 +20,7 @@
 #include "store/checkpoint.h"
 #include "store/keys.h"
 #include "store/ledger.h"
+#include "store/ledger_text.h"
 
 namespace prov::cli {
 
@@ -40,32 +41,6 @@ json hex_list(const std::vector<Hash>& path) {
   return a;
 }
 
-json entry_json(const LedgerEntry& e) {
-  json j = {{"index", e.index},
-            {"leaf_hash", hex(e.leaf_hash)},
-            {"envelope_sha256", to_hex(sha256(e.envelope))},
-            {"subject_digest", e.subject_digest},
-            {"subjects", e.subjects},
-            {"created_at", e.created_at}};
-  j["relation"] = e.relation.empty() ? json(nullptr) : json(e.relation);
-  j["parent_digest"] = e.parent_digest.empty() ? json(nullptr) : json(e.parent_digest);
-  return j;
-}
-
-// Default checkpoint origin: "prov-ledger/<file name of DB>", with characters a signed-note key
-// name may not hold (whitespace, '+') replaced by '_'.
-std::string default_origin(const std::string& db) {
-  std::string base = db;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  size_t slash = base.find_last_of('/');
-  if (slash != std::string::npos) base = base.substr(slash + 1);
-  if (base.empty()) base = "ledger";
-  for (char& c : base) {
-    if (c == '+' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) c = '_';
-  }
-  return "prov-ledger/" + base;
-}
-
 Result<std::unique_ptr<Ledger>> open_existing(const std::string& db) {
   return lineage::open_ledger(db, /*create=*/false);
 }
@@ -75,56 +50,10 @@ Result<std::unique_ptr<Ledger>> open_existing(const std::string& db) {
 const CLI::Range kCountRange(int64_t{0}, std::numeric_limits<int64_t>::max());
 const CLI::Range kDepthRange(1, std::numeric_limits<int>::max());
 
-bool is_hex(const std::string& s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-// A model digest: "alg:HEX" (alg of letters, digits, '-' and '_') or a bare 64-digit hex SHA-256.
-const CLI::Validator kDigest(
-    [](std::string& v) -> std::string {
-      size_t colon = v.find(':');
-      if (colon == std::string::npos) {
-        return v.size() == 64 && is_hex(v) ? std::string()
-                                           : "'" + v + "' is not a digest (sha256:HEX or 64 hex)";
-      }
-      std::string alg = v.substr(0, colon);
-      bool alg_ok = !alg.empty();
-      for (char c : alg) {
-        alg_ok = alg_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
-      }
-      if (!alg_ok || !is_hex(v.substr(colon + 1))) {
-        return "'" + v + "' is not a digest (sha256:HEX or 64 hex)";
-      }
-      return std::string();
-    },
-    "DIGEST");
-
-// A UTC ISO-8601 time or a prefix of one: YYYY[-MM[-DD[THH[:MM[:SS[.fraction]]]]]][Z].
-const CLI::Validator kUtcTime(
-    [](std::string& v) -> std::string {
-      static const char kShape[] = "dddd-dd-ddTdd:dd:dd";
-      std::string t = v;
-      if (!t.empty() && t.back() == 'Z') t.pop_back();
-      const size_t n = std::min<size_t>(t.size(), 19);
-      bool ok = n == 4 || n == 7 || n == 10 || n == 13 || n == 16 || n == 19;
-      for (size_t i = 0; ok && i < n; ++i) {
-        ok = kShape[i] == 'd' ? std::isdigit(static_cast<unsigned char>(t[i])) != 0
-                              : t[i] == kShape[i];
-      }
-      if (ok && t.size() > 19) {
-        ok = t[19] == '.' && t.size() > 20;
-        for (size_t i = 20; ok && i < t.size(); ++i) {
-          ok = std::isdigit(static_cast<unsigned char>(t[i])) != 0;
-        }
-      }
-      return ok ? std::string()
-                : "'" + v + "' is not a UTC ISO-8601 time (YYYY-MM-DDTHH:MM:SSZ or a prefix)";
-    },
-    "UTC-TIME");
+// A model digest or a UTC time as options (store/ledger_text.h says which values pass).
+const CLI::Validator kDigest([](std::string& v) { return store::digest_problem(v); }, "DIGEST");
+const CLI::Validator kUtcTime([](std::string& v) { return store::utc_time_problem(v); },
+                              "UTC-TIME");
 
 // --- init ---------------------------------------------------------------------------------
 
@@ -217,7 +146,7 @@ int run_append(const AppendOptions& o) {
     auto e = (*l)->get(index);
     if (!e.is_ok()) return report_error(cmd, e.status());
     if (o.json) {
-      json j = entry_json(*e);
+      json j = store::entry_json(*e);
       j["file"] = o.envelopes[i];
       out.push_back(std::move(j));
     } else {
@@ -240,7 +169,7 @@ struct CheckpointOptions {
 
 int run_checkpoint(const CheckpointOptions& o) {
   const char* cmd = "ledger checkpoint";
-  std::string origin = o.origin.empty() ? default_origin(o.db) : o.origin;
+  std::string origin = o.origin.empty() ? store::default_origin(o.db) : o.origin;
   if (!store::valid_key_name(origin)) {
     return report_error(cmd, invalid_argument("--origin '" + origin +
                                               "' is not a valid note key name (non-empty, no "
@@ -507,7 +436,7 @@ int run_query(const QueryOptions& o) {
   }
   if (o.json) {
     json a = json::array();
-    for (const auto& e : entries) a.push_back(entry_json(e));
+    for (const auto& e : entries) a.push_back(store::entry_json(e));
     std::cout << a.dump(2) << "\n";
     return kExitOk;
   }

@@ -167,7 +167,9 @@ TEST(Judge, OneGoldenCasePerRule) {
     EXPECT_EQ(v.relation, c.relation) << c.name;
     EXPECT_EQ(v.parent, c.parent) << c.name;
     EXPECT_EQ(v.p_value.has_value(), c.p.has_value()) << c.name;
-    if (v.p_value && c.p) EXPECT_NEAR(*v.p_value, *c.p, 1e-12) << c.name;
+    if (v.p_value && c.p) {
+      EXPECT_NEAR(*v.p_value, *c.p, 1e-12) << c.name;
+    }
     EXPECT_EQ(v.confidence, c.confidence) << c.name;
     EXPECT_EQ(v.basis, c.basis) << c.name;
     EXPECT_NE(v.summary.find(c.summary_part), std::string::npos) << c.name << ": " << v.summary;
