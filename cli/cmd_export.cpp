@@ -1,5 +1,5 @@
 // prov ledger export DB --model DIGEST --format disclosure|spdx3|cyclonedx|hf-card [-o OUT]
-//   [--checkpoint NOTE] [--key KEY]
+//   [--checkpoint NOTE] [--key KEY] [--repo-id DIGEST=org/name...] [--model-path PATH]
 // prov verify-export FILE --key PUB [--index-key PUB] [--envelope-key PUB...] [--require-complete]
 //   [--json]
 #include <cerrno>
@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "lineage/base_model_hints.h"
 #include "lineage/ledger_facts.h"
 #include "store/export.h"
 #include "store/keys.h"
@@ -27,6 +28,8 @@ struct ExportCmdOptions {
   std::string out;
   std::string checkpoint;
   std::string key;
+  std::vector<std::string> repo_ids;
+  std::string model_path;
 };
 
 int run_export(const ExportCmdOptions& o) {
@@ -44,6 +47,14 @@ int run_export(const ExportCmdOptions& o) {
     std::cerr << "prov " << cmd
               << ": warning: no --key: the package carries no signed index, so verify-export "
                  "cannot prove it complete (entries could be removed unnoticed)\n";
+  }
+  auto repos = store::parse_repo_ids(o.repo_ids);
+  if (!repos.is_ok()) return report_error(cmd, repos.status());
+  eopt.repo_ids = std::move(*repos);
+  if (!o.model_path.empty()) {
+    auto hints = lineage::base_model_hints(o.model_path);
+    if (!hints.is_ok()) return report_error(cmd, hints.status());
+    eopt.base_model_hints = std::move(*hints);
   }
   if (!o.checkpoint.empty()) {
     auto note = read_small_file(o.checkpoint, "checkpoint note");
@@ -171,6 +182,12 @@ void register_ledger_export(CLI::App& ledger_cmd, Action* run) {
   c->add_option("--key", o->key,
                 "private key PEM signing the disclosure index (lets verify-export prove the "
                 "package complete; default for verify-export: the checkpoint key)");
+  c->add_option("--repo-id", o->repo_ids,
+                "DIGEST=org/name: a model's Hugging Face repo id (card base_model, SPDX and "
+                "CycloneDX download location); repeatable");
+  c->add_option("--model-path", o->model_path,
+                "the model's directory or GGUF file, whose card, GGUF metadata or config name its "
+                "base model's repo id");
   c->callback([o, run] { *run = [o] { return run_export(*o); }; });
 }
 

@@ -1,6 +1,6 @@
 // prov ledger init|append|checkpoint|prove|consistency|verify|query|merge: the provenance ledger
 // (store/ledger.h, docs/formats/ledger.md) from the command line. `prov ledger export` lives in
-// cmd_export.cpp and registers itself under the same `ledger` command.
+// cmd_export.cpp, `serve|cosign|proof` in cmd_tlog.cpp; both register under `ledger`.
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -169,8 +169,8 @@ struct CheckpointOptions {
 
 int run_checkpoint(const CheckpointOptions& o) {
   const char* cmd = "ledger checkpoint";
-  std::string origin = o.origin.empty() ? store::default_origin(o.db) : o.origin;
-  if (!store::valid_key_name(origin)) {
+  const std::string& origin = o.origin;  // empty: the ledger's own (Ledger::origin)
+  if (!origin.empty() && !store::valid_key_name(origin)) {
     return report_error(cmd, invalid_argument("--origin '" + origin +
                                               "' is not a valid note key name (non-empty, no "
                                               "whitespace, no '+')"));
@@ -194,7 +194,7 @@ int run_checkpoint(const CheckpointOptions& o) {
   if (o.json) {
     auto cp = store::parse_checkpoint(*note);
     if (!cp.is_ok()) return report_error(cmd, cp.status());
-    auto vk = store::note_verifier_key(origin, key->public_key());
+    auto vk = store::note_verifier_key(cp->origin, key->public_key());
     json j = {{"origin", cp->origin},
               {"tree_size", cp->tree_size},
               {"root", hex(cp->root)},
@@ -525,7 +525,8 @@ void register_ledger(CLI::App& app, Action* run) {
     c->add_option("DB", o->db, "ledger file")->required();
     c->add_option("--key", o->key, "Ed25519 private key PEM")->required();
     c->add_option("--origin", o->origin,
-                  "Checkpoint origin and note key name (default prov-ledger/<DB file name>)");
+                  "Checkpoint origin and note key name (default: the ledger's own, "
+                  "prov-ledger/<DB file name>/<id>)");
     c->add_option("-o,--out", o->out, "Also write the signed note to this file");
     c->add_flag("--json", o->json, "Print JSON: origin, tree_size, root, key_id, note");
     c->callback([o, run] { *run = [o] { return run_checkpoint(*o); }; });
@@ -598,6 +599,7 @@ void register_ledger(CLI::App& app, Action* run) {
     c->callback([o, run] { *run = [o] { return run_merge(*o); }; });
   }
   register_ledger_export(*ledger_cmd, run);
+  register_tlog(*ledger_cmd, app, run);
 }
 
 }  // namespace prov::cli

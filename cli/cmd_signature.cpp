@@ -45,6 +45,11 @@ void register_signature(CLI::App& app, Action* run) {
                 << (h.dtype.empty() ? "" : " (" + h.dtype + ")") << ", top-k " << h.top_k
                 << ", prov " << h.tool_version << "\n";
       if (!h.tokenizer.empty()) std::cout << "tokenizer:  " << h.tokenizer << "\n";
+      if (!h.engine.empty()) {
+        std::cout << "engine:     " << h.engine << " " << h.engine_version << " (" << h.api
+                  << ", logprobs " << h.logprob_mode << ", top-k limit " << h.top_k_limit
+                  << ", token ids " << (h.token_ids ? "yes" : "no") << ")\n";
+      }
       for (size_t i = 0; i < sig->records.size() && static_cast<int>(i) < a->records; ++i) {
         const auto& r = sig->records[i];
         std::cout << "[" << r.index << "] " << r.probe_id;

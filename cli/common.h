@@ -39,6 +39,10 @@ void register_key(CLI::App& app, Action* run);
 // Adds `export` under the `ledger` subcommand (cmd_export.cpp).
 void register_ledger_export(CLI::App& ledger_cmd, Action* run);
 void register_verify_export(CLI::App& app, Action* run);
+// Adds `serve`, `cosign` and `proof` under `ledger`, and `verify-proof` (cmd_tlog.cpp).
+void register_tlog(CLI::App& ledger_cmd, CLI::App& app, Action* run);
+void register_sign(CLI::App& app, Action* run);  // sign, verify-model (cmd_tlog.cpp)
+void register_disclosure(CLI::App& app, Action* run);
 void register_verify(CLI::App& app, Action* run);
 void register_audit(CLI::App& app, Action* run);
 void register_lineage(CLI::App& app, Action* run);
@@ -47,7 +51,6 @@ void register_bench(CLI::App& app, Action* run);
 void register_demo(CLI::App& app, Action* run);
 
 const char* tool_version();
-
 
 // `s` as one POSIX shell word: unchanged when it needs no quoting, else in single quotes.
 std::string shell_word(const std::string& s);

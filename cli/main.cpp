@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
   prov::cli::register_key(app, &run);
   prov::cli::register_ledger(app, &run);
   prov::cli::register_verify_export(app, &run);
+  prov::cli::register_disclosure(app, &run);
   prov::cli::register_verify(app, &run);
+  prov::cli::register_sign(app, &run);
   prov::cli::register_audit(app, &run);
   prov::cli::register_lineage(app, &run);
   prov::cli::register_fingerprint(app, &run);

@@ -40,6 +40,11 @@ void add_endpoint_options(CLI::App* cmd, std::string* model_name,
   cmd->add_option("--retries", endpoint->retries,
                   "endpoint retries on 429, 5xx and broken responses")
       ->capture_default_str();
+  cmd->add_option("--dialect", endpoint->dialect,
+                  "the endpoint's engine: openai, vllm, sglang, tgi, llamacpp or anthropic")
+      ->capture_default_str();
+  cmd->add_option("--endpoint-tokenizer", endpoint->tokenizer,
+                  "the tokenizer the endpoint serves (its token ids are then recorded)");
 }
 
 }  // namespace prov::cli

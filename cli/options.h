@@ -16,7 +16,8 @@ namespace prov::cli {
 void add_collection_options(CLI::App* cmd, lineage::OutputRequest* outputs,
                             probes::CollectSettings* settings);
 
-// Model arguments that are endpoint URLs: --model-name, --api-key-env, --retries.
+// Model arguments that are endpoint URLs: --model-name, --api-key-env, --retries, --dialect,
+// --endpoint-tokenizer.
 void add_endpoint_options(CLI::App* cmd, std::string* model_name,
                           probes::EndpointSettings* endpoint);
 

@@ -91,23 +91,6 @@ int run_generate(const GenerateOptions& o) {
   return kExitOk;
 }
 
-std::string read_chat_template(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::is_directory(path, ec)
-                                  ? std::filesystem::path(path)
-                                  : std::filesystem::path(path).parent_path();
-  auto cfg = dir / "tokenizer_config.json";
-  if (!std::filesystem::is_regular_file(cfg, ec)) return "";
-  auto text = read_small_file(cfg.string(), "tokenizer_config.json");
-  if (!text.is_ok()) return "";
-  auto parsed = parse_json(*text, "tokenizer_config.json");
-  if (!parsed.is_ok()) return "";
-  const nlohmann::json& j = *parsed;
-  if (!j.is_object() || !j.contains("chat_template")) return "";
-  if (j["chat_template"].is_string()) return j["chat_template"].get<std::string>();
-  return "";
-}
-
 int run_serve(const ServeOptions& o) {
   // Block the stop signals in every thread the server starts; the main thread waits for them.
   sigset_t stop_signals;
@@ -123,11 +106,17 @@ int run_serve(const ServeOptions& o) {
     name = std::filesystem::path(o.path).filename().string();
     if (name.empty()) name = std::filesystem::path(o.path).parent_path().filename().string();
   }
-  probes::LocalBackend backend(*l->transformer, *l->tokenizer, name, read_chat_template(o.path));
+  probes::LocalBackend backend(*l->transformer, *l->tokenizer, name,
+                               probes::read_chat_template(o.path));
   probes::ServerOptions so;
+  auto dialect = probes::parse_dialect(o.dialect);
+  if (!dialect.is_ok()) return report_error("serve", dialect.status());
+  so.dialect = *dialect;
   so.host = o.host;
   so.port = o.port;
   so.threads = o.threads;
+  so.max_top_logprobs = o.max_logprobs;
+  so.rate_limit_rps = o.rate;
   if (!o.api_key_env.empty()) {
     auto key = api_key_from_env(o.api_key_env);
     if (!key.is_ok()) return report_error("serve", key.status());
@@ -135,9 +124,11 @@ int run_serve(const ServeOptions& o) {
   }
   auto server = probes::Server::start(backend, so);
   if (!server.is_ok()) return report_error("serve", server.status());
+  const bool v1 = so.dialect == probes::Dialect::kOpenAI || so.dialect == probes::Dialect::kVllm ||
+                  so.dialect == probes::Dialect::kAnthropic;
   std::cout << "prov serve: " << name << " on http://" << o.host << ":" << (*server)->port()
-            << "/v1 (" << l->transformer->options().device.str() << ", " << o.dtype << ")"
-            << std::endl;
+            << (v1 ? "/v1" : "") << " (" << (v1 ? "" : o.dialect + ", ")
+            << l->transformer->options().device.str() << ", " << o.dtype << ")" << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cerr << "prov serve: stopping (signal " << sig << ")\n";

@@ -36,6 +36,9 @@ struct ServeOptions {
   std::string dtype = "float32";
   std::string api_key_env;
   int threads = 4;
+  std::string dialect = "openai";  // probes/dialect.h
+  int max_logprobs = -1;           // alternatives per position at most (-1: the dialect's)
+  int rate = 0;                    // requests per second at most (0: no limit), then 429
 };
 
 struct SuiteBuildOptions {

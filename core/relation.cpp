@@ -4,27 +4,29 @@ namespace prov {
 
 namespace {
 
-// Hugging Face knows four base_model_relation values (adapter, merge, quantized, finetune); only
-// the relations that are one of those by definition map to them. identical / converted copies
-// have no relation of their own there (the Hub lists them as the same model), nor do distilled
-// students (they share no weights); permuted, noised, pruned and weight_derived copies are left
-// unmapped rather than called fine-tunes.
+// Hugging Face knows four base_model_relation values (adapter, merge, quantized, finetune), and
+// the Hub calls a model "finetune" when it derives from its base's weights and is none of the
+// other three (that is what it infers for a base_model without a relation). So besides finetuned,
+// merged and quantized, the copies whose weights were changed otherwise (permuted, noised, pruned,
+// weight_derived) map to "finetune". identical / converted copies have no relation of their own
+// there (the Hub lists them as the same model), nor do distilled students (they share no weights
+// and are not a base_model's derivative at all).
 constexpr RelationInfo kTable[kRelationCount] = {
     {Relation::kIdentical, "identical", true, true, true, "", "the same model as the parent"},
     {Relation::kConverted, "converted", true, true, true, "",
      "the parent in another file format or dtype"},
     {Relation::kQuantized, "quantized", true, true, true, "quantized",
      "a quantized copy of the parent"},
-    {Relation::kPermuted, "permuted", true, true, false, "",
+    {Relation::kPermuted, "permuted", true, true, false, "finetune",
      "the parent with its neurons or heads permuted"},
-    {Relation::kNoised, "noised", true, true, false, "",
+    {Relation::kNoised, "noised", true, true, false, "finetune",
      "the parent with noise added to its weights"},
-    {Relation::kPruned, "pruned", true, true, false, "",
+    {Relation::kPruned, "pruned", true, true, false, "finetune",
      "the parent with weights or layers removed"},
     {Relation::kMerged, "merged", true, true, false, "merge", "a merge of several parent models"},
     {Relation::kFinetuned, "finetuned", true, true, false, "finetune",
      "the parent, trained further"},
-    {Relation::kWeightDerived, "weight_derived", true, true, false, "",
+    {Relation::kWeightDerived, "weight_derived", true, true, false, "finetune",
      "derived from the parent's weights (how is not determined)"},
     {Relation::kDistilledLogit, "distilled_logit", false, true, false, "",
      "trained on the parent's output distributions"},

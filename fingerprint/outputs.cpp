@@ -15,6 +15,8 @@
 
 #include <Eigen/Dense>
 
+#include "probes/distribution.h"
+
 namespace prov::fingerprint {
 
 // Orthonormal basis of a model's logit image, estimated from its centred log-probability vectors
@@ -158,35 +160,10 @@ View make_view(const probes::ProbeRecord& r, bool by_id) {
   return v;
 }
 
+// Top-k lists may be truncated at different depths (endpoints): compared on the tokens both
+// name plus a "rest" bucket (probes/distribution.h).
 double js_divergence(const View& a, const View& b) {
-  if (a.topk.empty() || b.topk.empty()) return std::log(2.0);
-  std::map<std::string, std::pair<double, double>> u;
-  float amin = a.topk.back().second, bmin = b.topk.back().second;
-  for (const auto& [k, lp] : a.topk) amin = std::min(amin, lp);
-  for (const auto& [k, lp] : b.topk) bmin = std::min(bmin, lp);
-  for (const auto& [k, lp] : a.topk) u[k] = {std::exp(double(lp)), -1};
-  for (const auto& [k, lp] : b.topk) {
-    auto it = u.find(k);
-    if (it == u.end()) {
-      u[k] = {-1, std::exp(double(lp))};
-    } else {
-      it->second.second = std::exp(double(lp));
-    }
-  }
-  double sa = 0, sb = 0;
-  for (auto& [k, pq] : u) {
-    if (pq.first < 0) pq.first = std::exp(double(amin));
-    if (pq.second < 0) pq.second = std::exp(double(bmin));
-    sa += pq.first;
-    sb += pq.second;
-  }
-  double js = 0;
-  for (const auto& [k, pq] : u) {
-    const double p = pq.first / sa, q = pq.second / sb, m = 0.5 * (p + q);
-    if (p > 0) js += 0.5 * p * std::log(p / m);
-    if (q > 0) js += 0.5 * q * std::log(q / m);
-  }
-  return js;
+  return probes::js_divergence_with_rest(a.topk, b.topk);
 }
 
 double prefix_fraction(const std::string& a, const std::string& b) {

@@ -12,8 +12,11 @@
 //     idiosyncratic_top1      top-1 agreement weighted, probe by probe, by how much the rest of
 //                             the pool (R and controls, X left out) disagrees with X there: the
 //                             idiosyncrasies a student inherits from its teacher;
-//     topk_divergence         minus the mean Jensen-Shannon divergence of the two top-k lists
-//                             (tokens missing from a list get that list's lowest probability);
+//     topk_divergence         minus the mean Jensen-Shannon divergence of the two top-k lists,
+//                             both cut to the shorter one, on the tokens either names plus a
+//                             "rest" bucket per side holding the mass it did not list
+//                             (probes/distribution.h): lists truncated by an engine compare
+//                             without imputed probabilities;
 //   text level (works across tokenizers):
 //     greedy_prefix           mean common-prefix length of the greedy continuations, as a
 //                             fraction of the longer one;

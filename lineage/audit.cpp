@@ -341,6 +341,36 @@ Report AuditSession::build_report(const Verdict& verdict) const {
   return rep;
 }
 
+namespace {
+
+// What an endpoint signature's header says about its engine and the statistics it allows.
+void endpoint_run(const probes::SignatureHeader& h, ReportRun* run) {
+  run->backend =
+      !h.api.empty() ? h.api : (h.device == "endpoint:chat" ? "openai-chat" : "openai-completions");
+  if (!h.engine.empty()) {
+    run->engine = h.engine + (h.engine_version.empty() ? "" : " " + h.engine_version);
+  }
+  if (!h.logprob_mode.empty()) run->logprob_mode = h.logprob_mode;
+  if (h.top_k_limit > 0 && h.top_k_limit < h.top_k) run->top_k_limit = h.top_k_limit;
+  if (h.engine.empty()) return;  // a signature of schema 1 does not say
+  if (h.token_ids && !h.tokenizer.empty()) {
+    run->statistics = "token-level: the engine's token ids, tokenizer " + h.tokenizer;
+  } else if (h.logprob_mode == "none") {
+    run->statistics = "text-level: the engine returns text only";
+  } else if (!h.token_ids) {
+    run->statistics = "text-level: the engine returns no token ids";
+  } else {
+    run->statistics = "text-level: no --tokenizer named the engine's vocabulary";
+  }
+  if (run->top_k_limit) {
+    *run->statistics += "; top-k truncated to " + std::to_string(h.top_k_limit) +
+                        " (distributions compared with a rest bucket)";
+  }
+  if (!h.prompt_logprobs) *run->statistics += "; no prompt log-probabilities (no cross-likelihood)";
+}
+
+}  // namespace
+
 ReportEnvironment AuditSession::environment() const {
   ReportEnvironment env;
   // The weight tests' arithmetic: fp32 Gram products on the CPU (fingerprint/gram_kernel.h).
@@ -370,7 +400,7 @@ ReportEnvironment AuditSession::environment() const {
     if (h.source == "local") {
       run.backend = "libtorch";
     } else if (h.source == "endpoint") {
-      run.backend = h.device == "endpoint:chat" ? "openai-chat" : "openai-completions";
+      endpoint_run(h, &run);
     }
     if (!h.tool_version.empty()) run.tool_version = h.tool_version;
     env.runs->push_back(std::move(run));

@@ -91,7 +91,7 @@ std::string render_html_doc(const Report& r) {
   h += "<header>\n<h1>Lineage report: " + esc(r.candidate.name) + "</h1>\n";
   if (r.candidate.path)
     h += "<p class=\"sub\">Path: <code>" + esc(*r.candidate.path) + "</code></p>\n";
-  h += "<p class=\"sub\">SHA-256: <code class=\"digest\">" + esc(r.candidate.sha256) +
+  h += "<p class=\"sub\">OMS model digest: <code class=\"digest\">" + esc(r.candidate.sha256) +
        "</code></p>\n</header>\n";
 
   // Verdict.
@@ -118,7 +118,8 @@ std::string render_html_doc(const Report& r) {
   if (r.references.empty()) {
     h += "<p>No reference models were compared.</p>\n";
   } else {
-    h += "<table>\n<thead><tr><th>Reference</th><th>SHA-256</th><th>Relation</th><th>p-value</th>";
+    h += "<table>\n<thead><tr><th>Reference</th><th>OMS model "
+         "digest</th><th>Relation</th><th>p-value</th>";
     if (holm) h += "<th>p-value (Holm)</th>";
     h += "</tr></thead>\n<tbody>\n";
     for (const auto& ref : r.references) {

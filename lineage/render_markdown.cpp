@@ -28,7 +28,7 @@ std::string render_markdown_doc(const Report& r) {
   std::string m;
   m += "# Lineage report: " + md(r.candidate.name) + "\n\n";
   if (r.candidate.path) m += "- **Path:** " + md(*r.candidate.path) + "\n";
-  m += "- **SHA-256:** `" + r.candidate.sha256 + "`\n\n";
+  m += "- **OMS model digest:** `" + r.candidate.sha256 + "`\n\n";
 
   const ReportVerdict& v = r.verdict;
   m += "## Verdict\n\n";
@@ -47,7 +47,7 @@ std::string render_markdown_doc(const Report& r) {
   if (r.references.empty()) {
     m += "No reference models were compared.\n\n";
   } else {
-    m += "| Reference | SHA-256 | Relation | p-value |" +
+    m += "| Reference | OMS model digest | Relation | p-value |" +
          std::string(holm ? " p-value (Holm) |" : "") + "\n|---|---|---|---|" +
          (holm ? "---|" : "") + "\n";
     for (const auto& ref : r.references) {

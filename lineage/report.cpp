@@ -258,6 +258,10 @@ Status read_environment(const json& e, ReportEnvironment* env) {
       PROV_RETURN_IF_ERROR(read_string(x, path, "dtype", &run.dtype));
       PROV_RETURN_IF_ERROR(read_opt_string(x, path, "backend", &run.backend));
       PROV_RETURN_IF_ERROR(read_opt_string(x, path, "tool_version", &run.tool_version));
+      PROV_RETURN_IF_ERROR(read_opt_string(x, path, "engine", &run.engine));
+      PROV_RETURN_IF_ERROR(read_opt_string(x, path, "logprob_mode", &run.logprob_mode));
+      PROV_RETURN_IF_ERROR(read_opt_int(x, path, "top_k_limit", 1, &run.top_k_limit));
+      PROV_RETURN_IF_ERROR(read_opt_string(x, path, "statistics", &run.statistics));
       env->runs->push_back(std::move(run));
     }
   }
@@ -509,6 +513,10 @@ json write_environment(const ReportEnvironment& e) {
                   {"dtype", r.dtype}};
       if (r.backend) run["backend"] = *r.backend;
       if (r.tool_version) run["tool_version"] = *r.tool_version;
+      if (r.engine) run["engine"] = *r.engine;
+      if (r.logprob_mode) run["logprob_mode"] = *r.logprob_mode;
+      if (r.top_k_limit) run["top_k_limit"] = *r.top_k_limit;
+      if (r.statistics) run["statistics"] = *r.statistics;
       runs.push_back(std::move(run));
     }
     env["runs"] = std::move(runs);

@@ -129,6 +129,14 @@ struct ReportRun {
   std::string dtype;                        // "float32", ... ("" when the engine does not say)
   std::optional<std::string> backend;       // "libtorch 2.1.2", "openai-completions", ...
   std::optional<std::string> tool_version;  // prov version that collected it
+  // Endpoint runs (signature schema 2): the engine and its version ("vllm 0.8.4"), its
+  // log-probability mode ("raw", "processed", "none"), the most alternatives it gave per
+  // position when fewer than the suite asked for, and which statistics its answers allow
+  // ("token-level: ..." or "text-level: <why>").
+  std::optional<std::string> engine;
+  std::optional<std::string> logprob_mode;
+  std::optional<int64_t> top_k_limit;
+  std::optional<std::string> statistics;
 };
 
 struct ReportEnvironment {

@@ -7,10 +7,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "core/progress.h"
 #include "core/sha256.h"
 #include "core/version.h"
+#include "model/formats/config.h"
+#include "model/tokenizers/find_tokenizer.h"
 #include "probes/endpoint.h"
 #include "probes/plugin.h"
 
@@ -53,9 +56,15 @@ class SignatureSink {
     total_ = header.num_probes;
     skip->assign(header.num_probes, false);
     std::error_code ec;
+    std::vector<ProbeRecord> existing;
+    Result<std::unique_ptr<SignatureWriter>> resumed = invalid_argument("no file to resume");
     if (target_.resume && fs::exists(target_.output, ec)) {
-      std::vector<ProbeRecord> existing;
-      PROV_ASSIGN_OR_RETURN(writer_, SignatureWriter::append(target_.output, header, &existing));
+      resumed = SignatureWriter::append(target_.output, header, &existing);
+      // A cached partial file of another engine version (the server was upgraded) is redone.
+      if (!resumed.is_ok() && !target_.restart_mismatched) return resumed.status();
+    }
+    if (resumed.is_ok()) {
+      writer_ = std::move(resumed).value();
       for (const auto& r : existing) {
         if (r.index < skip->size()) (*skip)[r.index] = true;
       }
@@ -124,6 +133,11 @@ class CheckpointBackend : public Backend {
   }
 
   Status collect(const CollectTarget& target) override {
+    if (target.dry_run != nullptr) {
+      return invalid_argument(s_.spec() +
+                              " is a checkpoint: a dry run estimates what an "
+                              "endpoint's requests cost");
+    }
     PROV_RETURN_IF_ERROR(load());
     SignatureSink sink(target, s_.name(), settings_.quiet);
     CheckpointCollect what;
@@ -165,46 +179,51 @@ class CheckpointBackend : public Backend {
   void* runner_ = nullptr;
 };
 
+// The records already in `output` (a resumed collection skips them): one flag per probe.
+Result<std::vector<bool>> collected_already(const CollectTarget& target, size_t n) {
+  std::vector<bool> skip(n, false);
+  std::error_code ec;
+  if (!target.resume || !fs::exists(target.output, ec)) return skip;
+  PROV_ASSIGN_OR_RETURN(Signature sig, read_signature(target.output));
+  for (const auto& r : sig.records) {
+    if (r.index < n) skip[r.index] = true;
+  }
+  return skip;
+}
+
 class EndpointBackend : public Backend {
  public:
   EndpointBackend(Subject& s, const CollectSettings& settings) : s_(s), settings_(settings) {}
 
   Result<std::string> cache_key() override {
-    return "endpoint\n" + s_.source() + "\n" + s_.endpoint_model() + "\n" +
-           (settings_.endpoint.chat ? "chat" : "");
+    const EndpointSettings& e = settings_.endpoint;
+    std::string key =
+        "endpoint\n" + s_.source() + "\n" + s_.endpoint_model() + "\n" + (e.chat ? "chat" : "");
+    if (e.dialect != "openai") key += "\ndialect " + e.dialect;
+    if (!tokenizer_path().empty()) key += "\ntokenizer " + tokenizer_path();
+    return key;
   }
 
   Status collect(const CollectTarget& target) override {
-    const EndpointSettings& e = settings_.endpoint;
-    EndpointOptions eo;
-    eo.base_url = s_.source();
-    eo.model_name = s_.endpoint_model();
-    eo.chat = e.chat;
-    eo.concurrency = e.concurrency;
-    eo.timeout_s = e.timeout_s;
-    eo.max_retries = e.retries;
-    eo.rate_limit_rps = e.rate;
-    if (!e.api_key_env.empty()) {
-      const char* key = std::getenv(e.api_key_env.c_str());
-      if (key == nullptr || *key == '\0') {
-        return invalid_argument("--api-key-env: environment variable " + e.api_key_env +
-                                " is not set or empty");
-      }
-      eo.api_key = key;
-    }
-    PROV_ASSIGN_OR_RETURN(auto client, EndpointClient::create(eo));
+    PROV_ASSIGN_OR_RETURN(auto client, open_client());
     const Suite& suite = *target.suite;
-    SignatureHeader h;
-    h.tool_version = kProvVersion;
-    h.source = "endpoint";
-    h.model_name = s_.endpoint_model();
-    h.endpoint_url = s_.source();
-    h.suite_name = suite.name;
-    h.suite_version = suite.version;
-    h.suite_digest = suite_digest(suite);
-    h.num_probes = static_cast<uint32_t>(suite.probes.size());
-    for (const auto& p : suite.probes) h.top_k = std::max<uint32_t>(h.top_k, p.top_k);
-    h.device = e.chat ? "endpoint:chat" : "endpoint:completions";
+    uint32_t top_k = 0;
+    for (const auto& p : suite.probes) top_k = std::max<uint32_t>(top_k, p.top_k);
+    if (target.dry_run != nullptr) {
+      PROV_ASSIGN_OR_RETURN(std::vector<bool> skip, collected_already(target, suite.probes.size()));
+      *target.dry_run = client->estimate(suite, skip);
+      return Status::ok();
+    }
+    PROV_ASSIGN_OR_RETURN(EngineInfo info, client->discover(top_k));
+    SignatureHeader h = header(suite, info);
+    h.top_k = top_k;
+    if (!settings_.quiet) {
+      for (const auto& note : notes_)
+        std::fprintf(stderr, "prov %s: note: %s\n", target.what.c_str(), note.c_str());
+      for (const auto& note : info.notes) {
+        std::fprintf(stderr, "prov %s: note: %s\n", target.what.c_str(), note.c_str());
+      }
+    }
     SignatureSink sink(target, s_.name(), settings_.quiet);
     std::vector<bool> skip;
     Status st = sink.begin(h, &skip);
@@ -217,8 +236,98 @@ class EndpointBackend : public Backend {
   }
 
  private:
+  Result<std::unique_ptr<EndpointClient>> open_client() {
+    const EndpointSettings& e = settings_.endpoint;
+    EndpointOptions eo;
+    eo.base_url = s_.source();
+    eo.model_name = s_.endpoint_model();
+    PROV_ASSIGN_OR_RETURN(eo.dialect, parse_dialect(e.dialect));
+    eo.chat = e.chat;
+    eo.concurrency = e.concurrency;
+    eo.timeout_s = e.timeout_s;
+    eo.max_retries = e.retries;
+    eo.rate_limit_rps = e.rate;
+    eo.max_requests = e.max_requests;
+    eo.max_tokens_total = e.max_tokens_total;
+    if (!e.api_key_env.empty()) {
+      const char* key = std::getenv(e.api_key_env.c_str());
+      if (key == nullptr || *key == '\0') {
+        return invalid_argument("--api-key-env: environment variable " + e.api_key_env +
+                                " is not set or empty");
+      }
+      eo.api_key = key;
+    }
+    if (!tokenizer_path().empty() && tokenizer_ == nullptr) {
+      PROV_ASSIGN_OR_RETURN(tokenizer_, model::open_tokenizer_for(tokenizer_path(), ""));
+    }
+    eo.tokenizer = tokenizer_.get();
+    return EndpointClient::create(eo);
+  }
+
+  // The header of this endpoint's signature: the engine as discover() found it, and the
+  // tokenizer's identity when the records carry the engine's ids of that tokenizer.
+  SignatureHeader header(const Suite& suite, const EngineInfo& info) {
+    SignatureHeader h;
+    h.tool_version = kProvVersion;
+    h.source = "endpoint";
+    h.model_name = s_.endpoint_model();
+    h.endpoint_url = s_.source();
+    h.suite_name = suite.name;
+    h.suite_version = suite.version;
+    h.suite_digest = suite_digest(suite);
+    h.num_probes = static_cast<uint32_t>(suite.probes.size());
+    const bool legacy = settings_.endpoint.dialect == "openai";
+    h.device = legacy ? (settings_.endpoint.chat ? "endpoint:chat" : "endpoint:completions")
+                      : "endpoint:" + info.api;
+    h.engine = info.engine;
+    h.engine_version = info.version;
+    h.api = info.api;
+    h.logprob_mode = info.logprob_mode;
+    h.top_k_limit = info.top_k_limit;
+    h.prompt_logprobs = info.prompt_logprobs;
+    h.token_ids = info.token_ids;
+    notes_.clear();
+    if (h.token_ids && tokenizer_ != nullptr) {
+      h.tokenizer = tokenizer_identity(*tokenizer_);
+      h.vocab_size = served_vocab_size();
+    } else if (tokenizer_ != nullptr) {
+      notes_.push_back("--tokenizer " + tokenizer_path() +
+                       " is not recorded: the engine returns no token ids through this API, so "
+                       "token-level statistics are unavailable (text-level only)");
+    } else if (h.token_ids) {
+      notes_.push_back(
+          "the engine's token ids are recorded, but no --tokenizer names their "
+          "vocabulary: token-level statistics need it (text-level only)");
+    }
+    return h;
+  }
+
+  // The vocabulary size a local signature of the served model records: its config.json's
+  // vocab_size when --tokenizer names the model's directory (the output layer may be padded past
+  // the tokenizer), else the tokenizer's.
+  int32_t served_vocab_size() const {
+    std::error_code ec;
+    const fs::path cfg = fs::path(tokenizer_path()) / "config.json";
+    if (fs::is_regular_file(cfg, ec)) {
+      auto j = model::read_json_file(cfg.string(), 1 << 20);
+      if (j.is_ok() && j->is_object() && j->contains("vocab_size") &&
+          (*j)["vocab_size"].is_number_integer()) {
+        const int64_t v = (*j)["vocab_size"].get<int64_t>();
+        if (v > 0 && v <= INT32_MAX) return static_cast<int32_t>(v);
+      }
+    }
+    return tokenizer_->vocab_size();
+  }
+
+  const std::string& tokenizer_path() const {
+    return settings_.endpoint.tokenizer.empty() ? settings_.tokenizer
+                                                : settings_.endpoint.tokenizer;
+  }
+
   Subject& s_;
   const CollectSettings& settings_;
+  std::unique_ptr<model::Tokenizer> tokenizer_;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace
@@ -294,6 +403,7 @@ Result<Signature> Collector::signature(Subject& subject, const std::string& suit
   target.suite = &suite;
   target.output = out;
   target.what = "signature";
+  target.restart_mismatched = true;
   PROV_RETURN_IF_ERROR(b->collect(target).with_context("collecting the signature of " +
                                                        subject.spec() + " on " + suite.name));
   return read_signature(out);
@@ -302,6 +412,35 @@ Result<Signature> Collector::signature(Subject& subject, const std::string& suit
 Status Collector::collect_to(Subject& subject, const CollectTarget& target) {
   PROV_ASSIGN_OR_RETURN(Backend * b, backend(subject));
   return b->collect(target);
+}
+
+Status collect_probe(ProbeJob& job) {
+  if (!job.endpoint.empty() && !job.model.empty()) {
+    return invalid_argument("give MODEL or --endpoint, not both");
+  }
+  if (job.endpoint.empty() && job.model.empty()) {
+    return invalid_argument("give a MODEL path or --endpoint URL");
+  }
+  if (!job.endpoint.empty() && job.model_name.empty()) {
+    return invalid_argument("--endpoint needs --model-name");
+  }
+  SubjectSet subjects;
+  PROV_ASSIGN_OR_RETURN(
+      Subject * subject,
+      subjects.add(job.endpoint.empty() ? job.model : job.endpoint, job.model_name));
+  if (subject->kind() == SubjectKind::kSignatureFile) {
+    return invalid_argument(job.model + " is a signature file, not a model");
+  }
+  std::optional<Suite> suite;
+  if (!job.endpoint.empty()) {
+    PROV_ASSIGN_OR_RETURN(suite, resolve_suite(job.target.suite_spec, 0));
+  }
+  job.target.suite = suite ? &*suite : nullptr;
+  job.target.what = "probe";
+  Collector collector(job.settings);
+  Status st = collector.collect_to(*subject, job.target);
+  job.target.suite = nullptr;
+  return st;
 }
 
 }  // namespace prov::probes

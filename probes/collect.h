@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "probes/endpoint.h"
 #include "probes/signature.h"
 #include "probes/subject.h"
 #include "probes/suite.h"
@@ -24,12 +25,20 @@
 namespace prov::probes {
 
 struct EndpointSettings {
-  std::string api_key_env;  // environment variable holding the API key ("" = none)
-  bool chat = false;        // /chat/completions instead of /completions
+  std::string api_key_env;         // environment variable holding the API key ("" = none)
+  std::string dialect = "openai";  // the engine's wire format (probes/dialect.h)
+  bool chat = false;               // openai, vllm: /chat/completions instead of /completions
   int concurrency = 8;
   double timeout_s = 60;
   int retries = 5;
   double rate = 0;  // requests per second at most, 0 = no limit
+  // Budget of one collection (0 = none): requests to the engine and tokens it reports as used
+  // (endpoint.h, "Budget"). A collection stopped by it keeps its probes; rerunning completes it.
+  uint64_t max_requests = 0;
+  uint64_t max_tokens_total = 0;
+  // The tokenizer the endpoints serve ("" = CollectSettings::tokenizer): with it their token ids
+  // are recorded with its identity, so token-level statistics compare them with local models.
+  std::string tokenizer;
 };
 
 // How signatures are collected now: one set of settings for every command that collects.
@@ -38,8 +47,11 @@ struct CollectSettings {
   std::string device = "cpu";
   std::string dtype = "float32";
   int batch = 16;
-  std::string tokenizer;  // a tokenizer for local runs instead of the models' own ("" = theirs)
-  bool quiet = true;      // no progress line or summary on stderr
+  // Local runs: a tokenizer instead of the models' own ("" = theirs). Endpoints: the tokenizer
+  // the endpoint serves ("" = unknown): with it the engine's token ids are recorded with the
+  // tokenizer's identity, so token-level statistics compare an endpoint with local models.
+  std::string tokenizer;
+  bool quiet = true;  // no progress line or summary on stderr
   // Probes of logit-image-v1 collected from every local model for the logit_image statistic
   // (0 = none).
   int image_probes = 256;
@@ -52,7 +64,14 @@ struct CollectTarget {
   const Suite* suite = nullptr;  // that suite, resolved
   std::string output;            // the signature file to write or complete
   bool resume = true;            // complete an existing partial file instead of starting over
-  std::string what = "probe";    // names the work in progress lines and messages
+  // An existing file that cannot be completed (another model, setting or engine version) is
+  // started over instead of refused (the signature cache: its files are prov's own).
+  bool restart_mismatched = false;
+  std::string what = "probe";  // names the work in progress lines and messages
+  // Non-null: a dry run. The backend fills in what collecting the probes still missing from
+  // `output` would cost, and sends and writes nothing (endpoints only; kInvalidArgument for a
+  // checkpoint).
+  CostEstimate* dry_run = nullptr;
 };
 
 // Collects one subject's signatures.
@@ -91,6 +110,20 @@ class Collector {
   CollectSettings settings_;
   std::map<Subject*, std::unique_ptr<Backend>> backends_;
 };
+
+// What `prov probe` collects: a checkpoint (`model`) or an endpoint (`endpoint` with its
+// `model_name`), on the suite `target.suite_spec`, into `target.output`.
+struct ProbeJob {
+  std::string model;
+  std::string endpoint, model_name;
+  CollectSettings settings;
+  CollectTarget target;  // suite and what are filled in by collect_probe
+};
+
+// Checks the job (exactly one of model and endpoint; an endpoint needs a model name; a signature
+// file is not a model: kInvalidArgument), resolves an endpoint's suite (a checkpoint's runner
+// sizes built-in suites to its vocabulary) and collects.
+Status collect_probe(ProbeJob& job);
 
 // kInvalidArgument unless `sig` was collected on `suite` (by its digest); `what` names it.
 Status check_signature_suite(const Signature& sig, const std::string& what, const Suite& suite);

@@ -1,4 +1,6 @@
-// EndpointClient (endpoint.h): OpenAI-compatible endpoints over libcurl.
+// EndpointClient (endpoint.h): the HTTP side over libcurl (retries, backoff, rate limit,
+// counters, the budget, ordered delivery). What each engine is sent and answers:
+// endpoint_dialects.cpp.
 #include "probes/endpoint.h"
 
 #include <algorithm>
@@ -6,7 +8,6 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -19,24 +20,13 @@
 #include <nlohmann/json.hpp>
 
 #include "model/formats/config.h"
+#include "probes/endpoint_internal.h"
 
 namespace prov::probes {
 
+namespace client {
+
 namespace {
-
-using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-size_t code_points(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // A short, printable excerpt of an untrusted body for messages.
 std::string excerpt(const std::string& body) {
@@ -49,8 +39,17 @@ std::string excerpt(const std::string& body) {
   return out;
 }
 
+uint64_t count_of(const json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+}  // namespace
+
 // The error message in a server's error body: OpenAI {"error": {"message"}}, TGI {"error": "..."},
-// FastAPI {"detail": ...}, {"message": ...}; else an excerpt of the body.
+// Anthropic {"type": "error", "error": {"message"}}, vLLM {"message": ...}, FastAPI {"detail":
+// ...}; else an excerpt of the body.
 std::string server_message(const std::string& body) {
   auto parsed = model::parse_json_bounded(body, "error body");
   if (parsed.is_ok() && parsed->is_object()) {
@@ -75,17 +74,51 @@ std::string server_message(const std::string& body) {
   return body.empty() ? "(empty body)" : excerpt(body);
 }
 
+uint64_t reported_tokens(const json& a) {
+  if (!a.is_object()) return 0;
+  if (auto it = a.find("usage"); it != a.end() && it->is_object()) {
+    if (uint64_t t = count_of(*it, "total_tokens")) return t;
+    return count_of(*it, "prompt_tokens") + count_of(*it, "completion_tokens") +
+           count_of(*it, "input_tokens") + count_of(*it, "output_tokens");
+  }
+  if (auto it = a.find("meta_info"); it != a.end()) {
+    return count_of(*it, "prompt_tokens") + count_of(*it, "completion_tokens");
+  }
+  if (a.contains("tokens_evaluated")) {
+    return count_of(a, "tokens_evaluated") + count_of(a, "tokens_predicted");
+  }
+  if (auto it = a.find("details"); it != a.end() && it->is_object()) {
+    uint64_t prefill =
+        it->contains("prefill") && (*it)["prefill"].is_array() ? (*it)["prefill"].size() : 0;
+    return prefill + count_of(*it, "generated_tokens");
+  }
+  return 0;
+}
+
+}  // namespace client
+
+namespace {
+
+using client::Headers;
+using client::Refusal;
+using client::Validator;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
 std::once_flag g_curl_once;
 CURLcode g_curl_init = CURLE_OK;
 
-size_t write_cb(char* data, size_t size, size_t nmemb, void* user);
-size_t header_cb(char* data, size_t size, size_t nmemb, void* user);
+std::string lower_ascii(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 struct Transfer {
   std::string body;
   size_t limit = 0;
   bool too_large = false;
   std::optional<double> retry_after;
+  Headers headers;
 };
 
 size_t write_cb(char* data, size_t size, size_t nmemb, void* user) {
@@ -99,25 +132,32 @@ size_t write_cb(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
+std::string trim(const std::string& v) {
+  size_t b = v.find_first_not_of(" \t");
+  size_t e = v.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos || e == std::string::npos || e < b) return "";
+  return v.substr(b, e - b + 1);
+}
+
 size_t header_cb(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * nmemb;
   std::string line(data, n);
-  if (line.rfind("HTTP/", 0) == 0) t->retry_after.reset();  // a new response begins
+  if (line.rfind("HTTP/", 0) == 0) {  // a new response begins
+    t->retry_after.reset();
+    t->headers.clear();
+  }
   size_t colon = line.find(':');
-  if (colon != std::string::npos && lower(line.substr(0, colon)) == "retry-after") {
-    std::string v = line.substr(colon + 1);
-    size_t b = v.find_first_not_of(" \t");
-    size_t e = v.find_last_not_of(" \t\r\n");
-    if (b != std::string::npos && e != std::string::npos && e >= b) {
-      v = v.substr(b, e - b + 1);
-      // Seconds only (an HTTP date is ignored: the backoff applies then).
-      if (!v.empty() && v.size() < 16 && v.find_first_not_of("0123456789.") == std::string::npos) {
-        char* end = nullptr;
-        double s = std::strtod(v.c_str(), &end);
-        if (end != nullptr && *end == '\0' && std::isfinite(s) && s >= 0) t->retry_after = s;
-      }
-    }
+  if (colon == std::string::npos || t->headers.size() >= 128) return n;
+  const std::string name = lower_ascii(line.substr(0, colon));
+  const std::string v = trim(line.substr(colon + 1));
+  if (v.size() <= 1024) t->headers[name] = v;
+  // Retry-After in seconds only (an HTTP date is ignored: the backoff applies then).
+  if (name == "retry-after" && !v.empty() && v.size() < 16 &&
+      v.find_first_not_of("0123456789.") == std::string::npos) {
+    char* end = nullptr;
+    double s = std::strtod(v.c_str(), &end);
+    if (end != nullptr && *end == '\0' && std::isfinite(s) && s >= 0) t->retry_after = s;
   }
   return n;
 }
@@ -128,179 +168,10 @@ struct Attempt {
   Status status;  // for kRetry / kFatal
   std::optional<double> retry_after;
   json body;  // for kOk
+  long http = 0;
+  std::string raw;  // the body as received (refusals)
+  Headers headers;
 };
-
-// Structural check of a response (retried when it fails: a server glitch).
-using Validator = std::function<Status(const json&)>;
-
-bool is_num(const json& j) {
-  return j.is_number();
-}
-
-float as_float(const json& j) {
-  return static_cast<float>(j.get<double>());
-}
-
-// One top-alternatives entry before sorting.
-struct Alt {
-  std::optional<int32_t> id;
-  std::string token;
-  bool has_token = true;
-  float logprob = 0;
-};
-
-std::optional<int32_t> token_id_key(const std::string& key) {
-  const std::string prefix = "token_id:";
-  if (key.rfind(prefix, 0) != 0 || key.size() == prefix.size() || key.size() > prefix.size() + 10) {
-    return std::nullopt;
-  }
-  int64_t v = 0;
-  for (size_t i = prefix.size(); i < key.size(); ++i) {
-    if (key[i] < '0' || key[i] > '9') return std::nullopt;
-    v = v * 10 + (key[i] - '0');
-  }
-  if (v > INT32_MAX) return std::nullopt;
-  return static_cast<int32_t>(v);
-}
-
-// Sorts (most likely first; ties by id when every entry has one, else by token) and fills a TopK:
-// ids when every entry has one, tokens when every entry has a real token string.
-TopK make_topk(std::vector<Alt> alts, size_t k) {
-  bool all_ids = !alts.empty(), all_tokens = !alts.empty();  // (empty: an empty TopK)
-  for (const auto& a : alts) {
-    all_ids = all_ids && a.id.has_value();
-    all_tokens = all_tokens && a.has_token;
-  }
-  std::sort(alts.begin(), alts.end(), [&](const Alt& a, const Alt& b) {
-    if (a.logprob != b.logprob) return a.logprob > b.logprob;
-    if (all_ids) return *a.id < *b.id;
-    return a.token < b.token;
-  });
-  if (alts.size() > k) alts.resize(k);
-  TopK t;
-  for (const auto& a : alts) {
-    if (all_ids) t.ids.push_back(*a.id);
-    if (all_tokens) t.tokens.push_back(a.token);
-    t.logprobs.push_back(a.logprob);
-  }
-  if (!all_ids && !all_tokens) {  // mixed "token_id:N" and strings: keep the raw keys
-    for (const auto& a : alts)
-      t.tokens.push_back(a.id ? "token_id:" + std::to_string(*a.id) : a.token);
-  }
-  return t;
-}
-
-// Completions top alternatives at one step: `ids_entry` (top_logprobs_ids[i], may be null) wins
-// over the {token: logprob} object `dict`.
-Result<TopK> completion_top(const json& dict, const json* ids_entry, size_t k,
-                            const std::string& where) {
-  std::vector<Alt> alts;
-  if (ids_entry != nullptr && ids_entry->is_array()) {
-    for (const auto& e : *ids_entry) {
-      if (!e.is_object() || !e.contains("id") || !e["id"].is_number_integer() ||
-          !e.contains("logprob") || !is_num(e["logprob"])) {
-        return corrupt(where + ": top_logprobs_ids entries must be {id, logprob}");
-      }
-      Alt a;
-      int64_t id = e["id"].get<int64_t>();
-      if (id < 0 || id > INT32_MAX) return corrupt(where + ": token id out of range");
-      a.id = static_cast<int32_t>(id);
-      a.logprob = as_float(e["logprob"]);
-      if (e.contains("token") && e["token"].is_string()) {
-        a.token = e["token"].get<std::string>();
-      } else {
-        a.has_token = false;
-      }
-      alts.push_back(std::move(a));
-    }
-    return make_topk(std::move(alts), k);
-  }
-  if (dict.is_null()) return TopK{};
-  if (!dict.is_object()) return corrupt(where + ": top_logprobs entry is not an object");
-  for (const auto& [key, value] : dict.items()) {
-    if (!is_num(value))
-      return corrupt(where + ": top_logprobs value for '" + excerpt(key) + "' is not a number");
-    Alt a;
-    a.logprob = as_float(value);
-    a.id = token_id_key(key);
-    if (a.id) {
-      a.has_token = false;
-    } else {
-      a.token = key;
-    }
-    alts.push_back(std::move(a));
-  }
-  return make_topk(std::move(alts), k);
-}
-
-Status check_completion(const json& j, bool need_logprob_arrays) {
-  if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
-      j["choices"].empty() || !j["choices"][0].is_object()) {
-    return corrupt("response has no choices[0]");
-  }
-  const json& c = j["choices"][0];
-  if (c.contains("text") && !c["text"].is_string() && !c["text"].is_null()) {
-    return corrupt("choices[0].text is not a string");
-  }
-  if (!c.contains("logprobs") || c["logprobs"].is_null()) {
-    return need_logprob_arrays ? corrupt("choices[0].logprobs is missing") : Status::ok();
-  }
-  const json& lp = c["logprobs"];
-  if (!lp.is_object()) return corrupt("choices[0].logprobs is not an object");
-  auto arr = [&](const char* key, bool required) -> Status {
-    if (!lp.contains(key) || lp[key].is_null()) {
-      return required ? corrupt(std::string("choices[0].logprobs.") + key + " is missing")
-                      : Status::ok();
-    }
-    if (!lp[key].is_array()) {
-      return corrupt(std::string("choices[0].logprobs.") + key + " is not a list");
-    }
-    return Status::ok();
-  };
-  PROV_RETURN_IF_ERROR(arr("top_logprobs", false));
-  PROV_RETURN_IF_ERROR(arr("top_logprobs_ids", false));
-  PROV_RETURN_IF_ERROR(arr("token_ids", false));
-  PROV_RETURN_IF_ERROR(arr("tokens", need_logprob_arrays));
-  PROV_RETURN_IF_ERROR(arr("token_logprobs", need_logprob_arrays));
-  PROV_RETURN_IF_ERROR(arr("text_offset", need_logprob_arrays));
-  if (need_logprob_arrays) {
-    size_t n = lp["tokens"].size();
-    if (lp["token_logprobs"].size() != n || lp["text_offset"].size() != n) {
-      return corrupt("choices[0].logprobs lists differ in length");
-    }
-    for (const char* key : {"top_logprobs", "top_logprobs_ids", "token_ids"}) {
-      if (lp.contains(key) && lp[key].is_array() && lp[key].size() != n) {
-        return corrupt(std::string("choices[0].logprobs.") + key + " differs in length");
-      }
-    }
-  }
-  return Status::ok();
-}
-
-Status check_chat(const json& j) {
-  if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
-      j["choices"].empty() || !j["choices"][0].is_object()) {
-    return corrupt("response has no choices[0]");
-  }
-  const json& c = j["choices"][0];
-  if (!c.contains("message") || !c["message"].is_object()) {
-    return corrupt("choices[0].message is missing");
-  }
-  const json& m = c["message"];
-  if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()) {
-    return corrupt("choices[0].message.content is not a string");
-  }
-  if (c.contains("logprobs") && !c["logprobs"].is_null()) {
-    const json& lp = c["logprobs"];
-    if (!lp.is_object()) return corrupt("choices[0].logprobs is not an object");
-    if (lp.contains("content") && !lp["content"].is_null() && !lp["content"].is_array()) {
-      return corrupt("choices[0].logprobs.content is not a list");
-    }
-  }
-  return Status::ok();
-}
-
-}  // namespace
 
 // libcurl handles owned by unique_ptr (STYLE.md: C handles live in unique_ptr with deleters).
 struct CurlDeleter {
@@ -321,12 +192,28 @@ void add_header(SlistPtr* list, const std::string& line) {
   }
 }
 
-struct EndpointClient::Impl {
-  EndpointOptions options;
-  std::string base;  // ".../v1"
+// The calls and tokens of the probe running on this thread (run_suite), or null.
+struct ProbeUsage {
+  uint64_t calls = 0;
+  uint64_t tokens = 0;
+};
+thread_local ProbeUsage* t_usage = nullptr;
+
+}  // namespace
+
+struct EndpointClient::Impl final : public client::Wire {
+  EndpointOptions opts;
+  std::string root_;  // "http://host:port"
+  std::string base;   // root_ + "/v1"
+  std::unique_ptr<client::EngineClient> engine;
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> retries{0};
-  std::atomic<bool> zero_max_tokens_rejected{false};
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> tokens{0};
+
+  // The budget: what finished probes and discover() used, and what running probes reserved.
+  std::mutex budget_mu;
+  uint64_t committed_calls = 0, committed_tokens = 0, reserved_calls = 0, reserved_tokens = 0;
 
   std::mutex handles_mu;
   std::vector<CurlPtr> idle;
@@ -336,6 +223,10 @@ struct EndpointClient::Impl {
 
   std::mutex rate_mu;
   Clock::time_point next_slot{};
+
+  const EndpointOptions& options() const override { return opts; }
+  const std::string& root() const override { return root_; }
+  const std::string& api_base() const override { return base; }
 
   CurlPtr acquire() {
     {
@@ -355,22 +246,22 @@ struct EndpointClient::Impl {
 
   // Token bucket holding one token: each request takes the next slot 1/rps after the previous.
   void rate_limit() {
-    if (options.rate_limit_rps <= 0) return;
+    if (opts.rate_limit_rps <= 0) return;
     Clock::time_point slot;
     {
       std::lock_guard<std::mutex> lock(rate_mu);
       auto now = Clock::now();
       slot = std::max(now, next_slot);
       next_slot = slot + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(1.0 / options.rate_limit_rps));
+                             std::chrono::duration<double>(1.0 / opts.rate_limit_rps));
     }
     std::this_thread::sleep_until(slot);
   }
 
   double backoff(int attempt, const std::optional<double>& retry_after) {
-    if (retry_after) return std::min(*retry_after, options.backoff_max_s);
-    double d = std::min(options.backoff_max_s,
-                        options.backoff_initial_s * std::pow(2.0, std::min(attempt, 60)));
+    if (retry_after) return std::min(*retry_after, opts.backoff_max_s);
+    double d =
+        std::min(opts.backoff_max_s, opts.backoff_initial_s * std::pow(2.0, std::min(attempt, 60)));
     double u;
     {
       std::lock_guard<std::mutex> lock(rng_mu);
@@ -379,7 +270,8 @@ struct EndpointClient::Impl {
     return d * u;
   }
 
-  Attempt attempt(const std::string& url, const std::string& payload) {
+  // One HTTP exchange: a POST of `payload`, or a GET when `payload` is null.
+  Attempt attempt(const std::string& url, const std::string* payload) {
     Attempt a;
     CurlPtr handle = acquire();
     CURL* h = handle.get();
@@ -390,24 +282,33 @@ struct EndpointClient::Impl {
     }
     curl_easy_reset(h);
     Transfer t;
-    t.limit = options.max_response_bytes;
+    t.limit = opts.max_response_bytes;
     char errbuf[CURL_ERROR_SIZE] = {0};
     SlistPtr headers;
-    add_header(&headers, "Content-Type: application/json");
+    if (payload != nullptr) add_header(&headers, "Content-Type: application/json");
     add_header(&headers, "Accept: application/json");
-    if (!options.api_key.empty()) add_header(&headers, "Authorization: Bearer " + options.api_key);
+    if (opts.dialect == Dialect::kAnthropic) {
+      add_header(&headers, "anthropic-version: " + opts.anthropic_version);
+      if (!opts.api_key.empty()) add_header(&headers, "x-api-key: " + opts.api_key);
+    } else if (!opts.api_key.empty()) {
+      add_header(&headers, "Authorization: Bearer " + opts.api_key);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+    if (payload != nullptr) {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload->data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload->size()));
+    } else {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout_s * 1000));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout_s * 1000));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout_s * 1000));
+                     static_cast<long>(opts.connect_timeout_s * 1000));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
@@ -422,16 +323,17 @@ struct EndpointClient::Impl {
     headers.reset();
     // Keep the handle (and its connection) only after a clean exchange; else it is cleaned up.
     if (rc == CURLE_OK) release(std::move(handle));
-    const std::string what = "POST " + url;
+    const std::string what = (payload != nullptr ? "POST " : "GET ") + url;
+    a.http = code;
+    a.headers = std::move(t.headers);
     if (rc != CURLE_OK) {
       std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
       switch (rc) {
         case CURLE_WRITE_ERROR:
           a.kind = Attempt::kFatal;
-          a.status = t.too_large
-                         ? corrupt(what + ": response larger than the " +
-                                   std::to_string(options.max_response_bytes) + "-byte limit")
-                         : io_error(what + ": " + detail);
+          a.status = t.too_large ? corrupt(what + ": response larger than the " +
+                                           std::to_string(opts.max_response_bytes) + "-byte limit")
+                                 : io_error(what + ": " + detail);
           return a;
         case CURLE_PARTIAL_FILE:
         case CURLE_BAD_CONTENT_ENCODING:
@@ -466,301 +368,132 @@ struct EndpointClient::Impl {
     if (code == 429 || code >= 500) {
       a.kind = Attempt::kRetry;
       a.retry_after = t.retry_after;
-      a.status = io_error(what + ": HTTP " + std::to_string(code) + ": " + server_message(t.body));
+      a.status =
+          io_error(what + ": HTTP " + std::to_string(code) + ": " + client::server_message(t.body));
       return a;
     }
     if (code < 200 || code >= 300) {
       a.kind = Attempt::kFatal;
       std::string hint = (code == 401 || code == 403) ? " (check the API key)" : "";
       a.status = invalid_argument(what + ": HTTP " + std::to_string(code) + hint + ": " +
-                                  server_message(t.body));
+                                  client::server_message(t.body));
+      a.raw = std::move(t.body);
       return a;
     }
     auto parsed = model::parse_json_bounded(t.body, what + ": response");
     if (!parsed.is_ok()) {
       a.kind = Attempt::kRetry;
-      a.status = corrupt(parsed.status().message() + " (body: " + excerpt(t.body) + ")");
+      a.status =
+          corrupt(parsed.status().message() + " (body: " + client::server_message(t.body) + ")");
       return a;
     }
     a.body = std::move(parsed).value();
     return a;
   }
 
-  // POSTs `request` to base + path, retrying as endpoint.h describes; `validate` checks the
-  // structure of a 2xx body (a failure is retried like malformed JSON).
-  Result<json> post(const std::string& path, const json& request, const Validator& validate) {
-    const std::string url = base + path;
-    const std::string payload = request.dump(-1, ' ', false, json::error_handler_t::replace);
+  // One call to the engine with retries; counted once by the budget.
+  Result<json> call(const std::string& path, const std::string* payload, const Validator& validate,
+                    Refusal* refusal, Headers* headers) {
+    const std::string url = root_ + path;
+    ++calls;
+    if (t_usage != nullptr) {
+      ++t_usage->calls;
+    } else {
+      std::lock_guard<std::mutex> lock(budget_mu);
+      ++committed_calls;
+    }
     Status last;
-    for (int i = 0; i <= options.max_retries; ++i) {
+    for (int i = 0; i <= opts.max_retries; ++i) {
       if (i > 0) ++retries;
       rate_limit();
       Attempt a = attempt(url, payload);
       if (a.kind == Attempt::kOk) {
-        Status v = validate(a.body);
-        if (v.is_ok()) return std::move(a.body);
+        Status v = validate ? validate(a.body) : Status::ok();
+        if (v.is_ok()) {
+          const uint64_t used = client::reported_tokens(a.body);
+          tokens += used;
+          if (t_usage != nullptr) {
+            t_usage->tokens += used;
+          } else {
+            std::lock_guard<std::mutex> lock(budget_mu);
+            committed_tokens += used;
+          }
+          if (headers != nullptr) *headers = std::move(a.headers);
+          return std::move(a.body);
+        }
         a.kind = Attempt::kRetry;
-        a.status = corrupt("POST " + url + ": unexpected response: " + v.message());
+        a.status = corrupt((payload != nullptr ? "POST " : "GET ") + url +
+                           ": unexpected response: " + v.message());
       }
-      if (a.kind == Attempt::kFatal) return a.status;
+      if (a.kind == Attempt::kFatal) {
+        if (refusal != nullptr && a.http >= 400) {
+          refusal->http_status = static_cast<int>(a.http);
+          auto parsed = model::parse_json_bounded(a.raw, "error body");
+          refusal->body = parsed.is_ok() ? std::move(parsed).value() : json();
+          refusal->message = client::server_message(a.raw);
+        }
+        return a.status;
+      }
       last = a.status;
-      if (i < options.max_retries) {
+      if (i < opts.max_retries) {
         double d = backoff(i, a.retry_after);
         std::this_thread::sleep_for(std::chrono::duration<double>(d));
       }
     }
     return Status(last.code(), last.message() + " (gave up after " +
-                                   std::to_string(options.max_retries + 1) + " attempts)");
+                                   std::to_string(opts.max_retries + 1) + " attempts)");
   }
 
-  json base_request() const {
-    json r = json::object();
-    if (!options.model_name.empty()) r["model"] = options.model_name;
-    return r;
+  Result<json> post(const std::string& path, const json& request, const Validator& validate,
+                    Refusal* refusal, Headers* headers) override {
+    const std::string payload = request.dump(-1, ' ', false, json::error_handler_t::replace);
+    return call(path, &payload, validate, refusal, headers);
   }
 
-  // The main request: positions[0] and continuation_text.
-  Status main_completion(const Probe& probe, ProbeRecord* rec) {
-    json req = base_request();
-    if (probe.text) {
-      req["prompt"] = *probe.text;
-    } else {
-      req["prompt"] = *probe.ids;
+  Result<json> get(const std::string& path, Headers* headers) override {
+    return call(path, nullptr, nullptr, nullptr, headers);
+  }
+
+  // Reserves a probe's requests and tokens against the budget; kInvalidArgument when they do not
+  // fit.
+  Status reserve(const Probe& probe, uint32_t index, const client::ProbeCost& c) {
+    const uint64_t t = c.prompt_tokens + c.completion_tokens;
+    std::lock_guard<std::mutex> lock(budget_mu);
+    auto over = [&](const char* flag, uint64_t max, uint64_t used, uint64_t need,
+                    const char* unit) {
+      return invalid_argument(
+          "probe " + std::to_string(index) + " ('" + probe.id + "') would pass the budget " + flag +
+          " " + std::to_string(max) + " (" + std::to_string(used) + " " + unit +
+          " used or reserved, it needs " + std::to_string(need) +
+          "); the probes before it are kept and none after it was sent: raise the budget and "
+          "collect again to complete the file (completed probes are not requested again)");
+    };
+    if (opts.max_requests > 0 &&
+        committed_calls + reserved_calls + c.requests > opts.max_requests) {
+      return over("--max-requests", opts.max_requests, committed_calls + reserved_calls, c.requests,
+                  "requests");
     }
-    req["max_tokens"] = std::max(1, probe.greedy_tokens);
-    req["temperature"] = 0;
-    req["seed"] = 0;
-    if (probe.top_k > 0) req["logprobs"] = probe.top_k;
-    PROV_ASSIGN_OR_RETURN(json resp, post("/completions", req, [](const json& j) {
-                            return check_completion(j, false);
-                          }));
-    const json& c = resp["choices"][0];
-    if (probe.greedy_tokens > 0 && c.contains("text") && c["text"].is_string()) {
-      rec->continuation_text = c["text"].get<std::string>();
+    if (opts.max_tokens_total > 0 &&
+        committed_tokens + reserved_tokens + t > opts.max_tokens_total) {
+      return over("--max-tokens-total", opts.max_tokens_total, committed_tokens + reserved_tokens,
+                  t, "tokens");
     }
-    if (probe.top_k > 0 && c.contains("logprobs") && c["logprobs"].is_object()) {
-      const json& lp = c["logprobs"];
-      if (lp.contains("top_logprobs") && lp["top_logprobs"].is_array() &&
-          !lp["top_logprobs"].empty()) {
-        const json* ids = nullptr;
-        if (lp.contains("top_logprobs_ids") && lp["top_logprobs_ids"].is_array() &&
-            !lp["top_logprobs_ids"].empty()) {
-          ids = &lp["top_logprobs_ids"][0];
-        }
-        PROV_ASSIGN_OR_RETURN(TopK top, completion_top(lp["top_logprobs"][0], ids, probe.top_k,
-                                                       "POST " + base + "/completions"));
-        if (!top.logprobs.empty()) {
-          PositionRecord pos;
-          pos.top = std::move(top);
-          rec->positions.push_back(std::move(pos));
-        }
-      }
-    }
+    reserved_calls += c.requests;
+    reserved_tokens += t;
     return Status::ok();
   }
 
-  // Echo scoring of prompt + text: the tokens of `text` with their log-probabilities and, when
-  // `positions` is non-null, one PositionRecord per token.
-  Result<ScoredText> score(const std::string& prompt, const std::string& text, int top_k,
-                           std::vector<PositionRecord>* positions) {
-    const std::string url = "POST " + base + "/completions";
-    json req = base_request();
-    req["prompt"] = prompt + text;
-    req["echo"] = true;
-    req["temperature"] = 0;
-    req["seed"] = 0;
-    req["logprobs"] = std::max(top_k, 1);
-    auto validate = [](const json& j) { return check_completion(j, true); };
-    int max_tokens = zero_max_tokens_rejected ? 1 : 0;
-    req["max_tokens"] = max_tokens;
-    auto resp = post("/completions", req, validate);
-    if (!resp.is_ok() && max_tokens == 0 && resp.status().code() == StatusCode::kInvalidArgument) {
-      zero_max_tokens_rejected = true;
-      max_tokens = 1;
-      req["max_tokens"] = 1;
-      resp = post("/completions", req, validate);
-    }
-    if (!resp.is_ok()) return resp.status();
-    const json& lp = resp.value()["choices"][0]["logprobs"];
-    const json& tokens = lp["tokens"];
-    const json& lps = lp["token_logprobs"];
-    const json& offsets = lp["text_offset"];
-    const size_t n = tokens.size();
-    // Echoed tokens: all but the generated ones.
-    size_t generated = max_tokens == 0 ? 0 : 1;
-    const json& usage = resp.value().contains("usage") ? resp.value()["usage"] : json();
-    if (usage.is_object() && usage.contains("completion_tokens") &&
-        usage["completion_tokens"].is_number_unsigned()) {
-      generated = usage["completion_tokens"].get<uint64_t>();
-    }
-    if (generated > n) return corrupt(url + ": usage.completion_tokens exceeds the tokens listed");
-    const size_t echoed = n - generated;
-    // Offsets into the returned text put the boundary at the prompt's length. Some servers
-    // (vLLM) instead add up the reported token strings, counting a BOS rendered as "<s>" that
-    // the text does not contain; the last echoed token then ends past the end of prompt + text,
-    // and the boundary moves by the same amount (at most the first token's length).
-    uint64_t boundary = code_points(prompt);
-    if (echoed > 0 && tokens[echoed - 1].is_string() && tokens[0].is_string() &&
-        offsets[echoed - 1].is_number_unsigned()) {
-      const std::string last = tokens[echoed - 1].get<std::string>();
-      if (!token_id_key(last)) {
-        uint64_t end = offsets[echoed - 1].get<uint64_t>() + code_points(last);
-        uint64_t want = code_points(prompt) + code_points(text);
-        uint64_t first_len = code_points(tokens[0].get<std::string>());
-        if (end > want && end - want <= first_len) boundary += end - want;
-      }
-    }
-    const json* ids =
-        lp.contains("token_ids") && lp["token_ids"].is_array() ? &lp["token_ids"] : nullptr;
-    const json* top_ids = lp.contains("top_logprobs_ids") && lp["top_logprobs_ids"].is_array()
-                              ? &lp["top_logprobs_ids"]
-                              : nullptr;
-    const json* tops = lp.contains("top_logprobs") && lp["top_logprobs"].is_array()
-                           ? &lp["top_logprobs"]
-                           : nullptr;
-    ScoredText st;
-    st.text = text;
-    bool all_ids = ids != nullptr;
-    for (size_t i = 0; i < echoed; ++i) {
-      if (!offsets[i].is_number_integer()) return corrupt(url + ": text_offset is not an integer");
-      if (offsets[i].get<int64_t>() < 0 ||
-          static_cast<uint64_t>(offsets[i].get<int64_t>()) < boundary)
-        continue;
-      const std::string where = url + ": echoed token " + std::to_string(i);
-      if (!tokens[i].is_string()) return corrupt(where + ": token is not a string");
-      if (!is_num(lps[i])) {
-        return corrupt(where +
-                       ": no log-probability (a text scored at the very start of the "
-                       "context, or a server that does not score echoed tokens)");
-      }
-      std::string tok = tokens[i].get<std::string>();
-      float lpv = as_float(lps[i]);
-      std::optional<int32_t> id;
-      if (ids != nullptr && (*ids)[i].is_number_integer()) {
-        int64_t v = (*ids)[i].get<int64_t>();
-        if (v >= 0 && v <= INT32_MAX) id = static_cast<int32_t>(v);
-      } else if (auto tid = token_id_key(tok)) {
-        id = tid;
-      }
-      all_ids = all_ids && id.has_value();
-      st.tokens.push_back(tok);
-      st.ids.push_back(id.value_or(-1));
-      st.token_logprobs.push_back(lpv);
-      st.total_logprob += lpv;
-      if (positions != nullptr) {
-        PositionRecord pos;
-        pos.token = tok;
-        pos.token_logprob = lpv;
-        if (id) pos.token_id = *id;
-        if (top_k > 0) {
-          const json* tid = top_ids != nullptr ? &(*top_ids)[i] : nullptr;
-          json none;
-          PROV_ASSIGN_OR_RETURN(
-              pos.top, completion_top(tops != nullptr ? (*tops)[i] : none, tid, top_k, where));
-        }
-        positions->push_back(std::move(pos));
-      }
-    }
-    if (!all_ids) st.ids.clear();
-    if (st.tokens.empty() && !text.empty()) {
-      return invalid_argument(url + ": no echoed token starts at or after character " +
-                              std::to_string(boundary) +
-                              " (the end of the prompt): the scored text merges into the "
-                              "prompt's last token; score texts that begin at a token boundary "
-                              "(for example with a leading space)");
-    }
-    return st;
-  }
-
-  Status chat_completion(const Probe& probe, ProbeRecord* rec) {
-    json req = base_request();
-    req["messages"] = json::array({{{"role", "user"}, {"content", *probe.text}}});
-    req["max_tokens"] = std::max(1, probe.greedy_tokens);
-    req["temperature"] = 0;
-    req["seed"] = 0;
-    if (probe.top_k > 0) {
-      req["logprobs"] = true;
-      req["top_logprobs"] = probe.top_k;
-    }
-    PROV_ASSIGN_OR_RETURN(json resp, post("/chat/completions", req, check_chat));
-    const json& c = resp["choices"][0];
-    const json& m = c["message"];
-    if (probe.greedy_tokens > 0 && m.contains("content") && m["content"].is_string()) {
-      rec->continuation_text = m["content"].get<std::string>();
-    }
-    const std::string where = "POST " + base + "/chat/completions";
-    if (probe.top_k > 0 && c.contains("logprobs") && c["logprobs"].is_object() &&
-        c["logprobs"].contains("content") && c["logprobs"]["content"].is_array() &&
-        !c["logprobs"]["content"].empty()) {
-      const json& first = c["logprobs"]["content"][0];
-      if (!first.is_object()) return corrupt(where + ": logprobs.content[0] is not an object");
-      std::vector<Alt> alts;
-      if (first.contains("top_logprobs") && first["top_logprobs"].is_array()) {
-        for (const auto& e : first["top_logprobs"]) {
-          if (!e.is_object() || !e.contains("token") || !e["token"].is_string() ||
-              !e.contains("logprob") || !is_num(e["logprob"])) {
-            return corrupt(where + ": top_logprobs entries must be {token, logprob}");
-          }
-          Alt a;
-          a.token = e["token"].get<std::string>();
-          a.logprob = as_float(e["logprob"]);
-          if (auto id = token_id_key(a.token)) {
-            a.id = id;
-            a.has_token = false;
-          }
-          alts.push_back(std::move(a));
-        }
-      }
-      if (!alts.empty()) {
-        PositionRecord pos;
-        pos.top = make_topk(std::move(alts), static_cast<size_t>(probe.top_k));
-        rec->positions.push_back(std::move(pos));
-      }
-    }
-    return Status::ok();
-  }
-
-  Result<ProbeRecord> run_probe(const Probe& probe, uint32_t index) {
-    ProbeRecord rec;
-    rec.index = index;
-    rec.probe_id = probe.id;
-    const bool has_text = probe.text.has_value();
-    if (has_text == probe.ids.has_value()) {
-      return invalid_argument("exactly one of text and ids must be set");
-    }
-    if (probe.ids) rec.prompt_ids = *probe.ids;
-    if (options.chat) {
-      if (!has_text) {
-        return invalid_argument("the prompt is given as token ids; chat endpoints take text");
-      }
-      if (probe.continuation || !probe.score_texts.empty()) {
-        return unsupported(
-            "continuation and score_texts need a completions endpoint (chat "
-            "endpoints do not score given text); run without chat mode");
-      }
-      PROV_RETURN_IF_ERROR(chat_completion(probe, &rec));
-      return rec;
-    }
-    if (!has_text && (probe.continuation || !probe.score_texts.empty())) {
-      return unsupported(
-          "the prompt is given as token ids; continuation and score_texts after "
-          "it need a text prompt over an endpoint");
-    }
-    if (!(probe.continuation && probe.greedy_tokens == 0)) {
-      PROV_RETURN_IF_ERROR(main_completion(probe, &rec));
-    }
-    if (probe.continuation) {
-      std::vector<PositionRecord> positions;
-      PROV_ASSIGN_OR_RETURN(ScoredText st,
-                            score(*probe.text, *probe.continuation, probe.top_k, &positions));
-      (void)st;
-      rec.positions = std::move(positions);
-    }
-    for (const auto& text : probe.score_texts) {
-      PROV_ASSIGN_OR_RETURN(ScoredText st, score(*probe.text, text, 0, nullptr));
-      rec.scores.push_back(std::move(st));
-    }
-    return rec;
+  // Replaces a reservation with what the probe used (its estimate where the engine reported no
+  // tokens).
+  void settle(const client::ProbeCost& c, const ProbeUsage& used) {
+    const uint64_t t = c.prompt_tokens + c.completion_tokens;
+    std::lock_guard<std::mutex> lock(budget_mu);
+    reserved_calls -= c.requests;
+    reserved_tokens -= t;
+    committed_calls += used.calls;
+    const uint64_t charged = used.tokens > 0 || used.calls == 0 ? used.tokens : t;
+    committed_tokens += charged;
+    if (used.tokens == 0) tokens += charged;
   }
 };
 
@@ -777,6 +510,7 @@ Result<std::unique_ptr<EndpointClient>> EndpointClient::create(const EndpointOpt
   }
   while (!base.empty() && base.back() == '/') base.pop_back();
   if (base.size() < 3 || base.compare(base.size() - 3, 3, "/v1") != 0) base += "/v1";
+  const std::string root = base.substr(0, base.size() - 3);
   auto bad = [](const std::string& what) { return invalid_argument("endpoint option " + what); };
   if (options.concurrency < 1 || options.concurrency > 256) {
     return bad("concurrency must be between 1 and 256");
@@ -795,8 +529,13 @@ Result<std::unique_ptr<EndpointClient>> EndpointClient::create(const EndpointOpt
   if (!(options.rate_limit_rps >= 0) || !std::isfinite(options.rate_limit_rps)) {
     return bad("rate_limit_rps must be finite and not negative");
   }
-  if (options.api_key.find_first_of("\r\n") != std::string::npos) {
-    return bad("api_key contains a line break");
+  if (options.api_key.find_first_of("\r\n") != std::string::npos ||
+      options.anthropic_version.find_first_of("\r\n") != std::string::npos) {
+    return bad("api_key and anthropic_version must not contain a line break");
+  }
+  if (options.dialect != Dialect::kOpenAI && options.dialect != Dialect::kVllm && options.chat) {
+    return bad(std::string("chat applies to the openai and vllm dialects, not ") +
+               dialect_name(options.dialect));
   }
   std::call_once(g_curl_once, [] { g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT); });
   if (g_curl_init != CURLE_OK) {
@@ -804,14 +543,42 @@ Result<std::unique_ptr<EndpointClient>> EndpointClient::create(const EndpointOpt
                           curl_easy_strerror(g_curl_init));
   }
   auto impl = std::make_unique<Impl>();
-  impl->options = options;
+  impl->opts = options;
   impl->base = base;
+  impl->root_ = root;
   impl->rng.seed(options.jitter_seed);
+  impl->engine = client::make_engine_client(*impl);
   return std::unique_ptr<EndpointClient>(new EndpointClient(std::move(impl)));
 }
 
+Result<EngineInfo> EndpointClient::discover(uint32_t want_top_k) {
+  return impl_->engine->discover(want_top_k);
+}
+
+CostEstimate EndpointClient::estimate(const Suite& suite, const std::vector<bool>& skip) const {
+  CostEstimate e;
+  uint32_t top = 0;
+  for (size_t i = 0; i < suite.probes.size(); ++i) {
+    const Probe& p = suite.probes[i];
+    top = std::max<uint32_t>(top, static_cast<uint32_t>(std::max(0, p.top_k)));
+    if (i < skip.size() && skip[i]) continue;
+    const client::ProbeCost c = impl_->engine->cost(p);
+    ++e.probes;
+    e.requests += c.requests;
+    e.prompt_tokens += c.prompt_tokens;
+    e.completion_tokens += c.completion_tokens;
+  }
+  if (e.probes > 0) e.requests += impl_->engine->discover_requests(top);
+  return e;
+}
+
 Result<ProbeRecord> EndpointClient::run_probe(const Probe& probe, uint32_t index) {
-  auto r = impl_->run_probe(probe, index);
+  const bool has_text = probe.text.has_value();
+  if (has_text == probe.ids.has_value()) {
+    return invalid_argument("exactly one of text and ids must be set")
+        .with_context("probe " + std::to_string(index) + " ('" + probe.id + "')");
+  }
+  auto r = impl_->engine->run_probe(probe, index);
   if (!r.is_ok()) {
     return r.status().with_context("probe " + std::to_string(index) + " ('" + probe.id + "')");
   }
@@ -868,27 +635,42 @@ Status EndpointClient::run_suite(const Suite& suite, const std::vector<bool>& sk
   auto worker = [&]() {
     for (;;) {
       size_t pos;
+      client::ProbeCost cost;
       {
+        // Picked and reserved in probe order: a probe past the budget stops every later one.
         std::lock_guard<std::mutex> lock(mu);
         if (stop || failed_at != SIZE_MAX || next_pick >= todo.size()) return;
         pos = next_pick++;
+        const Probe& p = suite.probes[todo[pos]];
+        cost = impl_->engine->cost(p);
+        Status budget = impl_->reserve(p, static_cast<uint32_t>(todo[pos]), cost);
+        if (!budget.is_ok()) {
+          failed_at = pos;
+          if (!stop) failure = budget;
+          deliver_ready();
+          return;
+        }
       }
       size_t index = todo[pos];
+      ProbeUsage usage;
+      t_usage = &usage;
       auto r = run_probe(suite.probes[index], static_cast<uint32_t>(index));
+      t_usage = nullptr;
+      impl_->settle(cost, usage);
       std::lock_guard<std::mutex> lock(mu);
       if (!r.is_ok()) {
         if (pos < failed_at) {
           failed_at = pos;
           if (!stop) failure = r.status();
         }
-      } else if (pos < failed_at) {
-        ready.emplace(pos, std::move(r).value());
+      } else {
+        ready.emplace(pos, std::move(r).value());  // (after a failure: delivered at the end)
       }
       deliver_ready();
     }
   };
 
-  const size_t threads = std::min(todo.size(), static_cast<size_t>(impl_->options.concurrency));
+  const size_t threads = std::min(todo.size(), static_cast<size_t>(impl_->opts.concurrency));
   std::vector<std::thread> pool;
   pool.reserve(threads);
   for (size_t t = 0; t + 1 < threads; ++t) {
@@ -903,6 +685,19 @@ Status EndpointClient::run_suite(const Suite& suite, const std::vector<bool>& sk
   {
     std::lock_guard<std::mutex> lock(mu);
     deliver_ready();
+    // Probes after the failed one that had completed are delivered too, in index order, so that
+    // a resumed collection does not ask (or pay) for them again.
+    size_t delivered = next_deliver;
+    for (auto it = ready.begin(); !stop && failed_at != SIZE_MAX && it != ready.end(); ++it) {
+      if (it->first <= failed_at) continue;
+      Status s = on_record(it->second);
+      if (!s.is_ok()) {
+        stop = true;
+        failure = s;
+        break;
+      }
+      if (on_progress) on_progress(++delivered, todo.size());
+    }
   }
   if (stop || failed_at != SIZE_MAX) return failure;
   return Status::ok();
@@ -912,11 +707,17 @@ EndpointCounters EndpointClient::counters() const {
   EndpointCounters c;
   c.requests = impl_->requests.load();
   c.retries = impl_->retries.load();
+  c.calls = impl_->calls.load();
+  c.tokens = impl_->tokens.load();
   return c;
 }
 
 const std::string& EndpointClient::api_base() const {
   return impl_->base;
+}
+
+const std::string& EndpointClient::root() const {
+  return impl_->root_;
 }
 
 }  // namespace prov::probes

@@ -24,6 +24,7 @@ namespace {
 // hidden states.
 struct Scored {
   std::vector<std::vector<TokenChoice>> top;
+  std::vector<std::vector<TokenChoice>> extra;  // the log-probabilities of the extra ids
   std::vector<float> target_logprob;
   std::vector<int32_t> argmax;
   std::vector<float> logsumexp;
@@ -31,7 +32,8 @@ struct Scored {
 };
 
 Result<Scored> score_rows(const model::Transformer& tf, const torch::Tensor& hidden_rows,
-                          const std::vector<int64_t>& targets, int64_t k, bool keep_logits) {
+                          const std::vector<int64_t>& targets, int64_t k, bool keep_logits,
+                          const std::vector<int32_t>& extra_ids) {
   const int64_t V = tf.config().vocab_size;
   const int64_t kk = std::max<int64_t>(1, std::min<int64_t>(k, V));
   PROV_ASSIGN_OR_RETURN(torch::Tensor logits, tf.logits_from_hidden(hidden_rows));
@@ -58,6 +60,23 @@ Result<Scored> score_rows(const model::Transformer& tf, const torch::Tensor& hid
     s.target_logprob.push_back(targets[static_cast<size_t>(r)] >= 0
                                    ? tlp.data_ptr<float>()[r]
                                    : lps.data_ptr<float>()[r * kk]);
+  }
+  if (!extra_ids.empty()) {
+    std::vector<int64_t> ex(extra_ids.begin(), extra_ids.end());
+    torch::Tensor idx = torch::tensor(ex, torch::kInt64).to(logits.device());
+    torch::Tensor elp = (logits.index_select(1, idx).to(torch::kFloat32) - x.logsumexp.unsqueeze(1))
+                            .to(torch::kCPU)
+                            .contiguous();
+    const int64_t E = static_cast<int64_t>(ex.size());
+    for (int64_t r = 0; r < R; ++r) {
+      std::vector<TokenChoice> e;
+      for (int64_t i = 0; i < E; ++i) {
+        e.push_back({extra_ids[static_cast<size_t>(i)], elp.data_ptr<float>()[r * E + i]});
+      }
+      s.extra.push_back(std::move(e));
+    }
+  } else {
+    s.extra.resize(static_cast<size_t>(R));
   }
   if (keep_logits) s.logits = logits.to(torch::kCPU, torch::kFloat32).contiguous();
   return s;
@@ -98,18 +117,19 @@ Result<BackendResult> LocalBackend::complete(const CompletionRequest& req) {
     torch::Tensor rows = hidden[0];  // [T, H]
     if (req.echo && T > 1) {
       std::vector<int64_t> targets(ids.begin() + 1, ids.end());
-      PROV_ASSIGN_OR_RETURN(
-          Scored s, score_rows(model_, rows.narrow(0, 0, T - 1), targets, req.top_k, false));
+      PROV_ASSIGN_OR_RETURN(Scored s, score_rows(model_, rows.narrow(0, 0, T - 1), targets,
+                                                 req.top_k, false, req.extra_ids));
       for (int64_t t = 0; t + 1 < T; ++t) {
         out.prompt_steps.push_back({static_cast<int32_t>(targets[static_cast<size_t>(t)]),
                                     s.target_logprob[static_cast<size_t>(t)],
-                                    s.top[static_cast<size_t>(t)]});
+                                    s.top[static_cast<size_t>(t)],
+                                    s.extra[static_cast<size_t>(t)]});
       }
     }
     torch::Tensor last = rows.narrow(0, T - 1, 1);
     for (int step = 0; step < req.max_tokens; ++step) {
-      PROV_ASSIGN_OR_RETURN(Scored s,
-                            score_rows(model_, last, {-1}, req.top_k, req.temperature > 0));
+      PROV_ASSIGN_OR_RETURN(
+          Scored s, score_rows(model_, last, {-1}, req.top_k, req.temperature > 0, req.extra_ids));
       int32_t next = s.argmax[0];
       float lp = s.target_logprob[0];
       if (req.temperature > 0) {
@@ -117,7 +137,7 @@ Result<BackendResult> LocalBackend::complete(const CompletionRequest& req) {
         next = static_cast<int32_t>(pick);
         lp = s.logits.data_ptr<float>()[pick] - s.logsumexp[0];
       }
-      out.generated.push_back({next, lp, s.top[0]});
+      out.generated.push_back({next, lp, s.top[0], s.extra[0]});
       if (std::find(req.stop_ids.begin(), req.stop_ids.end(), next) != req.stop_ids.end()) {
         out.stopped = true;
         break;

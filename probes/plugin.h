@@ -22,7 +22,7 @@
 namespace prov::probes {
 
 // Bumped whenever a struct below or the table changes.
-inline constexpr int kTorchPluginAbi = 1;
+inline constexpr int kTorchPluginAbi = 2;  // 2: SignatureHeader schema 2, ServeOptions dialects
 
 // A checkpoint to load into the runtime once, for any number of collections.
 struct CheckpointRun {

@@ -1,7 +1,8 @@
-// OpenAI-compatible HTTP server (server.h) on cpp-httplib.
+// The HTTP server (server.h) on cpp-httplib: the connection handling every dialect shares, and the
+// OpenAI-style routes of the openai and vllm dialects (the other dialects: server_dialects.cpp).
 //
-// Response details beyond the OpenAI API (documented here and in endpoint.h, whose client reads
-// them when present):
+// Response details of the openai dialect beyond the OpenAI API (documented here and in
+// endpoint.h, whose client reads them when present):
 //   * completions `logprobs.token_ids`: the id of every reported token (same order as `tokens`);
 //   * completions `logprobs.top_logprobs_ids`: per step a list of {"id", "token", "logprob"},
 //     most likely first (ties: lower id first), null where `top_logprobs` is null. Two ids can
@@ -11,6 +12,17 @@
 // `return_tokens_as_token_ids`. `text_offset` counts Unicode code points (as Python's len()) into
 // the returned text; with `echo` and a string prompt that text starts with the prompt exactly as
 // sent, and tokens the tokenizer's post-processing added (such as BOS) take no room in it.
+//
+// The vllm dialect answers as vLLM does instead: no `token_ids` / `top_logprobs_ids` in
+// `logprobs`, and the chosen token listed in each `top_logprobs` besides the top k; `text_offset`
+// adds up the lengths of the reported token strings (a BOS counts as the "<s>" it decodes to, as
+// vLLM's offsets do); `prompt_logprobs: k` gives `choices[0].prompt_logprobs`, per prompt token
+// null (the first) or {"<id>": {"logprob", "rank", "decoded_token"}} for the top k and the token
+// itself (rank 1-based when the token is among the top k, else null); `return_token_ids: true`
+// gives `choices[0].prompt_token_ids` and `token_ids` (a final EOS included, with `stop_reason`
+// null); more alternatives than max_top_logprobs is a 400 with vLLM's "... which is greater than
+// max allowed: N"; errors are {"object": "error", "message", "type", "param", "code"}; GET /version
+// answers {"version"}.
 //
 // Hostile clients: see the section of that name below (connection threads, deadlines, body caps,
 // model slots, lingering close).
@@ -28,6 +40,7 @@
 #include <ctime>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -44,24 +57,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_io.h"
 #include "core/json.h"
+#include "core/version.h"
+#include "probes/server_internal.h"
 
 namespace prov::probes {
 
 namespace {
-
-using nlohmann::json;
-
-// ---------------------------------------------------------------------------------------------
-// Small text helpers.
-
-// Number of Unicode code points (bytes that are not UTF-8 continuation bytes); invalid bytes
-// count one each.
-size_t code_points(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
@@ -100,6 +103,18 @@ std::string trim(const std::string& s) {
   if (b == std::string::npos) return "";
   size_t e = s.find_last_not_of(ws);
   return s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+namespace wire {
+
+// Number of Unicode code points (bytes that are not UTF-8 continuation bytes); invalid bytes
+// count one each.
+size_t code_points(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
 }
 
 // The text each token adds to the decoding of `ids`, so that the pieces concatenate to the text
@@ -141,15 +156,73 @@ std::pair<size_t, size_t> added_token_span(const std::vector<int32_t>& full,
   return {0, 0};
 }
 
-// ---------------------------------------------------------------------------------------------
-// Requests and responses.
+namespace {
 
-struct HttpError {
-  int status;
-  std::string message;
-};
-
-std::string error_type(int status) {
+// The error "type" of each dialect's error bodies.
+std::string error_type(Dialect d, int status) {
+  switch (d) {
+    case Dialect::kVllm:
+      switch (status) {
+        case 400:
+          return "BadRequestError";
+        case 404:
+          return "NotFoundError";
+        case 429:
+          return "TooManyRequestsError";
+        case 503:
+          return "ServiceUnavailableError";
+        default:
+          return status >= 500 ? "InternalServerError" : "BadRequestError";
+      }
+    case Dialect::kTgi:
+      switch (status) {
+        case 401:
+          return "authentication";
+        case 404:
+          return "not_found";
+        case 424:
+          return "generation";
+        case 429:
+        case 503:
+          return "overloaded";
+        default:
+          return status >= 500 ? "incomplete_generation" : "validation";
+      }
+    case Dialect::kLlamaCpp:
+      switch (status) {
+        case 401:
+          return "authentication_error";
+        case 404:
+          return "not_found_error";
+        case 429:
+          return "rate_limit_error";
+        case 503:
+          return "unavailable_error";
+        default:
+          return status >= 500 ? "server_error" : "invalid_request_error";
+      }
+    case Dialect::kAnthropic:
+      switch (status) {
+        case 401:
+          return "authentication_error";
+        case 403:
+          return "permission_error";
+        case 404:
+          return "not_found_error";
+        case 413:
+          return "request_too_large";
+        case 429:
+          return "rate_limit_error";
+        case 503:
+        case 529:
+          return "overloaded_error";
+        default:
+          return status >= 500 ? "api_error" : "invalid_request_error";
+      }
+    case Dialect::kOpenAI:
+    case Dialect::kSglang:
+      break;
+  }
   switch (status) {
     case 400:
       return "invalid_request_error";
@@ -160,9 +233,10 @@ std::string error_type(int status) {
     case 408:
       return "request_timeout";
     case 413:
-      return "request_too_large";
     case 431:
       return "request_too_large";
+    case 429:
+      return "rate_limit_exceeded";
     case 503:
       return "server_overloaded";
     default:
@@ -170,23 +244,37 @@ std::string error_type(int status) {
   }
 }
 
+}  // namespace
+
 std::string dump(const json& j) {
   // Floats print with max_digits10 significant digits, so they parse back to the same value;
   // bytes that are not UTF-8 (possible in decoded token text) become U+FFFD.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string error_body(int status, const std::string& message) {
-  return dump({{"error", {{"message", message}, {"type", error_type(status)}, {"code", status}}}});
-}
-
-void send_error(httplib::Response& res, int status, const std::string& message) {
-  res.status = status;
-  res.set_content(error_body(status, message), "application/json");
-}
-
-int status_for(const Status& s) {
-  return s.code() == StatusCode::kInvalidArgument ? 400 : 500;
+std::string error_body(Dialect d, int status, const std::string& message) {
+  const std::string type = error_type(d, status);
+  switch (d) {
+    case Dialect::kVllm:
+      if (status == 401) return dump({{"error", "Unauthorized"}});
+      return dump({{"object", "error"},
+                   {"message", message},
+                   {"type", type},
+                   {"param", nullptr},
+                   {"code", status}});
+    case Dialect::kSglang:
+      return dump({{"error", {{"message", message}, {"code", status}}}});
+    case Dialect::kTgi:
+      return dump({{"error", message}, {"error_type", type}});
+    case Dialect::kLlamaCpp:
+      return dump({{"error", {{"code", status}, {"message", message}, {"type", type}}}});
+    case Dialect::kAnthropic:
+      return dump({{"type", "error"}, {"error", {{"type", type}, {"message", message}}}});
+    case Dialect::kOpenAI:
+      break;
+  }
+  return dump(
+      {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", status}}}});
 }
 
 // Field readers: a missing or null field keeps the default; a field of the wrong type or range
@@ -224,71 +312,42 @@ std::optional<HttpError> read_bool(const json& body, const char* key, bool* out)
   return std::nullopt;
 }
 
-// The options shared by both endpoints.
-struct Common {
-  int max_tokens = 16;
-  double temperature = 1.0;  // the OpenAI default
-  uint64_t seed = 0;
-  std::vector<std::string> stop;
-  bool ignore_eos = false;
-};
-
-std::optional<HttpError> read_common(const json& body, const ServerOptions& options, Common* c) {
-  int64_t v = c->max_tokens;
-  if (auto e = read_int(body, "max_tokens", 0, options.max_tokens_limit, &v)) return e;
-  c->max_tokens = static_cast<int>(v);
-  if (auto it = body.find("temperature"); it != body.end() && !it->is_null()) {
-    if (!it->is_number()) return HttpError{400, "'temperature' must be a number"};
-    double t = it->get<double>();
-    if (!std::isfinite(t) || t < 0 || t > 2) {
-      return HttpError{400, "'temperature' must be between 0 and 2"};
-    }
-    c->temperature = t;
+std::optional<HttpError> read_temperature(const json& body, const char* key, double max,
+                                          double* out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) return HttpError{400, std::string("'") + key + "' must be a number"};
+  const double t = it->get<double>();
+  if (!std::isfinite(t) || t < 0 || t > max) {
+    return HttpError{400, std::string("'") + key + "' must be between 0 and " +
+                              std::to_string(static_cast<int64_t>(max))};
   }
-  if (auto it = body.find("seed"); it != body.end() && !it->is_null()) {
-    if (!it->is_number_integer()) return HttpError{400, "'seed' must be an integer"};
-    c->seed =
-        it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
-  }
-  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
-    if (it->is_string()) {
-      c->stop.push_back(it->get<std::string>());
-    } else if (it->is_array() && it->size() <= 16) {
-      for (const auto& s : *it) {
-        if (!s.is_string()) return HttpError{400, "'stop' must be a string or a list of strings"};
-        c->stop.push_back(s.get<std::string>());
-      }
-    } else {
-      return HttpError{400, "'stop' must be a string or a list of at most 16 strings"};
-    }
-    for (const auto& s : c->stop) {
-      if (s.empty() || s.size() > 1024) {
-        return HttpError{400, "each 'stop' string must be 1 to 1024 bytes long"};
-      }
-    }
-  }
-  if (auto e = read_bool(body, "ignore_eos", &c->ignore_eos)) return e;
-  if (auto it = body.find("stream"); it != body.end() && it->is_boolean() && it->get<bool>()) {
-    return HttpError{400, "streaming ('stream': true) is not supported by this server"};
-  }
-  int64_t n = 1;
-  if (auto e = read_int(body, "n", 1, 1, &n)) {
-    return HttpError{400, "only 'n': 1 is supported by this server"};
-  }
-  int64_t best_of = 1;
-  if (auto e = read_int(body, "best_of", 1, 1, &best_of)) {
-    return HttpError{400, "only 'best_of': 1 is supported by this server"};
-  }
+  *out = t;
   return std::nullopt;
 }
 
-// A generated sequence after stop-string handling.
-struct Generated {
-  std::vector<const StepInfo*> steps;  // reported tokens
-  std::vector<size_t> offsets;         // code-point offset of each within `text`
-  std::string text;
-  bool stopped = false;
-};
+std::optional<HttpError> read_stop(const json& body, const char* key,
+                                   std::vector<std::string>* out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  const std::string k = std::string("'") + key + "'";
+  if (it->is_string()) {
+    out->push_back(it->get<std::string>());
+  } else if (it->is_array() && it->size() <= 16) {
+    for (const auto& s : *it) {
+      if (!s.is_string()) return HttpError{400, k + " must be a string or a list of strings"};
+      out->push_back(s.get<std::string>());
+    }
+  } else {
+    return HttpError{400, k + " must be a string or a list of at most 16 strings"};
+  }
+  for (const auto& s : *out) {
+    if (s.empty() || s.size() > 1024) {
+      return HttpError{400, "each " + k + " string must be 1 to 1024 bytes long"};
+    }
+  }
+  return std::nullopt;
+}
 
 // Decodes the generated steps in the context of the prompt, drops the text of a final stop id,
 // and cuts at the earliest stop string (keeping the tokens that begin before it).
@@ -319,9 +378,13 @@ Result<Generated> finish_generation(const model::Tokenizer& tok,
   if (cut != std::string::npos) {
     keep = 0;
     while (keep < n && byte_start[keep] < cut) ++keep;
+    for (const auto& s : stop_strings) {
+      if (text.compare(cut, s.size(), s) == 0) g.stop_string = s;
+    }
     text.resize(cut);
     g.stopped = true;
   }
+  g.stopped_on_id = hide_last && keep == n;
   size_t cp = 0, text_cp = code_points(text);
   for (size_t i = 0; i < keep; ++i) {
     g.steps.push_back(&r.generated[i]);
@@ -342,6 +405,63 @@ json bytes_of(const std::string& s) {
   json a = json::array();
   for (unsigned char c : s) a.push_back(static_cast<int>(c));
   return a;
+}
+
+void send_events(httplib::Response& res, std::vector<std::string> events) {
+  auto shared = std::make_shared<std::vector<std::string>>(std::move(events));
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider("text/event-stream", [shared](size_t, httplib::DataSink& sink) {
+    for (const std::string& e : *shared) {
+      if (!sink.write(e.data(), e.size())) return false;
+    }
+    sink.done();
+    return true;
+  });
+}
+
+}  // namespace wire
+
+namespace {
+
+using namespace wire;  // NOLINT: this file is the other half of server_internal.h
+
+int status_for(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument ? 400 : 500;
+}
+
+// The options shared by both endpoints.
+struct Common {
+  int max_tokens = 16;
+  double temperature = 1.0;  // the OpenAI default
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+};
+
+std::optional<HttpError> read_common(const json& body, const ServerOptions& options, Common* c) {
+  int64_t v = c->max_tokens;
+  if (auto e = read_int(body, "max_tokens", 0, options.max_tokens_limit, &v)) return e;
+  c->max_tokens = static_cast<int>(v);
+  if (auto e = read_temperature(body, "temperature", 2, &c->temperature)) return e;
+  if (auto it = body.find("seed"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer()) return HttpError{400, "'seed' must be an integer"};
+    c->seed =
+        it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
+  }
+  if (auto e = read_stop(body, "stop", &c->stop)) return e;
+  if (auto e = read_bool(body, "ignore_eos", &c->ignore_eos)) return e;
+  if (auto it = body.find("stream"); it != body.end() && it->is_boolean() && it->get<bool>()) {
+    return HttpError{400, "streaming ('stream': true) is not supported by this server"};
+  }
+  int64_t n = 1;
+  if (auto e = read_int(body, "n", 1, 1, &n)) {
+    return HttpError{400, "only 'n': 1 is supported by this server"};
+  }
+  int64_t best_of = 1;
+  if (auto e = read_int(body, "best_of", 1, 1, &best_of)) {
+    return HttpError{400, "only 'best_of': 1 is supported by this server"};
+  }
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -859,9 +979,9 @@ class Slot {
 
 // A response written straight to the socket, without waiting (for connections no thread serves,
 // and for requests cut before httplib could answer).
-void send_canned(int fd, int status, const char* reason, const std::string& message,
-                 int retry_after_s) {
-  const std::string body = error_body(status, message);
+void send_canned(int fd, Dialect dialect, int status, const char* reason,
+                 const std::string& message, int retry_after_s) {
+  const std::string body = error_body(dialect, status, message);
   std::string out =
       "HTTP/1.1 " + std::to_string(status) + " " + reason +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
@@ -891,7 +1011,7 @@ class HttpServer final : public httplib::Server {
   // connection would hold its thread between requests.
   bool process_and_close_socket(socket_t sock) override {
     if (t_refuse_connection || stop_.raised()) {
-      send_canned(sock, 503, "Service Unavailable",
+      send_canned(sock, options_.dialect, 503, "Service Unavailable",
                   stop_.raised()
                       ? "the server is shutting down"
                       : "the server is serving its limit of " +
@@ -912,13 +1032,13 @@ class HttpServer final : public httplib::Server {
     t_stream = nullptr;
     if (!stream.wrote() && !stop_.raised()) {
       if (stream.timed_out()) {
-        send_canned(sock, 408, "Request Timeout",
+        send_canned(sock, options_.dialect, 408, "Request Timeout",
                     "the request did not arrive in time (read timeout " +
                         std::to_string(options_.read_timeout_ms) + " ms, request timeout " +
                         std::to_string(options_.request_timeout_ms) + " ms)",
                     0);
       } else if (stream.over_limit() && !stream.in_body()) {
-        send_canned(sock, 431, "Request Header Fields Too Large",
+        send_canned(sock, options_.dialect, 431, "Request Header Fields Too Large",
                     "request line and headers larger than the " +
                         std::to_string(options_.max_header_bytes) + "-byte limit",
                     0);
@@ -959,7 +1079,7 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-struct Server::Impl {
+struct Server::Impl final : public wire::Host {
   CompletionBackend& backend;
   ServerOptions options;
   StreamLimits limits;
@@ -974,6 +1094,10 @@ struct Server::Impl {
   bool stopped = false;
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> loop_ended{false};
+  std::atomic<uint64_t> model_requests{0};  // numbers the requests to model routes (faults)
+  std::mutex rate_mu;
+  std::chrono::steady_clock::time_point rate_window{};
+  int rate_count = 0;
 
   Impl(CompletionBackend& b, ServerOptions o)
       : backend(b),
@@ -982,26 +1106,123 @@ struct Server::Impl {
         admission(options.threads, options.max_queued_requests),
         http(limits, stop_signal, lingerer, options) {}
 
-  std::string new_id(const char* prefix) { return prefix + std::to_string(next_id++); }
+  // wire::Host
+  CompletionBackend& model() override { return backend; }
+  const ServerOptions& settings() const override { return options; }
+  std::string new_id(const char* prefix) override { return prefix + std::to_string(next_id++); }
+  void fail(httplib::Response& res, int status, const std::string& message) override {
+    res.status = status;
+    res.set_content(error_body(options.dialect, status, message), "application/json");
+  }
+  bool with_slot(httplib::Response& res, const std::function<void()>& fn) override {
+    Slot slot(admission);
+    if (auto e = busy_error(slot)) {
+      send_busy(res, *e);
+      return false;
+    }
+    fn();
+    return true;
+  }
+  int top_cap() const override {
+    if (options.max_top_logprobs >= 0) return options.max_top_logprobs;
+    switch (options.dialect) {
+      case Dialect::kTgi:
+        return 5;
+      case Dialect::kSglang:
+      case Dialect::kLlamaCpp:
+        return 1000;
+      default:
+        return 20;
+    }
+  }
+  std::string version() const override {
+    return options.version.empty() ? std::string("prov ") + kProvVersion : options.version;
+  }
+
+  bool is_model_route(const std::string& path) const {
+    for (const auto& p : post_paths(options.dialect)) {
+      if (p == path) return true;
+    }
+    return false;
+  }
 
   bool authorized(const httplib::Request& req) const {
     if (options.api_key.empty()) return true;
-    std::string want = "Bearer " + options.api_key;
-    std::string got = req.get_header_value("Authorization");
+    const bool anthropic = options.dialect == Dialect::kAnthropic;
+    std::string want = anthropic ? options.api_key : "Bearer " + options.api_key;
+    std::string got = req.get_header_value(anthropic ? "x-api-key" : "Authorization");
     return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
+  }
+
+  // Rate limit and injected faults, for a request to a model route whose headers are in (the
+  // body is left unread: the lingering close drains it). True when `res` holds the answer.
+  bool refuse_early(const httplib::Request& req, httplib::Response& res) {
+    if (!is_model_route(req.path)) return false;
+    if (options.rate_limit_rps > 0) {
+      std::lock_guard<std::mutex> lock(rate_mu);
+      const auto now = Clock::now();
+      if (now - rate_window >= std::chrono::seconds(1)) {
+        rate_window = now;
+        rate_count = 0;
+      }
+      if (++rate_count > options.rate_limit_rps) {
+        const auto left =
+            std::chrono::ceil<std::chrono::seconds>(rate_window + std::chrono::seconds(1) - now);
+        fail(res, 429,
+             "rate limit of " + std::to_string(options.rate_limit_rps) +
+                 " requests per second reached; retry after the Retry-After seconds");
+        res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
+        return true;
+      }
+    }
+    if (!options.fault) return false;
+    const ServerFault f = options.fault(req.path, model_requests++);
+    switch (f) {
+      case ServerFault::kNone:
+        return false;
+      case ServerFault::kRateLimited:
+        fail(res, 429, "rate limit reached (injected)");
+        res.set_header("Retry-After", std::to_string(options.retry_after_s));
+        return true;
+      case ServerFault::kServerError:
+        fail(res, 500, "internal server error (injected)");
+        return true;
+      case ServerFault::kOverloaded:
+        fail(res, options.dialect == Dialect::kAnthropic ? 529 : 503, "overloaded (injected)");
+        res.set_header("Retry-After", std::to_string(options.retry_after_s));
+        return true;
+      case ServerFault::kMalformedJson:
+        res.status = 200;
+        res.set_content("{\"choices\": [{\"text\": \"cut", "application/json");
+        return true;
+      case ServerFault::kCutConnection:
+        res.status = 200;
+        res.set_content_provider(4096, "application/json",
+                                 [](size_t offset, size_t, httplib::DataSink& sink) {
+                                   if (offset > 0) return false;
+                                   sink.write("{\"choices\": [{\"text\"", 20);
+                                   return false;  // closes with the rest of the body missing
+                                 });
+        return true;
+    }
+    return false;
   }
 
   // What every request must pass once its headers are in, before any of its body is read
   // (httplib's pre-routing and Expect: 100-continue handlers): the API key, and for a body its
   // endpoint and framing. A declared body over max_body_bytes is refused here, unread.
   std::optional<HttpError> gate(const httplib::Request& req) const {
-    if (starts_with(req.path, "/v1/") && !authorized(req)) {
-      return HttpError{401, "missing or wrong API key (send 'Authorization: Bearer <key>')"};
+    if ((starts_with(req.path, "/v1/") || is_model_route(req.path)) && !authorized(req)) {
+      return HttpError{401, options.dialect == Dialect::kAnthropic
+                                ? "missing or wrong API key (send 'x-api-key: <key>')"
+                                : "missing or wrong API key (send 'Authorization: Bearer <key>')"};
     }
     if (!expects_body(req.method)) return std::nullopt;  // httplib reads no body for these
-    if (req.method != "POST" ||
-        (req.path != "/v1/completions" && req.path != "/v1/chat/completions")) {
+    if (req.method != "POST" || !is_model_route(req.path)) {
       return HttpError{404, "no such endpoint: " + req.method + " " + req.path};
+    }
+    if (options.dialect == Dialect::kAnthropic && !req.has_header("anthropic-version")) {
+      return HttpError{400, "anthropic-version: header is required"};
     }
     if (starts_with(lower(req.get_header_value("Content-Type")), "multipart/")) {
       return HttpError{415, "the request body must be JSON, not multipart"};
@@ -1082,14 +1303,14 @@ struct Server::Impl {
     return HttpError{503, "the server is shutting down"};
   }
 
-  void send_busy(httplib::Response& res, const HttpError& e) const {
-    send_error(res, e.status, e.message);
+  void send_busy(httplib::Response& res, const HttpError& e) {
+    fail(res, options.dialect == Dialect::kAnthropic ? 529 : e.status, e.message);
     res.set_header("Retry-After", std::to_string(options.retry_after_s));
   }
 
   // The longest text (in bytes) that can fit the context: a token rarely spans more than
   // max_prompt_bytes_per_token bytes, so a longer text cannot be tokenized to fit.
-  std::optional<HttpError> check_text_fits(size_t bytes, const char* what) const {
+  std::optional<HttpError> check_text_fits(size_t bytes, const char* what) const override {
     const int64_t ctx = backend.context_length();
     if (ctx <= 0) return std::nullopt;
     const uint64_t max =
@@ -1104,7 +1325,7 @@ struct Server::Impl {
   // A request holds a prompt of at most context_length ids, or up to 10000 messages of a few
   // values each; the value limit keeps a body of many small objects from becoming a document
   // tens of times its size (about 100 bytes of memory per value).
-  std::optional<HttpError> parse_body(const std::string& text, json* body) {
+  std::optional<HttpError> parse_body(const std::string& text, json* body) override {
     JsonLimits jl;
     jl.max_bytes = options.max_body_bytes;
     jl.max_values = size_t{65536} + 2 * static_cast<size_t>(std::max(0, backend.context_length()));
@@ -1136,7 +1357,7 @@ struct Server::Impl {
     return std::nullopt;
   }
 
-  std::vector<int32_t> stop_ids(bool ignore_eos, bool chat) const {
+  std::vector<int32_t> stop_ids(bool ignore_eos, bool chat) const override {
     std::vector<int32_t> ids;
     const auto& tok = backend.tokenizer();
     if (!ignore_eos) {
@@ -1169,13 +1390,13 @@ struct Server::Impl {
 
   void handle_completions(const std::string& text, httplib::Response& res) {
     json body;
-    if (auto e = parse_body(text, &body)) return send_error(res, e->status, e->message);
+    if (auto e = parse_body(text, &body)) return fail(res, e->status, e->message);
     const auto& tok = backend.tokenizer();
 
     // Prompt: a string, a list of ids, or a one-element list of either. A text is tokenized
     // below, once the request has a model slot.
     auto pit = body.find("prompt");
-    if (pit == body.end()) return send_error(res, 400, "'prompt' is required");
+    if (pit == body.end()) return fail(res, 400, "'prompt' is required");
     const json* prompt = &*pit;
     if (prompt->is_array() && prompt->size() == 1 &&
         ((*prompt)[0].is_string() || (*prompt)[0].is_array())) {
@@ -1187,45 +1408,55 @@ struct Server::Impl {
     if (prompt->is_string()) {
       prompt_text = prompt->get<std::string>();
       if (auto e = check_text_fits(prompt_text->size(), "'prompt'")) {
-        return send_error(res, e->status, e->message);
+        return fail(res, e->status, e->message);
       }
     } else if (prompt->is_array() && !prompt->empty() &&
                std::all_of(prompt->begin(), prompt->end(),
                            [](const json& v) { return v.is_string() || v.is_array(); })) {
-      return send_error(res, 400,
-                        "batches of several prompts are not supported; send one "
-                        "prompt per request");
+      return fail(res, 400,
+                  "batches of several prompts are not supported; send one "
+                  "prompt per request");
     } else if (prompt->is_array()) {
       const int64_t ctx = backend.context_length();
       if (ctx > 0 && static_cast<int64_t>(prompt->size()) > ctx) {
-        return send_error(res, 400,
-                          "'prompt' has " + std::to_string(prompt->size()) +
-                              " token ids; the model's context holds " + std::to_string(ctx));
+        return fail(res, 400,
+                    "'prompt' has " + std::to_string(prompt->size()) +
+                        " token ids; the model's context holds " + std::to_string(ctx));
       }
       for (const auto& v : *prompt) {
         if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
             v.get<int64_t>() >= tok.vocab_size()) {
-          return send_error(res, 400,
-                            "'prompt' must be a string or a list of token ids in [0, " +
-                                std::to_string(tok.vocab_size()) + ")");
+          return fail(res, 400,
+                      "'prompt' must be a string or a list of token ids in [0, " +
+                          std::to_string(tok.vocab_size()) + ")");
         }
         prompt_ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
       }
     } else {
-      return send_error(res, 400, "'prompt' must be a string or a list of token ids");
+      return fail(res, 400, "'prompt' must be a string or a list of token ids");
     }
-    if (!prompt_text && prompt_ids.empty()) return send_error(res, 400, "'prompt' is empty");
+    if (!prompt_text && prompt_ids.empty()) return fail(res, 400, "'prompt' is empty");
 
     Common c;
-    if (auto e = read_common(body, options, &c)) return send_error(res, e->status, e->message);
+    if (auto e = read_common(body, options, &c)) return fail(res, e->status, e->message);
     int64_t top = -1;
-    if (auto e = read_int(body, "logprobs", 0, options.max_top_logprobs, &top)) {
-      return send_error(res, e->status, e->message);
+    const bool vllm = options.dialect == Dialect::kVllm;
+    if (auto e = read_logprobs_count(body, "logprobs", "sample", &top)) {
+      return fail(res, e->status, e->message);
     }
-    bool echo = false, as_ids = false;
-    if (auto e = read_bool(body, "echo", &echo)) return send_error(res, e->status, e->message);
+    int64_t prompt_top = -1;  // vllm: prompt_logprobs
+    bool echo = false, as_ids = false, want_ids = false;
+    if (auto e = read_bool(body, "echo", &echo)) return fail(res, e->status, e->message);
     if (auto e = read_bool(body, "return_tokens_as_token_ids", &as_ids)) {
-      return send_error(res, e->status, e->message);
+      return fail(res, e->status, e->message);
+    }
+    if (vllm) {
+      if (auto e = read_logprobs_count(body, "prompt_logprobs", "prompt", &prompt_top)) {
+        return fail(res, e->status, e->message);
+      }
+      if (auto e = read_bool(body, "return_token_ids", &want_ids)) {
+        return fail(res, e->status, e->message);
+      }
     }
     bool want_logprobs = top >= 0;
 
@@ -1233,34 +1464,34 @@ struct Server::Impl {
     if (auto e = busy_error(slot)) return send_busy(res, *e);
     if (prompt_text) {
       auto full = tok.encode(*prompt_text, true);
-      if (!full.is_ok()) return send_error(res, 500, "tokenizer: " + full.status().message());
+      if (!full.is_ok()) return fail(res, 500, "tokenizer: " + full.status().message());
       auto plain = tok.encode(*prompt_text, false);
-      if (!plain.is_ok()) return send_error(res, 500, "tokenizer: " + plain.status().message());
+      if (!plain.is_ok()) return fail(res, 500, "tokenizer: " + plain.status().message());
       prompt_ids = std::move(full).value();
       added = added_token_span(prompt_ids, plain.value());
-      if (prompt_ids.empty()) return send_error(res, 400, "'prompt' is empty");
+      if (prompt_ids.empty()) return fail(res, 400, "'prompt' is empty");
     }
 
     CompletionRequest creq;
     creq.prompt_ids = prompt_ids;
     creq.max_tokens = c.max_tokens;
-    creq.top_k = want_logprobs ? static_cast<int>(top) : 0;
-    creq.echo = echo && want_logprobs;
+    creq.top_k = static_cast<int>(std::max<int64_t>({0, top, prompt_top}));
+    creq.echo = (echo && want_logprobs) || prompt_top >= 0;
     creq.temperature = c.temperature;
     creq.seed = c.seed;
     creq.stop_ids = stop_ids(c.ignore_eos, false);
     auto result = backend.complete(creq);
     if (!result.is_ok()) {
-      return send_error(res, status_for(result.status()), result.status().message());
+      return fail(res, status_for(result.status()), result.status().message());
     }
     const BackendResult& r = result.value();
     if (creq.echo && r.prompt_steps.size() + 1 != prompt_ids.size()) {
-      return send_error(res, 500,
-                        "backend scored " + std::to_string(r.prompt_steps.size()) +
-                            " prompt tokens, expected " + std::to_string(prompt_ids.size() - 1));
+      return fail(res, 500,
+                  "backend scored " + std::to_string(r.prompt_steps.size()) +
+                      " prompt tokens, expected " + std::to_string(prompt_ids.size() - 1));
     }
     auto gen = finish_generation(tok, prompt_ids, r, creq.stop_ids, c.stop);
-    if (!gen.is_ok()) return send_error(res, 500, "tokenizer: " + gen.status().message());
+    if (!gen.is_ok()) return fail(res, 500, "tokenizer: " + gen.status().message());
     const Generated& g = gen.value();
 
     // Echoed prompt text and its token offsets.
@@ -1268,8 +1499,7 @@ struct Server::Impl {
     std::vector<size_t> prompt_offsets;
     if (echo) {
       auto pieces_r = token_pieces(tok, prompt_ids);
-      if (!pieces_r.is_ok())
-        return send_error(res, 500, "tokenizer: " + pieces_r.status().message());
+      if (!pieces_r.is_ok()) return fail(res, 500, "tokenizer: " + pieces_r.status().message());
       auto& pieces = pieces_r.value();
       if (prompt_text) {
         for (size_t i = 0; i < added.first; ++i) pieces[i].clear();
@@ -1301,10 +1531,13 @@ struct Server::Impl {
     if (want_logprobs) {
       json tokens = json::array(), token_ids = json::array(), token_lps = json::array(),
            tops = json::array(), top_ids = json::array(), offsets = json::array();
+      size_t running = 0;  // vllm: the offsets add up the reported token strings
       auto add = [&](int32_t id, const StepInfo* step, size_t offset) {
-        tokens.push_back(token_string(tok, id, as_ids));
+        const std::string token = token_string(tok, id, as_ids);
+        tokens.push_back(token);
         token_ids.push_back(id);
-        offsets.push_back(offset);
+        offsets.push_back(vllm ? running : offset);
+        running += code_points(token);
         if (step == nullptr) {
           token_lps.push_back(nullptr);
           tops.push_back(nullptr);
@@ -1313,7 +1546,9 @@ struct Server::Impl {
         }
         token_lps.push_back(step->logprob);
         json t = json::object(), ti = json::array();
-        for (const auto& ch : step->top) {
+        if (vllm) t[token] = step->logprob;  // vLLM lists the chosen token too
+        for (size_t k = 0; k < step->top.size() && k < static_cast<size_t>(top); ++k) {
+          const auto& ch = step->top[k];
           std::string s = token_string(tok, ch.id, as_ids);
           if (!t.contains(s)) t[s] = ch.logprob;  // the more likely of equal strings
           ti.push_back({{"id", ch.id}, {"token", s}, {"logprob", ch.logprob}});
@@ -1329,32 +1564,90 @@ struct Server::Impl {
       for (size_t i = 0; i < g.steps.size(); ++i)
         add(g.steps[i]->id, g.steps[i], base + g.offsets[i]);
       logprobs = {{"tokens", std::move(tokens)},
-                  {"token_ids", std::move(token_ids)},
                   {"token_logprobs", std::move(token_lps)},
                   {"top_logprobs", std::move(tops)},
-                  {"top_logprobs_ids", std::move(top_ids)},
                   {"text_offset", std::move(offsets)}};
+      if (!vllm) {  // prov's extensions (endpoint.h reads them)
+        logprobs["token_ids"] = std::move(token_ids);
+        logprobs["top_logprobs_ids"] = std::move(top_ids);
+      }
+    }
+    json choice = {{"index", 0},
+                   {"text", echo_text + g.text},
+                   {"logprobs", std::move(logprobs)},
+                   {"finish_reason", g.stopped ? "stop" : "length"}};
+    if (vllm) {
+      choice["stop_reason"] = g.stop_string.empty() ? json(nullptr) : json(g.stop_string);
+      choice["prompt_logprobs"] =
+          prompt_top >= 0 ? vllm_prompt_logprobs(prompt_ids, r, prompt_top) : json(nullptr);
+      if (want_ids) {
+        json out_ids = json::array();
+        for (const StepInfo* st : g.steps) out_ids.push_back(st->id);
+        choice["prompt_token_ids"] = prompt_ids;
+        choice["token_ids"] = std::move(out_ids);
+      }
     }
     json j = {{"id", new_id("cmpl-")},
               {"object", "text_completion"},
               {"created", static_cast<int64_t>(std::time(nullptr))},
               {"model", backend.model_name()},
-              {"choices",
-               {{{"index", 0},
-                 {"text", echo_text + g.text},
-                 {"logprobs", std::move(logprobs)},
-                 {"finish_reason", g.stopped ? "stop" : "length"}}}},
+              {"choices", json::array({std::move(choice)})},
               {"usage", usage(prompt_ids.size(), g.steps.size())}};
     res.set_content(dump(j), "application/json");
   }
 
+  // A count of alternatives (`logprobs`, `prompt_logprobs`, `top_logprobs`) within top_cap():
+  // beyond it, vLLM's message ("Requested sample logprobs of 30, which is greater than max
+  // allowed: 20"), else the field's range.
+  std::optional<HttpError> read_logprobs_count(const json& body, const char* key, const char* what,
+                                               int64_t* out) const {
+    int64_t v = *out;
+    if (auto e = read_int(body, key, 0, 1000000, &v)) return e;
+    if (v > top_cap()) {
+      if (options.dialect == Dialect::kVllm) {
+        return HttpError{400,
+                         std::string("Requested ") + what + " logprobs of " + std::to_string(v) +
+                             ", which is greater than max allowed: " + std::to_string(top_cap())};
+      }
+      return HttpError{400, std::string("'") + key + "' must be between 0 and " +
+                                std::to_string(top_cap()) + ", got " + std::to_string(v)};
+    }
+    *out = v;
+    return std::nullopt;
+  }
+
+  // vLLM's choices[0].prompt_logprobs: null for the first token, then per token the top `k` and
+  // the token itself, keyed by id.
+  json vllm_prompt_logprobs(const std::vector<int32_t>& ids, const BackendResult& r,
+                            int64_t k) const {
+    const auto& tok = backend.tokenizer();
+    json out = json::array({nullptr});
+    for (size_t i = 1; i < ids.size(); ++i) {
+      const StepInfo& st = r.prompt_steps[i - 1];
+      json d = json::object();
+      json rank = nullptr;
+      for (size_t j = 0; j < st.top.size() && j < static_cast<size_t>(k); ++j) {
+        const auto& ch = st.top[j];
+        if (ch.id == st.id) rank = j + 1;
+        d[std::to_string(ch.id)] = {{"logprob", ch.logprob},
+                                    {"rank", j + 1},
+                                    {"decoded_token", token_string(tok, ch.id, false)}};
+      }
+      d[std::to_string(st.id)] = {{"logprob", st.logprob},
+                                  {"rank", rank},
+                                  {"decoded_token", token_string(tok, st.id, false)}};
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
   void handle_chat(const std::string& text, httplib::Response& res) {
     json body;
-    if (auto e = parse_body(text, &body)) return send_error(res, e->status, e->message);
+    if (auto e = parse_body(text, &body)) return fail(res, e->status, e->message);
     const auto& tok = backend.tokenizer();
     auto mit = body.find("messages");
     if (mit == body.end() || !mit->is_array() || mit->empty() || mit->size() > 10000) {
-      return send_error(res, 400, "'messages' must be a non-empty list of {role, content}");
+      return fail(res, 400, "'messages' must be a non-empty list of {role, content}");
     }
     std::vector<std::pair<std::string, std::string>> messages;
     size_t message_bytes = 0;
@@ -1362,7 +1655,7 @@ struct Server::Impl {
       const json& m = (*mit)[i];
       std::string where = "messages[" + std::to_string(i) + "]";
       if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-        return send_error(res, 400, where + " must be an object with a string 'role'");
+        return fail(res, 400, where + " must be an object with a string 'role'");
       }
       std::string content;
       auto cit = m.find("content");
@@ -1374,31 +1667,41 @@ struct Server::Impl {
         for (const auto& part : *cit) {
           if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
               !part["text"].is_string()) {
-            return send_error(res, 400, where + ".content: only text parts are supported");
+            return fail(res, 400, where + ".content: only text parts are supported");
           }
           content += part["text"].get<std::string>();
         }
       } else {
-        return send_error(res, 400, where + ".content must be a string or a list of text parts");
+        return fail(res, 400, where + ".content must be a string or a list of text parts");
       }
       message_bytes += content.size();
       messages.emplace_back(m["role"].get<std::string>(), std::move(content));
     }
     if (auto e = check_text_fits(message_bytes, "the messages")) {
-      return send_error(res, e->status, e->message);
+      return fail(res, e->status, e->message);
+    }
+    if (options.reasoning_model && refuse_as_reasoning_model(body, res)) return;
+    // max_completion_tokens is OpenAI's newer name of max_tokens.
+    if (body.contains("max_completion_tokens") && !body.contains("max_tokens")) {
+      body["max_tokens"] = body["max_completion_tokens"];
     }
     Common c;
-    if (auto e = read_common(body, options, &c)) return send_error(res, e->status, e->message);
-    bool want_logprobs = false;
+    if (auto e = read_common(body, options, &c)) return fail(res, e->status, e->message);
+    bool want_logprobs = false, as_ids = false;
     if (auto e = read_bool(body, "logprobs", &want_logprobs)) {
-      return send_error(res, e->status, e->message);
+      return fail(res, e->status, e->message);
+    }
+    if (options.dialect == Dialect::kVllm) {
+      if (auto e = read_bool(body, "return_tokens_as_token_ids", &as_ids)) {
+        return fail(res, e->status, e->message);
+      }
     }
     int64_t top = 0;
-    if (auto e = read_int(body, "top_logprobs", 0, options.max_top_logprobs, &top)) {
-      return send_error(res, e->status, e->message);
+    if (auto e = read_logprobs_count(body, "top_logprobs", "sample", &top)) {
+      return fail(res, e->status, e->message);
     }
     if (top > 0 && !want_logprobs) {
-      return send_error(res, 400, "'top_logprobs' needs 'logprobs': true");
+      return fail(res, 400, "'top_logprobs' needs 'logprobs': true");
     }
 
     Slot slot(admission);
@@ -1412,13 +1715,13 @@ struct Server::Impl {
     auto formatted =
         apply_chat_template(tmpl, messages, id_string(tok.bos_id()), id_string(tok.eos_id()));
     if (!formatted.is_ok()) {
-      return send_error(res, formatted.status().code() == StatusCode::kInvalidArgument ? 400 : 500,
-                        "chat template: " + formatted.status().message());
+      return fail(res, formatted.status().code() == StatusCode::kInvalidArgument ? 400 : 500,
+                  "chat template: " + formatted.status().message());
     }
     // Templates write BOS themselves; the plain fallback relies on the tokenizer's.
     auto ids = tok.encode(formatted.value(), tmpl.empty());
-    if (!ids.is_ok()) return send_error(res, 500, "tokenizer: " + ids.status().message());
-    if (ids->empty()) return send_error(res, 400, "the formatted conversation is empty");
+    if (!ids.is_ok()) return fail(res, 500, "tokenizer: " + ids.status().message());
+    if (ids->empty()) return fail(res, 400, "the formatted conversation is empty");
 
     CompletionRequest creq;
     creq.prompt_ids = ids.value();
@@ -1429,20 +1732,20 @@ struct Server::Impl {
     creq.stop_ids = stop_ids(c.ignore_eos, true);
     auto result = backend.complete(creq);
     if (!result.is_ok()) {
-      return send_error(res, status_for(result.status()), result.status().message());
+      return fail(res, status_for(result.status()), result.status().message());
     }
     auto gen = finish_generation(tok, creq.prompt_ids, result.value(), creq.stop_ids, c.stop);
-    if (!gen.is_ok()) return send_error(res, 500, "tokenizer: " + gen.status().message());
+    if (!gen.is_ok()) return fail(res, 500, "tokenizer: " + gen.status().message());
     const Generated& g = gen.value();
 
     json logprobs = nullptr;
     if (want_logprobs) {
       json content = json::array();
       for (const StepInfo* step : g.steps) {
-        std::string s = token_string(tok, step->id, false);
+        std::string s = token_string(tok, step->id, as_ids);
         json alts = json::array();
         for (const auto& ch : step->top) {
-          std::string a = token_string(tok, ch.id, false);
+          std::string a = token_string(tok, ch.id, as_ids);
           alts.push_back({{"token", a}, {"logprob", ch.logprob}, {"bytes", bytes_of(a)}});
         }
         content.push_back({{"token", s},
@@ -1465,21 +1768,58 @@ struct Server::Impl {
     res.set_content(dump(j), "application/json");
   }
 
+  // What OpenAI's reasoning models refuse (ServerOptions::reasoning_model), answered with their
+  // error bodies. True when `res` holds the refusal.
+  bool refuse_as_reasoning_model(const json& body, httplib::Response& res) {
+    auto refuse = [&](const char* param, const char* code, const std::string& message) {
+      res.status = 400;
+      res.set_content(dump({{"error",
+                             {{"message", message},
+                              {"type", "invalid_request_error"},
+                              {"param", param},
+                              {"code", code}}}}),
+                      "application/json");
+      return true;
+    };
+    auto given = [&](const char* key) { return body.contains(key) && !body[key].is_null(); };
+    if (given("max_tokens")) {
+      return refuse("max_tokens", "unsupported_parameter",
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                    "'max_completion_tokens' instead.");
+    }
+    for (const char* key : {"logprobs", "top_logprobs"}) {
+      if (given(key)) {
+        return refuse(
+            key, "unsupported_parameter",
+            std::string("Unsupported parameter: '") + key + "' is not supported with this model.");
+      }
+    }
+    if (given("temperature") &&
+        !(body["temperature"].is_number() && body["temperature"].get<double>() == 1.0)) {
+      return refuse("temperature", "unsupported_value",
+                    "Unsupported value: 'temperature' does not support " +
+                        body["temperature"].dump() +
+                        " with this model. Only the default (1) value is supported.");
+    }
+    return false;
+  }
+
   void install_routes() {
     // Runs once the headers are in and before any of the body is read.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (t_stream != nullptr) t_stream->begin_body();
       if (auto e = gate(req)) {
-        send_error(res, e->status, e->message);
+        fail(res, e->status, e->message);
         return httplib::Server::HandlerResponse::Handled;
       }
+      if (refuse_early(req, res)) return httplib::Server::HandlerResponse::Handled;
       return httplib::Server::HandlerResponse::Unhandled;
     });
     // A client that waits for "100 Continue" before sending its body gets the refusal instead.
     http.set_expect_100_continue_handler(
         [this](const httplib::Request& req, httplib::Response& res) {
           if (auto e = gate(req)) {
-            send_error(res, e->status, e->message);
+            fail(res, e->status, e->message);
             return e->status;
           }
           return 100;
@@ -1487,21 +1827,36 @@ struct Server::Impl {
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("{\"status\":\"ok\"}", "application/json");
     });
-    http.Get("/v1/models",
-             [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
+    for (const std::string& path : info_paths(options.dialect)) {
+      http.Get(path.c_str(), [this, path](const httplib::Request&, httplib::Response& res) {
+        if (path == "/v1/models") return handle_models(res);
+        res.set_content(dump(server_description(*this, path)), "application/json");
+      });
+    }
     // Bodies are read by the handlers, through read_body's cap (httplib has none for chunked).
-    http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res,
-                                        const httplib::ContentReader& reader) {
-      std::string text;
-      if (auto e = read_body(req, reader, &text)) return send_error(res, e->status, e->message);
-      handle_completions(text, res);
-    });
-    http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res,
-                                             const httplib::ContentReader& reader) {
-      std::string text;
-      if (auto e = read_body(req, reader, &text)) return send_error(res, e->status, e->message);
-      handle_chat(text, res);
-    });
+    for (const std::string& path : post_paths(options.dialect)) {
+      http.Post(path.c_str(), [this, path](const httplib::Request& req, httplib::Response& res,
+                                           const httplib::ContentReader& reader) {
+        std::string text;
+        if (auto e = read_body(req, reader, &text)) return fail(res, e->status, e->message);
+        if (path == "/v1/completions") return handle_completions(text, res);
+        if (path == "/v1/chat/completions") return handle_chat(text, res);
+        switch (options.dialect) {
+          case Dialect::kSglang:
+            return sglang_generate(*this, text, res);
+          case Dialect::kTgi:
+            return tgi_generate(*this, text, res, path == "/generate_stream");
+          case Dialect::kLlamaCpp:
+            return llamacpp_completion(*this, text, res);
+          case Dialect::kAnthropic:
+            return anthropic_messages(*this, text, res);
+          case Dialect::kOpenAI:
+          case Dialect::kVllm:
+            break;
+        }
+        fail(res, 404, "no such endpoint: POST " + path);
+      });
+    }
     // Errors httplib produces itself (404, 413, 400 for a malformed request line) get the JSON
     // error body too; responses that already have one are left alone.
     http.set_error_handler(httplib::Server::HandlerWithResponse(
@@ -1526,11 +1881,11 @@ struct Server::Impl {
           } else {
             message = "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path;
           }
-          send_error(res, res.status, message);
+          fail(res, res.status, message);
           return httplib::Server::HandlerResponse::Handled;
         }));
     http.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
           std::string what = "unknown exception";
           try {
             if (ep) std::rethrow_exception(ep);
@@ -1538,7 +1893,7 @@ struct Server::Impl {
             what = e.what();
           } catch (...) {
           }
-          send_error(res, 500, "internal error: " + what);
+          fail(res, 500, "internal error: " + what);
         });
   }
 };
@@ -1559,8 +1914,11 @@ Result<std::unique_ptr<Server>> Server::start(CompletionBackend& backend,
     return invalid_argument("port must be between 0 and 65535, got " +
                             std::to_string(options.port));
   }
-  if (options.max_top_logprobs < 0 || options.max_tokens_limit < 0) {
-    return invalid_argument("max_top_logprobs and max_tokens_limit must not be negative");
+  if (options.max_top_logprobs < -1 || options.max_top_logprobs > 100000 ||
+      options.max_tokens_limit < 0 || options.rate_limit_rps < 0) {
+    return invalid_argument(
+        "max_top_logprobs must be -1 (the dialect's default) to 100000; max_tokens_limit and "
+        "rate_limit_rps must not be negative");
   }
   // Connection threads stay below FD_SETSIZE worth of sockets (cpp-httplib answers 500 past it).
   if (options.max_connections < 1 || options.max_connections > 512) {
@@ -1658,6 +2016,21 @@ void Server::wait() {
 
 // ---------------------------------------------------------------------------------------------
 // Chat templates.
+
+std::string read_chat_template(const std::string& model_path) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::is_directory(model_path, ec)
+                                  ? std::filesystem::path(model_path)
+                                  : std::filesystem::path(model_path).parent_path();
+  const auto cfg = dir / "tokenizer_config.json";
+  if (!std::filesystem::is_regular_file(cfg, ec)) return "";
+  auto text = read_small_file(cfg.string(), "tokenizer_config.json");
+  if (!text.is_ok()) return "";
+  auto parsed = parse_json(*text, "tokenizer_config.json");
+  if (!parsed.is_ok() || !parsed->is_object()) return "";
+  auto it = parsed->find("chat_template");
+  return it != parsed->end() && it->is_string() ? it->get<std::string>() : "";
+}
 
 namespace {
 

@@ -1,16 +1,29 @@
-// An OpenAI-compatible HTTP server for a local model (`prov serve`), on cpp-httplib.
+// A local model served over HTTP in the wire format of a common serving engine (`prov serve
+// --dialect openai|vllm|sglang|tgi|llamacpp|anthropic`, probes/dialect.h), on cpp-httplib.
 //
-// Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health.
-// Completions accept `prompt` (a string, or an array of token ids), `max_tokens`, `temperature`
-// (0 = greedy), `seed`, `logprobs` (int, 0..max_top_logprobs), `echo`, `stop` (string or list;
-// matched on the generated text), `return_tokens_as_token_ids` (tokens reported as "token_id:N",
-// as vLLM does), and answer with the usual `choices[0].text` / `logprobs {tokens, token_logprobs,
-// top_logprobs, text_offset}` / `usage` / `finish_reason`. Chat accepts `messages`, `max_tokens`,
-// `temperature`, `seed`, `logprobs` (bool), `top_logprobs` (int), and formats the messages with the
-// backend's chat template. Errors are JSON {"error": {"message", "type", "code"}} with 400 for a
-// malformed request, 401 for a wrong API key, 404 for an unknown path or model, 408 for a request
-// that did not arrive in time, 411 for a body without a length, 413 for an oversized body, 503
-// (with Retry-After) when the server is saturated, 500 when the backend fails.
+// openai (the default): GET /v1/models, POST /v1/completions, POST /v1/chat/completions,
+// GET /health. Completions accept `prompt` (a string, or an array of token ids), `max_tokens`,
+// `temperature` (0 = greedy), `seed`, `logprobs` (int, 0..max_top_logprobs), `echo`, `stop`
+// (string or list; matched on the generated text), `return_tokens_as_token_ids` (tokens reported
+// as "token_id:N", as vLLM does), and answer with the usual `choices[0].text` / `logprobs
+// {tokens, token_logprobs, top_logprobs, text_offset}` / `usage` / `finish_reason`. Chat accepts
+// `messages`, `max_tokens`, `temperature`, `seed`, `logprobs` (bool), `top_logprobs` (int), and
+// formats the messages with the backend's chat template. Errors are JSON {"error": {"message",
+// "type", "code"}} with 400 for a malformed request, 401 for a wrong API key, 404 for an unknown
+// path or model, 408 for a request that did not arrive in time, 411 for a body without a length,
+// 413 for an oversized body, 429 (with Retry-After) beyond rate_limit_rps, 503 (with
+// Retry-After) when the server is saturated, 500 when the backend fails. With reasoning_model,
+// chat refuses log-probabilities, `max_tokens` and a temperature other than 1 the way OpenAI's
+// reasoning models do (400, code "unsupported_parameter" / "unsupported_value").
+//
+// The other dialects answer each engine's own routes, fields and error bodies (server.cpp and
+// server_dialects.cpp document each; docs/probes.md has the table): vllm adds `prompt_logprobs`,
+// `return_token_ids` and GET /version and refuses more than max_top_logprobs (vLLM's
+// --max-logprobs) with vLLM's message; sglang serves POST /generate, GET /get_model_info and
+// /get_server_info; tgi POST /generate, POST /generate_stream (server-sent events) and GET /info
+// (top_n_tokens at most 5 unless max_top_logprobs says otherwise); llamacpp POST /completion
+// (`stream` too) and GET /props; anthropic POST /v1/messages (`stream` too), with the key in
+// `x-api-key` and an `anthropic-version` header required.
 //
 // Hostile clients (ServerOptions, "Limits"): every connection is read against a per-read timeout
 // and a deadline for the whole request, on a thread of its own (up to max_connections), so slow
@@ -23,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +45,7 @@
 
 #include "core/status.h"
 #include "model/tokenizers/tokenizer.h"
+#include "probes/dialect.h"
 
 namespace prov::probes {
 
@@ -46,6 +61,7 @@ struct StepInfo {
   int32_t id = 0;
   float logprob = 0;
   std::vector<TokenChoice> top;
+  std::vector<TokenChoice> extra;  // the log-probabilities of CompletionRequest::extra_ids
 };
 
 struct BackendResult {
@@ -64,6 +80,9 @@ struct CompletionRequest {
   double temperature = 0;  // 0 = greedy
   uint64_t seed = 0;
   std::vector<int32_t> stop_ids;
+  // Ids whose log-probabilities to report at every step besides the top-k (SGLang's
+  // token_ids_logprob), in this order.
+  std::vector<int32_t> extra_ids;
 };
 
 // What the server needs from a model. Implementations must be safe to call from several threads
@@ -81,14 +100,38 @@ class CompletionBackend {
   virtual Result<BackendResult> complete(const CompletionRequest& request) = 0;
 };
 
+// A fault the server answers a request with instead of serving it (ServerOptions::fault): for
+// tests of clients and for drills, always from the real server's code.
+enum class ServerFault {
+  kNone,
+  kRateLimited,    // 429 with Retry-After: retry_after_s, the dialect's error body
+  kServerError,    // 500, the dialect's error body
+  kOverloaded,     // 503 with Retry-After (anthropic: 529 overloaded_error)
+  kCutConnection,  // a 200 whose body stops part-way (the connection closes)
+  kMalformedJson,  // a 200 whose body is not JSON
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;     // 0: pick a free port (Server::port() tells which)
   int threads = 8;  // requests that run the model (tokenizing included) at once
   size_t max_body_bytes = 1 << 20;
-  int max_top_logprobs = 20;
+  // The most alternatives per position (vLLM's --max-logprobs, TGI's --max-top-n-tokens);
+  // -1: the dialect's default (20; tgi 5; sglang and llamacpp 1000).
+  int max_top_logprobs = -1;
   int max_tokens_limit = 4096;
-  std::string api_key;  // non-empty: require "Authorization: Bearer <key>"
+  // non-empty: require "Authorization: Bearer <key>" (anthropic: "x-api-key: <key>")
+  std::string api_key;
+  Dialect dialect = Dialect::kOpenAI;
+  std::string version;  // what the version routes report ("" = "prov <version>")
+  // Requests to the model routes per second at most (a one-second window); more get 429 with
+  // Retry-After (the seconds left in the window). 0 = no limit.
+  int rate_limit_rps = 0;
+  // openai chat answers as a reasoning model does (see above).
+  bool reasoning_model = false;
+  // Called with the model route and the number of the request to it (0, 1, ...) before each is
+  // served; a fault other than kNone is answered instead. Must be thread-safe.
+  std::function<ServerFault(const std::string& path, uint64_t n)> fault;
 
   // Limits (hostile clients). A request beyond one of them gets the status named, at once.
   // Connections served at once, each on its own thread (reading the request, waiting for a model
@@ -138,6 +181,10 @@ class Server {
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The chat template of a model directory (tokenizer_config.json "chat_template"), or "" when
+// there is none or it cannot be read.
+std::string read_chat_template(const std::string& model_path);
 
 // Formats chat messages ({role, content}) with a chat template: the families recognised in the
 // template text are ChatML (<|im_start|>, Qwen), Llama 3 (<|start_header_id|>), Llama 2 / Mistral

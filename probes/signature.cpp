@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 #include <utility>
 
 #include "signature.pb.h"
@@ -47,6 +48,13 @@ void to_proto(const SignatureHeader& h, pb::SignatureHeader* p) {
   p->set_dtype(h.dtype);
   p->set_tokenizer(h.tokenizer);
   p->set_vocab_size(h.vocab_size);
+  p->set_engine(h.engine);
+  p->set_engine_version(h.engine_version);
+  p->set_api(h.api);
+  p->set_logprob_mode(h.logprob_mode);
+  p->set_top_k_limit(h.top_k_limit);
+  p->set_prompt_logprobs(h.prompt_logprobs);
+  p->set_token_ids(h.token_ids);
 }
 
 SignatureHeader from_proto(const pb::SignatureHeader& p) {
@@ -66,6 +74,13 @@ SignatureHeader from_proto(const pb::SignatureHeader& p) {
   h.dtype = p.dtype();
   h.tokenizer = p.tokenizer();
   h.vocab_size = p.vocab_size();
+  h.engine = p.engine();
+  h.engine_version = p.engine_version();
+  h.api = p.api();
+  h.logprob_mode = p.logprob_mode();
+  h.top_k_limit = p.top_k_limit();
+  h.prompt_logprobs = p.prompt_logprobs();
+  h.token_ids = p.token_ids();
   return h;
 }
 
@@ -330,6 +345,7 @@ Result<Signature> read_impl(const std::string& path, bool* truncated_tail, uint6
 
   Signature sig;
   bool have_header = false;
+  std::unordered_set<uint32_t> seen;  // record indexes read so far
   uint64_t off = kMagicSize;
   std::string payload;
   std::string content;
@@ -389,10 +405,9 @@ Result<Signature> read_impl(const std::string& path, bool* truncated_tail, uint6
                        " is not below the header's num_probes " +
                        std::to_string(sig.header.num_probes));
       }
-      if (!sig.records.empty() && pr.index() <= sig.records.back().index) {
+      if (!seen.insert(pr.index()).second) {
         return corrupt(where + ": record index " + std::to_string(pr.index()) +
-                       " does not follow the previous record's index " +
-                       std::to_string(sig.records.back().index));
+                       " repeats an earlier record's");
       }
       ProbeRecord rec = from_proto(pr);
       if (std::string e = check_shapes(rec); !e.empty()) return corrupt(where + ": " + e);
@@ -405,6 +420,9 @@ Result<Signature> read_impl(const std::string& path, bool* truncated_tail, uint6
                    std::to_string(file_size) + ")");
   }
   if (good_end != nullptr) *good_end = off;
+  // A collection resumed after a failure appends the probes it left out after later ones.
+  std::stable_sort(sig.records.begin(), sig.records.end(),
+                   [](const ProbeRecord& a, const ProbeRecord& b) { return a.index < b.index; });
   return sig;
 }
 
@@ -435,6 +453,13 @@ std::string header_difference(const SignatureHeader& file, const SignatureHeader
   PROV_SIG_CMP_STR(dtype);
   PROV_SIG_CMP_STR(tokenizer);
   PROV_SIG_CMP_NUM(vocab_size);
+  PROV_SIG_CMP_STR(engine);
+  PROV_SIG_CMP_STR(engine_version);
+  PROV_SIG_CMP_STR(api);
+  PROV_SIG_CMP_STR(logprob_mode);
+  PROV_SIG_CMP_NUM(top_k_limit);
+  PROV_SIG_CMP_NUM(prompt_logprobs);
+  PROV_SIG_CMP_NUM(token_ids);
 #undef PROV_SIG_CMP_STR
 #undef PROV_SIG_CMP_NUM
   return "";
@@ -510,7 +535,15 @@ Result<std::unique_ptr<SignatureWriter>> SignatureWriter::append(
   bool truncated = false;
   uint64_t good_end = 0;
   PROV_ASSIGN_OR_RETURN(Signature sig, read_impl(path, &truncated, &good_end));
-  if (std::string d = header_difference(sig.header, header); !d.empty()) {
+  // A version-1 file is completed as it is when only the schema version tells the headers apart
+  // (the records have the same format; a run whose version-2 fields are empty is a local one).
+  SignatureHeader want = header;
+  if (sig.header.schema_version == 1 && header.engine.empty() && header.engine_version.empty() &&
+      header.api.empty() && header.logprob_mode.empty() && header.top_k_limit == 0 &&
+      !header.prompt_logprobs && !header.token_ids) {
+    want.schema_version = 1;
+  }
+  if (std::string d = header_difference(sig.header, want); !d.empty()) {
     return invalid_argument(path + ": cannot resume: the file's header differs in " + d +
                             " (write a new file instead)");
   }
@@ -527,7 +560,7 @@ Result<std::unique_ptr<SignatureWriter>> SignatureWriter::append(
   w->path_ = path;
   w->num_probes_ = sig.header.num_probes;
   w->end_ = good_end;
-  w->last_index_ = sig.records.empty() ? -1 : static_cast<int64_t>(sig.records.back().index);
+  for (const auto& r : sig.records) w->written_.insert(r.index);
   if (existing != nullptr) *existing = std::move(sig.records);
   return w;
 }
@@ -539,10 +572,9 @@ Status SignatureWriter::write(const ProbeRecord& record) {
                     ": an earlier write failed and could not be undone; the file must be "
                     "resumed with append()");
   }
-  if (static_cast<int64_t>(record.index) <= last_index_) {
+  if (written_.count(record.index) != 0) {
     return invalid_argument(path_ + ": record index " + std::to_string(record.index) +
-                            " does not follow the last written index " +
-                            std::to_string(last_index_));
+                            " is already in the file");
   }
   if (record.index >= num_probes_) {
     return invalid_argument(path_ + ": record index " + std::to_string(record.index) +
@@ -563,7 +595,7 @@ Status SignatureWriter::write(const ProbeRecord& record) {
     return st;
   }
   end_ += frame.size();
-  last_index_ = record.index;
+  written_.insert(record.index);
   return Status::ok();
 }
 
@@ -595,6 +627,13 @@ nlohmann::json signature_to_json(const Signature& sig, bool include_records) {
       {"dtype", json_text(h.dtype)},
       {"tokenizer", json_text(h.tokenizer)},
       {"vocab_size", h.vocab_size},
+      {"engine", json_text(h.engine)},
+      {"engine_version", json_text(h.engine_version)},
+      {"api", json_text(h.api)},
+      {"logprob_mode", json_text(h.logprob_mode)},
+      {"top_k_limit", h.top_k_limit},
+      {"prompt_logprobs", h.prompt_logprobs},
+      {"token_ids", h.token_ids},
   };
   json out = {{"header", std::move(header)},
               {"complete", sig.complete()},

@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,7 +23,9 @@
 
 namespace prov::probes {
 
-inline constexpr uint32_t kSignatureSchemaVersion = 1;
+// 2: the header records the engine behind an endpoint signature (engine .. token_ids). Files of
+// version 1 read with those fields empty.
+inline constexpr uint32_t kSignatureSchemaVersion = 2;
 
 // The k most likely next tokens at one position, most likely first (ties: lower id first).
 // White-box (local) signatures fill ids and, when a tokenizer is known, tokens (each id's decoded
@@ -91,6 +94,19 @@ struct SignatureHeader {
   // e.g. "hf-bpe:sha256:0123456789abcdef" ("" unknown; files before the digest hold the kind).
   std::string tokenizer;
   int32_t vocab_size = 0;
+  // Endpoint signatures (schema 2): the engine, its version as it reports it, the wire format
+  // ("vllm-completions", "openai-chat", "sglang-generate", "tgi-generate",
+  // "llamacpp-completion", "anthropic-messages", ...), the log-probability mode ("raw": before
+  // sampling processors; "processed": after them; "none": text only), the most alternatives per
+  // position the engine gave (0: top_k, no truncation), whether it scored given text, and
+  // whether the records carry its token ids. Empty / 0 / false for local signatures.
+  std::string engine;
+  std::string engine_version;
+  std::string api;
+  std::string logprob_mode;
+  uint32_t top_k_limit = 0;
+  bool prompt_logprobs = false;
+  bool token_ids = false;
 };
 
 struct Signature {
@@ -99,10 +115,11 @@ struct Signature {
   bool complete() const { return records.size() == header.num_probes; }
 };
 
-// Reads a signature file. A truncated final frame (an interrupted run) is dropped and reported
-// through `*truncated_tail` (when non-null); any other damage (bad magic, a frame whose checksum
-// or protobuf does not parse, records out of order, a header version newer than this build) is
-// kCorrupt / kUnsupported naming the file and the byte offset. kIo when the file cannot be read.
+// Reads a signature file; the records come back sorted by index. A truncated final frame (an
+// interrupted run) is dropped and reported through `*truncated_tail` (when non-null); any other
+// damage (bad magic, a frame whose checksum or protobuf does not parse, a record index repeated
+// or not below num_probes, a header version newer than this build) is kCorrupt / kUnsupported
+// naming the file and the byte offset. kIo when the file cannot be read.
 Result<Signature> read_signature(const std::string& path, bool* truncated_tail = nullptr);
 
 // Writes a signature file frame by frame.
@@ -117,12 +134,16 @@ class SignatureWriter {
   // Opens an existing file to append to it: reads it, drops a truncated tail, checks that its
   // header equals `header` in everything but tool_version (kInvalidArgument naming the first
   // field that differs: a different model, suite or setting must not be mixed into one file),
-  // and returns the writer with *existing set to the records already there.
+  // and returns the writer with *existing set to the records already there. A file of schema
+  // version 1 is completed (its header kept) when `header` differs from it only in the schema
+  // version, its version-2 fields being empty.
   static Result<std::unique_ptr<SignatureWriter>> append(const std::string& path,
                                                          const SignatureHeader& header,
                                                          std::vector<ProbeRecord>* existing);
-  // Appends one record (compressed frame) and flushes it to the OS; records must come in
-  // increasing index order. kIo on write failure.
+  // Appends one record (compressed frame) and flushes it to the OS. Each index once: a record
+  // whose index is already in the file is kInvalidArgument (a collection normally writes in
+  // increasing order; one resumed after a failure fills the gaps it left, after later indexes).
+  // kIo on write failure.
   Status write(const ProbeRecord& record);
   // fsyncs and closes. Called by the destructor when not called explicitly (errors then lost).
   Status close();
@@ -130,7 +151,7 @@ class SignatureWriter {
  private:
   SignatureWriter() = default;
   int fd_ = -1;
-  int64_t last_index_ = -1;
+  std::unordered_set<uint32_t> written_;  // record indexes in the file
   std::string path_;
   uint32_t num_probes_ = 0;
   uint64_t end_ = 0;     // file size after the last complete frame

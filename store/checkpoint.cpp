@@ -130,6 +130,33 @@ Result<std::string> sign_checkpoint(const Checkpoint& cp, const std::string& key
   return text + "\n" + kEmDash + " " + key_name + " " + base64_encode(blob) + "\n";
 }
 
+Status split_signed_note(const std::string& note, std::string* text,
+                         std::vector<std::string>* signature_lines) {
+  text->clear();
+  signature_lines->clear();
+  return split_note(note, text, signature_lines);
+}
+
+Result<NoteSignature> parse_signature_line(const std::string& line) {
+  const std::string dash = std::string(kEmDash) + " ";
+  if (line.compare(0, dash.size(), dash) != 0) {
+    return corrupt("signed note: signature line does not start with an em dash and a space");
+  }
+  size_t space = line.find(' ', dash.size());
+  if (space == std::string::npos) return corrupt("signed note: signature line has no signature");
+  NoteSignature s;
+  s.key_name = line.substr(dash.size(), space - dash.size());
+  if (!valid_key_name(s.key_name)) {
+    return corrupt("signed note: invalid key name '" + s.key_name + "'");
+  }
+  auto blob = base64_decode(line.substr(space + 1));
+  if (!blob.is_ok()) return blob.status().with_context("signed note: signature of " + s.key_name);
+  if (blob->size() < 4) return corrupt("signed note: signature of " + s.key_name + " too short");
+  for (int i = 0; i < 4; ++i) s.key_id = (s.key_id << 8) | static_cast<unsigned char>((*blob)[i]);
+  s.signature = blob->substr(4);
+  return s;
+}
+
 Result<Checkpoint> parse_checkpoint(const std::string& note) {
   std::string text;
   std::vector<std::string> sigs;

@@ -56,6 +56,22 @@ Result<std::string> sign_checkpoint(const Checkpoint& cp, const std::string& key
 // Parses a signed checkpoint without checking signatures (kCorrupt with the line at fault).
 Result<Checkpoint> parse_checkpoint(const std::string& note);
 
+// Splits a signed note into its text (up to and including the newline before the blank line)
+// and its signature lines (without their newlines), within the bounds above. kCorrupt on a
+// malformed note.
+Status split_signed_note(const std::string& note, std::string* text,
+                         std::vector<std::string>* signature_lines);
+
+// One signature line "— <key name> base64(key id || signature)", parsed (not verified).
+struct NoteSignature {
+  std::string key_name;
+  uint32_t key_id = 0;    // the first 4 bytes, big-endian
+  std::string signature;  // the bytes after the key id
+};
+// kCorrupt when the line lacks the em dash, has an invalid key name, bad base64 or fewer than 4
+// bytes.
+Result<NoteSignature> parse_signature_line(const std::string& line);
+
 // Verifies any signed note (not only checkpoints) and returns its text. kCorrupt on a malformed
 // note, kInvalidArgument when no signature line from (key_name, key) verifies.
 Result<std::string> verify_note(const std::string& note, const std::string& key_name,

@@ -1,8 +1,10 @@
 #include "store/export.h"
 
+#include <openssl/rand.h>
 #include <time.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <climits>
 #include <map>
@@ -203,11 +205,18 @@ Result<Collected> collect(Ledger& ledger, const std::string& model_digest,
   return c;
 }
 
-// Names recorded about an envelope's models ("alg:hex" -> name): the subject names of its in-toto
-// Statement, then the parent's name as the predicate's reader gives it (Ledger::facts_of). The
-// first name met for a digest is kept; envelopes that do not parse contribute nothing.
-void collect_names(const Ledger& ledger, const std::string& envelope,
-                   std::map<std::string, std::string>* names) {
+// Names recorded about models, by digest ("alg:hex" -> distinct names, first met first).
+using ModelNames = std::map<std::string, std::vector<std::string>>;
+
+void add_name(ModelNames* names, const std::string& digest, const std::string& name) {
+  auto& list = (*names)[digest];
+  if (std::find(list.begin(), list.end(), name) == list.end()) list.push_back(name);
+}
+
+// The names an envelope records: the subject names of its in-toto Statement, then the parent's
+// name as the predicate's reader gives it (Ledger::facts_of). Envelopes that do not parse
+// contribute nothing.
+void collect_names(const Ledger& ledger, const std::string& envelope, ModelNames* names) {
   auto env = dsse_parse(envelope);
   if (!env.is_ok()) return;
   auto parsed = parse_json(env->payload, "statement");
@@ -225,37 +234,37 @@ void collect_names(const Ledger& ledger, const std::string& envelope,
       }
       for (auto it = digest->begin(); it != digest->end(); ++it) {
         if (!it.value().is_string()) continue;
-        std::string d = normalize_digest(it.key() + ":" + it.value().get<std::string>());
-        names->emplace(d, name->get<std::string>());
+        add_name(names, normalize_digest(it.key() + ":" + it.value().get<std::string>()),
+                 name->get<std::string>());
       }
     }
   }
   auto facts = ledger.facts_of(envelope);
   if (facts.is_ok() && !facts->parent_digest.empty() && !facts->parent_name.empty()) {
-    names->emplace(facts->parent_digest, facts->parent_name);
+    add_name(names, facts->parent_digest, facts->parent_name);
   }
 }
 
-std::map<std::string, std::string> model_names(Ledger& ledger, const Collected& c) {
-  std::map<std::string, std::string> names;
-  for (const auto& e : c.entries) collect_names(ledger, e.envelope, &names);
-  // A parent referenced only as a parent may have entries of its own outside the lineage.
-  for (const auto& f : c.facts) {
-    if (f.parent.empty() || names.count(f.parent)) continue;
+// Names of the models `entries` mention; a parent named only as a parent is looked up in (up to
+// eight of) its own entries outside them.
+ModelNames names_of(Ledger& ledger, const std::vector<LedgerEntry>& entries) {
+  ModelNames names;
+  for (const auto& e : entries) collect_names(ledger, e.envelope, &names);
+  for (const auto& e : entries) {
+    if (e.parent_digest.empty() || names.count(e.parent_digest)) continue;
     QueryFilter q;
-    q.subject_digest = f.parent;
+    q.subject_digest = e.parent_digest;
     q.limit = 8;
     auto more = ledger.query(q);
     if (!more.is_ok()) continue;
-    for (const auto& e : *more) collect_names(ledger, e.envelope, &names);
+    for (const auto& m : *more) collect_names(ledger, m.envelope, &names);
   }
   return names;
 }
 
-std::string name_or_digest(const std::map<std::string, std::string>& names,
-                           const std::string& digest) {
+std::string name_or_digest(const ModelNames& names, const std::string& digest) {
   auto it = names.find(digest);
-  return it == names.end() ? digest : it->second;
+  return it == names.end() || it->second.empty() ? digest : it->second.front();
 }
 
 std::string root_hex(const Collected& c) {
@@ -283,8 +292,30 @@ json index_statement(const std::string& model, const Checkpoint& cp, const json&
       {"predicate", {{"model", model}, {"checkpoint", checkpoint_ref(cp)}, {"entries", entries}}}};
 }
 
+// The EU AI Act training-content summary fields the lineage answers (eu_summary_field): the
+// direct parents the model is a modification of (template §1.2(ii)) and those whose outputs it
+// was trained on (§2.5(ii)/(iii)), each {digest, relation, entry}, in entry order.
+json eu_training_json(const json& lineage) {
+  json dependencies = json::array();
+  json generators = json::array();
+  for (const auto& p : lineage.at("parents")) {
+    switch (eu_summary_field(p.at("relation").get<std::string>())) {
+      case EuSummaryField::kModelDependency:
+        dependencies.push_back(p);
+        break;
+      case EuSummaryField::kSyntheticDataGenerator:
+        generators.push_back(p);
+        break;
+      case EuSummaryField::kNone:
+        break;
+    }
+  }
+  return {{"model_dependencies", dependencies}, {"synthetic_data_generators", generators}};
+}
+
 Result<std::string> export_disclosure(Ledger& ledger, const Collected& c,
                                       const ExportOptions& options) {
+  const json lineage = lineage_json(c.model, c.facts);
   json entries = json::array();
   json index_entries = json::array();
   for (size_t i = 0; i < c.entries.size(); ++i) {
@@ -317,7 +348,8 @@ Result<std::string> export_disclosure(Ledger& ledger, const Collected& c,
                 {"root", root_hex(c)},
                 {"note", c.note}}},
               {"entries", entries},
-              {"lineage", lineage_json(c.model, c.facts)}};
+              {"lineage", lineage}};
+  doc["eu_training_content"] = eu_training_json(lineage);
   if (options.index_key != nullptr) {
     std::string payload = index_statement(c.model, c.checkpoint, index_entries).dump();
     PROV_ASSIGN_OR_RETURN(std::string env,
@@ -325,6 +357,120 @@ Result<std::string> export_disclosure(Ledger& ledger, const Collected& c,
     doc["index"] = {{"envelope", base64_encode(env)}};
   }
   return doc.dump(2) + "\n";
+}
+
+// ---- what the mappings share ----
+
+// A random RFC 4122 version 4 UUID, lowercase: every SPDX and CycloneDX export is a new document.
+Result<std::string> uuid_v4() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof(b)) != 1) return internal_error("no random bytes for a UUID");
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static const char kHex[] = "0123456789abcdef";
+  std::string h;
+  for (unsigned char x : b) {
+    h += kHex[x >> 4];
+    h += kHex[x & 15];
+  }
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20, 12);
+}
+
+bool is_distillation(const std::string& relation) {
+  return eu_summary_field(relation) == EuSummaryField::kSyntheticDataGenerator;
+}
+
+// The model's direct parents: entries about it that name a parent, in entry order.
+std::vector<const EntryLinks*> direct_parents(const Collected& c) {
+  std::vector<const EntryLinks*> out;
+  for (const auto& f : c.facts) {
+    if (!f.parent.empty() &&
+        std::find(f.subjects.begin(), f.subjects.end(), c.model) != f.subjects.end()) {
+      out.push_back(&f);
+    }
+  }
+  return out;
+}
+
+// Hugging Face repo ids by digest: the ones given, and a base-model hint for the one weight-derived
+// parent left without one (ExportOptions::base_model_hints).
+struct RepoIds {
+  std::map<std::string, std::string> by_digest;
+  std::vector<std::string> unused_hints;
+};
+
+Result<RepoIds> resolve_repo_ids(const Collected& c, const ExportOptions& options) {
+  RepoIds r;
+  std::set<std::string> used;
+  for (const auto& [digest, id] : options.repo_ids) {
+    if (!is_hf_repo_id(id)) {
+      return invalid_argument("'" + id + "' (for " + digest + ") is not a Hugging Face repo id");
+    }
+    r.by_digest[normalize_digest(digest)] = id;
+    used.insert(id);
+  }
+  std::vector<std::string> hints;
+  for (const auto& h : options.base_model_hints) {
+    if (is_hf_repo_id(h) && !used.count(h) &&
+        std::find(hints.begin(), hints.end(), h) == hints.end()) {
+      hints.push_back(h);
+    }
+  }
+  std::vector<std::string> without;
+  for (const EntryLinks* p : direct_parents(c)) {
+    if (eu_summary_field(p->relation) == EuSummaryField::kModelDependency &&
+        !r.by_digest.count(p->parent) &&
+        std::find(without.begin(), without.end(), p->parent) == without.end()) {
+      without.push_back(p->parent);
+    }
+  }
+  if (without.size() == 1 && hints.size() == 1) {
+    r.by_digest[without[0]] = hints[0];
+    hints.clear();
+  }
+  r.unused_hints = hints;
+  return r;
+}
+
+std::string repo_or_name(const RepoIds& repos, const ModelNames& names, const std::string& d) {
+  auto it = repos.by_digest.find(d);
+  return it != repos.by_digest.end() ? it->second : name_or_digest(names, d);
+}
+
+// One line of text for a comment or a sentence: control characters become spaces.
+std::string one_line(std::string s) {
+  for (char& ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  }
+  return s;
+}
+
+std::string relation_or_unspecified(const std::string& relation) {
+  return relation.empty() ? std::string("unspecified") : relation;
+}
+
+// The signed report as a file: the envelope as `prov audit` writes it (OUT.dsse.json: the envelope
+// and a newline). An envelope appended from such a file already ends with its newline.
+std::string envelope_file_bytes(const std::string& envelope) {
+  if (!envelope.empty() && envelope.back() == '\n') return envelope;
+  return envelope + "\n";
+}
+
+// Each model's earliest append time in the entries (UTC, to the second), the time prov first
+// recorded it.
+std::map<std::string, std::string> first_recorded(const Collected& c) {
+  std::map<std::string, std::string> first;
+  auto note = [&](const std::string& d, const std::string& at) {
+    std::string t = at.size() >= 19 ? at.substr(0, 19) + "Z" : at;
+    auto it = first.find(d);
+    if (it == first.end() || t < it->second) first[d] = t;
+  };
+  for (size_t i = 0; i < c.entries.size(); ++i) {
+    for (const auto& s : c.facts[i].subjects) note(s, c.entries[i].created_at);
+    if (!c.facts[i].parent.empty()) note(c.facts[i].parent, c.entries[i].created_at);
+  }
+  return first;
 }
 
 // ---- Hugging Face model card ----
@@ -342,66 +488,75 @@ std::string yq(const std::string& s) {
   return json(s).dump();
 }
 
-Result<std::string> export_hf_card(Ledger& ledger, const Collected& c) {
-  auto names = model_names(ledger, c);
-  std::vector<std::string> parents, relations;
-  std::vector<uint64_t> parent_entries;
-  for (const auto& f : c.facts) {
-    if (f.parent.empty() ||
-        std::find(f.subjects.begin(), f.subjects.end(), c.model) == f.subjects.end()) {
+Result<std::string> export_hf_card(Ledger& ledger, const Collected& c, const RepoIds& repos) {
+  const ModelNames names = names_of(ledger, c.entries);
+  const auto parents = direct_parents(c);
+  std::vector<std::string> base, relations, comments;
+  for (const EntryLinks* p : parents) {
+    const std::string what = p->parent + " (" + one_line(relation_or_unspecified(p->relation)) +
+                             ", ledger entry " + std::to_string(p->index) + ")";
+    if (is_distillation(p->relation)) {
+      comments.push_back("not a base_model: " + what +
+                         "; the model was trained on its outputs and shares no weights with it");
       continue;
     }
-    if (std::find(parents.begin(), parents.end(), f.parent) == parents.end()) {
-      parents.push_back(f.parent);
+    auto it = repos.by_digest.find(p->parent);
+    if (it == repos.by_digest.end()) {
+      comments.push_back("base_model omits " + what +
+                         ": no Hugging Face repo id is known for it (prov ledger export "
+                         "--repo-id DIGEST=org/name)");
+      continue;
     }
-    relations.push_back(f.relation);
-    parent_entries.push_back(f.index);
+    if (std::find(base.begin(), base.end(), it->second) == base.end()) base.push_back(it->second);
+    relations.push_back(hf_relation(p->relation));
   }
-  std::string hf;
-  bool all_same = !relations.empty();
+  std::string hf = relations.empty() ? "" : relations[0];
   for (const auto& r : relations) {
-    std::string m = hf_relation(r);
-    if (m.empty() || (!hf.empty() && m != hf)) all_same = false;
-    if (hf.empty()) hf = m;
+    if (r != hf) hf.clear();
   }
-  if (!all_same) hf.clear();
-
   std::string out = "---\n";
-  if (parents.size() == 1) {
-    out += "base_model: " + yq(name_or_digest(names, parents[0])) + "\n";
-  } else if (parents.size() > 1) {
+  if (base.size() == 1) {
+    out += "base_model: " + yq(base[0]) + "\n";
+  } else if (base.size() > 1) {
     out += "base_model:\n";
-    for (const auto& p : parents) out += "  - " + yq(name_or_digest(names, p)) + "\n";
+    for (const auto& b : base) out += "  - " + yq(b) + "\n";
   }
   if (!hf.empty()) {
     out += "base_model_relation: " + hf + "\n";
-  } else if (!relations.empty()) {
-    out +=
-        "# base_model_relation omitted: the recorded relation has no Hugging Face equivalent\n"
-        "# (allowed: adapter, merge, quantized, finetune); see prov_provenance.relations.\n";
+  } else if (!base.empty()) {
+    comments.push_back(
+        "base_model_relation omitted: a recorded relation has no Hugging Face value, or they "
+        "differ (allowed: adapter, merge, quantized, finetune); see prov_provenance.relations");
   }
+  if (!repos.unused_hints.empty()) {
+    std::string list;
+    for (const auto& h : repos.unused_hints) list += (list.empty() ? "" : ", ") + h;
+    comments.push_back("the model's files name base models " + list +
+                       "; map them to ledger parents with --repo-id DIGEST=org/name");
+  }
+  for (const auto& line : comments) out += "# " + line + "\n";
   out += "prov_provenance:\n";
   out += "  model_digest: " + yq(c.model) + "\n";
   if (!parents.empty()) {
     out += "  base_model_digests:\n";
-    for (const auto& p : parents) out += "    - " + yq(p) + "\n";
+    for (const EntryLinks* p : parents) out += "    - " + yq(p->parent) + "\n";
     out += "  relations:\n";
-    for (const auto& r : relations) out += "    - " + yq(r) + "\n";
+    for (const EntryLinks* p : parents) out += "    - " + yq(p->relation) + "\n";
     out += "  ledger_entries:\n";
-    for (uint64_t i : parent_entries) out += "    - " + std::to_string(i) + "\n";
+    for (const EntryLinks* p : parents) out += "    - " + std::to_string(p->index) + "\n";
   }
   out += "  ledger_origin: " + yq(c.checkpoint.origin) + "\n";
   out += "  ledger_tree_size: " + std::to_string(c.checkpoint.tree_size) + "\n";
   out += "  ledger_root: " + yq(root_hex(c)) + "\n";
   out += "---\n\n## Provenance\n\n";
-  out +=
-      "This model (`" + c.model + "`) is recorded in the prov ledger `" + c.checkpoint.origin + "`";
+  out += "This model (OMS model digest `" + c.model + "`) is recorded in the prov ledger `" +
+         one_line(c.checkpoint.origin) + "`";
   if (!parents.empty()) {
     out += " as derived from ";
     for (size_t i = 0; i < parents.size(); ++i) {
       if (i) out += ", ";
-      out += "`" + name_or_digest(names, parents[i]) + "`";
-      if (i < relations.size() && !relations[i].empty()) out += " (" + relations[i] + ")";
+      out += "`" + one_line(repo_or_name(repos, names, parents[i]->parent)) + "`";
+      if (!parents[i]->relation.empty()) out += " (" + one_line(parents[i]->relation) + ")";
     }
   }
   out += ". The " + std::to_string(c.entries.size()) +
@@ -413,163 +568,181 @@ Result<std::string> export_hf_card(Ledger& ledger, const Collected& c) {
 
 // ---- SPDX 3.0.1 ----
 
-// SPDX 3 HashAlgorithm vocabulary name for a digest algorithm, or "" when not mapped.
-std::string spdx_hash_alg(const std::string& alg) {
-  static const std::set<std::string> known = {"sha1",       "sha224",   "sha256",   "sha384",
-                                              "sha512",     "sha3_256", "sha3_384", "sha3_512",
-                                              "blake2b256", "blake3",   "md5"};
-  std::string a = alg;
-  std::replace(a.begin(), a.end(), '-', '_');
-  return known.count(a) ? a : "";
+constexpr char kSpdxNoAssertion[] = "https://spdx.org/rdf/3.0.1/terms/Core/NoAssertionElement";
+constexpr char kOmsAuthority[] = "OpenSSF model signing (OMS) manifest digest";
+constexpr char kOmsMeaning[] =
+    "SHA-256 over the SHA-256 digests of the model's files in manifest order (OMS); not the hash "
+    "of any one file";
+
+// An SPDX 3.0.1 document under its own namespace (urn:prov:spdx:<uuid>): element ids are never
+// shared with another export, so documents merge without clashes.
+class SpdxDocumentBuilder {
+ public:
+  explicit SpdxDocumentBuilder(std::string ns) : ns_(std::move(ns)) {}
+  std::string id(const std::string& local) const { return ns_ + ":" + local; }
+  void add(json element) {
+    element["creationInfo"] = kCreationInfo;
+    if (element.contains("spdxId")) ids_.push_back(element["spdxId"]);
+    graph_.push_back(std::move(element));
+  }
+  // A Relationship with a fresh id; returns the id.
+  std::string relate(const std::string& from, const std::string& type,
+                     const std::vector<std::string>& to, const std::string& comment = "") {
+    std::string rid = id("relationship:" + std::to_string(++relationships_));
+    json rel = {{"type", "Relationship"},
+                {"spdxId", rid},
+                {"from", from},
+                {"to", to},
+                {"relationshipType", type}};
+    if (!comment.empty()) rel["comment"] = comment;
+    add(std::move(rel));
+    return rid;
+  }
+  json& graph() { return graph_; }
+  const std::vector<std::string>& ids() const { return ids_; }
+  static constexpr char kCreationInfo[] = "_:creationinfo";
+
+ private:
+  std::string ns_;
+  json graph_ = json::array();
+  std::vector<std::string> ids_;
+  int relationships_ = 0;
+};
+
+// One ai_AIPackage: the profile's required members (suppliedBy, downloadLocation, packageVersion,
+// primaryPurpose, releaseTime), with what prov does not know said in the comment, and the digest
+// as an OMS external identifier.
+json spdx_model_package(const std::string& spdx_id, const std::string& digest,
+                        const std::string& name, const std::string& repo,
+                        const std::string& supplier, const std::string& first_seen) {
+  json pkg = {{"type", "ai_AIPackage"},
+              {"spdxId", spdx_id},
+              {"name", name},
+              {"software_primaryPurpose", "model"},
+              {"software_packageVersion", digest},
+              {"software_downloadLocation",
+               repo.empty() ? std::string(kSpdxNoAssertion) : "https://huggingface.co/" + repo},
+              {"releaseTime", first_seen},
+              {"suppliedBy", supplier},
+              {"externalIdentifier",
+               {{{"type", "ExternalIdentifier"},
+                 {"externalIdentifierType", "other"},
+                 {"identifier", digest},
+                 {"issuingAuthority", kOmsAuthority},
+                 {"comment", kOmsMeaning}}}}};
+  std::string unknown = repo.empty() ? "supplier and download location, " : "";
+  pkg["comment"] = "prov does not know this model's " + unknown +
+                   "release time or license: releaseTime is the earliest time the prov ledger "
+                   "recorded it (it was released no later), packageVersion its OMS model digest, "
+                   "and the license relationships say NOASSERTION.";
+  return pkg;
 }
 
-std::pair<std::string, std::string> split_digest(const std::string& d) {
-  size_t colon = d.find(':');
-  if (colon == std::string::npos) return {"", d};
-  return {d.substr(0, colon), d.substr(colon + 1)};
-}
+Result<std::string> export_spdx3(Ledger& ledger, const Collected& c, const std::string& created,
+                                 const RepoIds& repos) {
+  const ModelNames names = names_of(ledger, c.entries);
+  PROV_ASSIGN_OR_RETURN(std::string uuid, uuid_v4());
+  SpdxDocumentBuilder doc("urn:prov:spdx:" + uuid);
+  doc.graph().push_back({{"type", "CreationInfo"},
+                         {"@id", SpdxDocumentBuilder::kCreationInfo},
+                         {"specVersion", "3.0.1"},
+                         {"created", created},
+                         {"createdBy", {doc.id("agent:prov")}},
+                         {"createdUsing", {doc.id("tool:prov")}}});
+  doc.add({{"type", "SoftwareAgent"}, {"spdxId", doc.id("agent:prov")}, {"name", "prov"}});
+  doc.add({{"type", "Tool"}, {"spdxId", doc.id("tool:prov")}, {"name", "prov"}});
 
-bool is_distillation(const std::string& relation) {
-  return relation.rfind("distilled", 0) == 0;
-}
-
-Result<std::string> export_spdx3(Ledger& ledger, const Collected& c, const std::string& created) {
-  auto names = model_names(ledger, c);
-  const std::string ci = "_:creationinfo";
-  const std::string doc_id = "urn:prov:disclosure:" + root_hex(c) + ":" + c.model;
-  json graph = json::array();
-  graph.push_back({{"type", "CreationInfo"},
-                   {"@id", ci},
-                   {"specVersion", "3.0.1"},
-                   {"created", created},
-                   {"createdBy", {"urn:prov:agent:prov"}},
-                   {"createdUsing", {"urn:prov:tool:prov"}}});
-  graph.push_back({{"type", "SoftwareAgent"},
-                   {"spdxId", "urn:prov:agent:prov"},
-                   {"name", "prov ledger export"},
-                   {"creationInfo", ci}});
-  graph.push_back(
-      {{"type", "Tool"}, {"spdxId", "urn:prov:tool:prov"}, {"name", "prov"}, {"creationInfo", ci}});
-  std::vector<std::string> element_ids;
   std::set<std::string> models{c.model};
   for (const auto& f : c.facts) {
     for (const auto& s : f.subjects) models.insert(s);
     if (!f.parent.empty()) models.insert(f.parent);
   }
-  auto model_id = [](const std::string& d) { return "urn:prov:model:" + d; };
+  const auto first = first_recorded(c);
+  auto model_id = [&](const std::string& d) { return doc.id("model:" + d); };
+  std::set<std::string> suppliers;
   for (const auto& m : models) {
-    json pkg = {{"type", "ai_AIPackage"},
-                {"spdxId", model_id(m)},
-                {"creationInfo", ci},
-                {"name", name_or_digest(names, m)},
-                {"software_primaryPurpose", "model"}};
-    auto [alg, hex] = split_digest(m);
-    std::string spdx_alg = spdx_hash_alg(alg);
-    if (!spdx_alg.empty()) {
-      pkg["verifiedUsing"] = {{{"type", "Hash"}, {"algorithm", spdx_alg}, {"hashValue", hex}}};
-    } else {
-      pkg["comment"] = "digest " + m;
+    auto repo_it = repos.by_digest.find(m);
+    const std::string repo = repo_it == repos.by_digest.end() ? "" : repo_it->second;
+    std::string org = repo.substr(0, repo.find('/') == std::string::npos ? 0 : repo.find('/'));
+    std::string supplier = doc.id(org.empty() ? "supplier:noassertion" : "supplier:" + org);
+    if (suppliers.insert(supplier).second) {
+      json agent = {{"type", org.empty() ? "Agent" : "Organization"},
+                    {"spdxId", supplier},
+                    {"name", org.empty() ? "NOASSERTION" : org}};
+      agent["comment"] = org.empty() ? "The supplier is not known to prov."
+                                     : "The Hugging Face Hub namespace of the model's repository.";
+      doc.add(std::move(agent));
     }
-    graph.push_back(pkg);
-    element_ids.push_back(model_id(m));
+    auto seen = first.find(m);
+    json pkg = spdx_model_package(model_id(m), m, repo.empty() ? name_or_digest(names, m) : repo,
+                                  repo, supplier, seen == first.end() ? "" : seen->second);
+    std::string training;
+    for (const auto& f : c.facts) {
+      if (f.parent.empty() ||
+          std::find(f.subjects.begin(), f.subjects.end(), m) == f.subjects.end())
+        continue;
+      training += (training.empty() ? "" : "; ") + relation_or_unspecified(f.relation) + " from " +
+                  repo_or_name(repos, names, f.parent) + " (prov ledger entry " +
+                  std::to_string(f.index) + ")";
+    }
+    if (!training.empty()) pkg["ai_informationAboutTraining"] = "Recorded lineage: " + training;
+    doc.add(std::move(pkg));
+    for (const char* type : {"hasDeclaredLicense", "hasConcludedLicense"}) {
+      doc.relate(model_id(m), type, {"expandedlicensing_NoAssertionLicense"});
+    }
   }
   for (size_t i = 0; i < c.entries.size(); ++i) {
     const LedgerEntry& e = c.entries[i];
     const EntryLinks& f = c.facts[i];
-    std::string ev_id = "urn:prov:ledger-entry:" + std::to_string(e.index);
-    graph.push_back(
-        {{"type", "software_File"},
-         {"spdxId", ev_id},
-         {"creationInfo", ci},
-         {"name", "ledger-entry-" + std::to_string(e.index) + ".dsse.json"},
-         {"software_contentType", kDsseContentType},
-         {"verifiedUsing",
-          {{{"type", "Hash"}, {"algorithm", "sha256"}, {"hashValue", to_hex(sha256(e.envelope))}}}},
-         {"comment", "DSSE envelope of prov ledger entry " + std::to_string(e.index) + " (leaf " +
-                         to_hex(e.leaf_hash) + "), appended " + e.created_at}});
-    element_ids.push_back(ev_id);
-    std::vector<std::string> ev_targets;
-    for (const auto& s : f.subjects) ev_targets.push_back(model_id(s));
+    const std::string n = std::to_string(e.index);
+    const std::string ev_id = doc.id("ledger-entry:" + n);
+    doc.add({{"type", "software_File"},
+             {"spdxId", ev_id},
+             {"name", "ledger-entry-" + n + ".dsse.json"},
+             {"contentType", kDsseContentType},
+             {"verifiedUsing",
+              {{{"type", "Hash"},
+                {"algorithm", "sha256"},
+                {"hashValue", to_hex(sha256(envelope_file_bytes(e.envelope)))}}}},
+             {"comment", "The signed report of prov ledger entry " + n +
+                             ": its DSSE envelope as prov audit writes it (the envelope and a "
+                             "newline); ledger leaf " +
+                             to_hex(e.leaf_hash) + ", appended " + e.created_at}});
     if (f.parent.empty()) {
-      for (const auto& s : f.subjects) {
-        std::string rid = "urn:prov:relationship:" + std::to_string(e.index) + ":evidence:" + s;
-        graph.push_back({{"type", "Relationship"},
-                         {"spdxId", rid},
-                         {"creationInfo", ci},
-                         {"from", model_id(s)},
-                         {"to", {ev_id}},
-                         {"relationshipType", "hasEvidence"}});
-        element_ids.push_back(rid);
-      }
+      for (const auto& s : f.subjects) doc.relate(model_id(s), "hasEvidence", {ev_id});
       continue;
     }
     // Seen from the exported model: edges above it read "descendantOf", edges below "ancestorOf".
     const auto& roles = c.roles.at(e.index);
-    bool below = roles.count("descendant") && !roles.count("ancestor");
+    const bool below = roles.count("descendant") && !roles.count("ancestor");
+    const std::string comment =
+        "prov relation: " + relation_or_unspecified(f.relation) + " (ledger entry " + n + ")";
     for (const auto& s : f.subjects) {
-      std::string base = "urn:prov:relationship:" + std::to_string(e.index) + ":" + s;
-      std::string comment = "prov relation: " + (f.relation.empty() ? "unspecified" : f.relation) +
-                            " (ledger entry " + std::to_string(e.index) + ")";
-      json rel = {
-          {"type", "Relationship"}, {"spdxId", base}, {"creationInfo", ci}, {"comment", comment}};
-      if (below) {
-        rel["from"] = model_id(f.parent);
-        rel["to"] = {model_id(s)};
-        rel["relationshipType"] = "ancestorOf";
-      } else {
-        rel["from"] = model_id(s);
-        rel["to"] = {model_id(f.parent)};
-        rel["relationshipType"] = "descendantOf";
-      }
-      graph.push_back(rel);
-      element_ids.push_back(base);
-      std::string eid = base + ":evidence";
-      graph.push_back({{"type", "Relationship"},
-                       {"spdxId", eid},
-                       {"creationInfo", ci},
-                       {"from", base},
-                       {"to", {ev_id}},
-                       {"relationshipType", "hasEvidence"}});
-      element_ids.push_back(eid);
+      std::string rid =
+          below ? doc.relate(model_id(f.parent), "ancestorOf", {model_id(s)}, comment)
+                : doc.relate(model_id(s), "descendantOf", {model_id(f.parent)}, comment);
+      doc.relate(rid, "hasEvidence", {ev_id});
     }
   }
-  graph.push_back(
+  std::vector<std::string> elements = doc.ids();
+  const std::string doc_id = doc.id("document");
+  doc.graph().push_back(
       {{"type", "SpdxDocument"},
        {"spdxId", doc_id},
-       {"creationInfo", ci},
+       {"creationInfo", SpdxDocumentBuilder::kCreationInfo},
        {"name", "prov disclosure of " + c.model},
        {"profileConformance", {"core", "software", "ai"}},
        {"rootElement", {model_id(c.model)}},
-       {"element", element_ids},
+       {"element", elements},
        {"comment", "Lineage recorded in the prov ledger " + c.checkpoint.origin +
                        ", signed checkpoint tree size " + std::to_string(c.checkpoint.tree_size) +
                        ", root " + root_hex(c) + " (hex)"}});
-  json doc = {{"@context", "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"}, {"@graph", graph}};
-  return doc.dump(2) + "\n";
+  json out = {{"@context", "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"},
+              {"@graph", doc.graph()}};
+  return out.dump(2) + "\n";
 }
 
 // ---- CycloneDX 1.6 ----
-
-std::string cdx_hash_alg(const std::string& alg) {
-  static const std::map<std::string, std::string> m = {
-      {"sha1", "SHA-1"},        {"sha256", "SHA-256"},
-      {"sha384", "SHA-384"},    {"sha512", "SHA-512"},
-      {"sha3_256", "SHA3-256"}, {"sha3_384", "SHA3-384"},
-      {"sha3_512", "SHA3-512"}, {"blake2b256", "BLAKE2b-256"},
-      {"blake3", "BLAKE3"},     {"md5", "MD5"}};
-  auto it = m.find(alg);
-  return it == m.end() ? "" : it->second;
-}
-
-// A UUID (RFC 9562 version 8 layout) derived from `seed`, so an export is reproducible.
-std::string uuid_from(const std::string& seed) {
-  Digest d = sha256(seed);
-  d[6] = static_cast<uint8_t>((d[6] & 0x0f) | 0x80);
-  d[8] = static_cast<uint8_t>((d[8] & 0x3f) | 0x80);
-  std::string h = to_hex(d);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20, 12);
-}
 
 // The CycloneDX declarations: one claim per ledger entry (a sentence naming subject, relation and
 // parent) with the DSSE envelope as its evidence, and one attestation mapping to all claims.
@@ -577,9 +750,10 @@ json cdx_declarations(const Collected& c) {
   json claims = json::array();
   json evidence = json::array();
   json claim_refs = json::array();
-  for (const auto& e : c.entries) {
+  for (size_t i = 0; i < c.entries.size(); ++i) {
+    const LedgerEntry& e = c.entries[i];
+    const EntryLinks& f = c.facts[i];
     std::string n = std::to_string(e.index);
-    const EntryLinks& f = c.facts[&e - &c.entries[0]];
     std::string predicate =
         "ledger entry " + n + ": " + (f.subjects.empty() ? std::string("?") : f.subjects[0]);
     if (!f.parent.empty()) {
@@ -612,27 +786,34 @@ json cdx_declarations(const Collected& c) {
           {"evidence", evidence}};
 }
 
-Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
-                                     const std::string& created) {
-  auto names = model_names(ledger, c);
+Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c, const std::string& created,
+                                     const RepoIds& repos) {
+  const ModelNames names = names_of(ledger, c.entries);
   auto ref = [](const std::string& d) { return "model:" + d; };
+  // A model component: its digest is an OMS manifest digest, not a file hash, so it is a property
+  // rather than a CycloneDX hash.
   auto component = [&](const std::string& d) {
     json comp = {{"type", "machine-learning-model"},
                  {"bom-ref", ref(d)},
-                 {"name", name_or_digest(names, d)}};
-    auto [alg, hex] = split_digest(d);
-    std::string a = cdx_hash_alg(alg);
-    if (!a.empty()) comp["hashes"] = {{{"alg", a}, {"content", hex}}};
+                 {"name", repo_or_name(repos, names, d)}};
+    auto it = repos.by_digest.find(d);
+    if (it != repos.by_digest.end()) {
+      comp["supplier"] = {{"name", it->second.substr(0, it->second.find('/'))}};
+      comp["externalReferences"] = {
+          {{"type", "distribution"}, {"url", "https://huggingface.co/" + it->second}}};
+    }
+    comp["properties"] = {{{"name", "prov:oms:model_digest"}, {"value", d}}};
     return comp;
   };
   // Ancestors (all, direct parents first) and descendants of the model.
   std::vector<std::string> ancestors, descendants;
   json props = json::array();
-  for (size_t i = 0; i < c.facts.size(); ++i) {
-    const EntryLinks& f = c.facts[i];
+  json datasets = json::array();
+  std::string lineage;
+  for (const EntryLinks& f : c.facts) {
     if (f.parent.empty()) continue;
     const auto& roles = c.roles.at(f.index);
-    bool direct_parent =
+    const bool direct_parent =
         std::find(f.subjects.begin(), f.subjects.end(), c.model) != f.subjects.end();
     if (roles.count("ancestor")) {
       if (f.parent != c.model &&
@@ -644,13 +825,22 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
         }
       }
       if (direct_parent) {
-        std::string v = f.parent + " (" + (f.relation.empty() ? "unspecified" : f.relation) +
-                        ", ledger entry " + std::to_string(f.index) + ")";
+        const std::string rel = relation_or_unspecified(f.relation);
+        const std::string n = std::to_string(f.index);
         props.push_back(
             {{"name", is_distillation(f.relation) ? "prov:euaiact:synthetic_data_from_model"
                                                   : "prov:euaiact:model_dependency"},
-             {"value", v}});
+             {"value", f.parent + " (" + rel + ", ledger entry " + n + ")"}});
         props.push_back({{"name", "prov:relation"}, {"value", f.relation}});
+        lineage += (lineage.empty() ? "" : "; ") + rel + " from " +
+                   repo_or_name(repos, names, f.parent) + " (ledger entry " + n + ")";
+        if (is_distillation(f.relation)) {
+          datasets.push_back(
+              {{"type", "dataset"},
+               {"name", "outputs of " + repo_or_name(repos, names, f.parent)},
+               {"description", "Synthetic training data generated by the model " + f.parent +
+                                   " (prov relation " + rel + ", ledger entry " + n + ")"}});
+        }
       }
     }
     if (roles.count("descendant")) {
@@ -668,6 +858,12 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
   props.push_back({{"name", "prov:ledger:root"}, {"value", root_hex(c)}});
 
   json model = component(c.model);
+  for (auto& p : props) model["properties"].push_back(p);
+  json card = {{"bom-ref", "model-card:" + c.model}};
+  if (!datasets.empty()) card["modelParameters"] = {{"datasets", datasets}};
+  card["properties"] = {{{"name", "prov:lineage"},
+                         {"value", lineage.empty() ? std::string("no parent recorded") : lineage}}};
+  model["modelCard"] = card;
   json pedigree = json::object();
   if (!ancestors.empty()) {
     pedigree["ancestors"] = json::array();
@@ -683,11 +879,10 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
                         ", root " + root_hex(c) + ")";
     model["pedigree"] = pedigree;
   }
-  model["properties"] = props;
-
+  PROV_ASSIGN_OR_RETURN(std::string uuid, uuid_v4());
   json doc = {{"bomFormat", "CycloneDX"},
               {"specVersion", "1.6"},
-              {"serialNumber", "urn:uuid:" + uuid_from(c.model + "\n" + c.note)},
+              {"serialNumber", "urn:uuid:" + uuid},
               {"version", 1},
               {"metadata",
                {{"timestamp", created},
@@ -700,8 +895,7 @@ Result<std::string> export_cyclonedx(Ledger& ledger, const Collected& c,
 
 // ---- verification helpers ----
 
-Status check_keys(const json& obj, std::initializer_list<const char*> keys,
-                  const std::string& where) {
+Status check_keys(const json& obj, const std::vector<const char*>& keys, const std::string& where) {
   if (!obj.is_object()) return corrupt(where + " is not an object");
   for (const char* k : keys) {
     if (!obj.contains(k)) return corrupt(where + ": missing member '" + k + "'");
@@ -919,19 +1113,20 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
   if (!doc.is_object()) return corrupt("disclosure is not an object");
   if (!doc.contains("schema")) return corrupt("disclosure: missing member 'schema'");
   PROV_ASSIGN_OR_RETURN(std::string schema, get_string(doc, "schema", "disclosure"));
-  if (schema != kDisclosureSchema && schema != kDisclosureSchemaV1) {
+  if (schema != kDisclosureSchema && schema != kDisclosureSchemaV2 &&
+      schema != kDisclosureSchemaV1) {
     return unsupported("disclosure schema '" + schema + "' is not " + kDisclosureSchema + " (or " +
-                       kDisclosureSchemaV1 + "); a newer prov may read it");
+                       kDisclosureSchemaV2 + ", " + kDisclosureSchemaV1 +
+                       "); a newer prov may read it");
   }
-  // Version 1 has no index; in version 2 it is optional (a package exported without a key).
-  const bool has_index = schema == kDisclosureSchema && doc.contains("index");
-  if (has_index) {
-    PROV_RETURN_IF_ERROR(check_keys(
-        doc, {"schema", "model", "checkpoint", "entries", "lineage", "index"}, "disclosure"));
-  } else {
-    PROV_RETURN_IF_ERROR(
-        check_keys(doc, {"schema", "model", "checkpoint", "entries", "lineage"}, "disclosure"));
-  }
+  // Version 1 has no index; from version 2 on it is optional (a package exported without a key).
+  // Version 3 adds the EU training-content fields.
+  const bool has_index = schema != kDisclosureSchemaV1 && doc.contains("index");
+  const bool has_eu = schema == kDisclosureSchema;
+  std::vector<const char*> members = {"schema", "model", "checkpoint", "entries", "lineage"};
+  if (has_eu) members.push_back("eu_training_content");
+  if (has_index) members.push_back("index");
+  PROV_RETURN_IF_ERROR(check_keys(doc, members, "disclosure"));
   ExportVerifyReport report;
   PROV_ASSIGN_OR_RETURN(report.model_digest, get_string(doc, "model", "disclosure"));
   if (report.model_digest.empty() || normalize_digest(report.model_digest) != report.model_digest) {
@@ -1000,6 +1195,10 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
   if (doc.at("lineage") != lineage) {
     return corrupt("disclosure: lineage differs from the one recomputed from the envelopes");
   }
+  if (has_eu && doc.at("eu_training_content") != eu_training_json(lineage)) {
+    return corrupt(
+        "disclosure: eu_training_content differs from the one recomputed from the envelopes");
+  }
   for (const auto& p : lineage["parents"]) report.parents.push_back(p["digest"]);
   for (const auto& ch : lineage["children"]) report.children.push_back(ch["digest"]);
   report.entries_verified = facts.size();
@@ -1007,6 +1206,90 @@ Result<ExportVerifyReport> verify_document(const json& doc, const PublicKey& che
 }
 
 }  // namespace
+
+bool is_hf_repo_id(const std::string& s) {
+  auto word = [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_';
+  };
+  auto part_ok = [&](const std::string& p, size_t max) {
+    if (p.empty() || p.size() > max || !word(p.front()) || !word(p.back())) return false;
+    for (char ch : p) {
+      if (!word(ch) && ch != '-' && ch != '.') return false;
+    }
+    return true;
+  };
+  const size_t slash = s.find('/');
+  if (slash != std::string::npos && !part_ok(s.substr(0, slash), 256)) return false;
+  const std::string name = slash == std::string::npos ? s : s.substr(slash + 1);
+  if (!part_ok(name, 96)) return false;
+  if (s.find("--") != std::string::npos || s.find("..") != std::string::npos) return false;
+  return s.size() < 4 || s.compare(s.size() - 4, 4, ".git") != 0;
+}
+
+Result<std::map<std::string, std::string>> parse_repo_ids(const std::vector<std::string>& specs) {
+  std::map<std::string, std::string> out;
+  for (const auto& spec : specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos) {
+      return invalid_argument("--repo-id '" + spec + "' is not DIGEST=org/name");
+    }
+    const std::string digest = normalize_digest(spec.substr(0, eq));
+    const std::string repo = spec.substr(eq + 1);
+    if (digest.find(':') == std::string::npos || digest.size() < 10) {
+      return invalid_argument("--repo-id '" + spec + "': '" + spec.substr(0, eq) +
+                              "' is not a digest (sha256:HEX)");
+    }
+    if (!is_hf_repo_id(repo)) {
+      return invalid_argument("--repo-id '" + spec + "': '" + repo +
+                              "' is not a Hugging Face repo id (org/name)");
+    }
+    auto [it, inserted] = out.emplace(digest, repo);
+    if (!inserted && it->second != repo) {
+      return invalid_argument("--repo-id maps " + digest + " to both " + it->second + " and " +
+                              repo);
+    }
+  }
+  return out;
+}
+
+EuSummaryField eu_summary_field(const std::string& relation) {
+  auto r = parse_relation(relation);
+  if (!r) {
+    // Another tool's word for a distillation ("distillation", "distilled_logits"), else "adapter"
+    // or a relation prov does not know: the model derives from the parent.
+    return relation.rfind("distill", 0) == 0 ? EuSummaryField::kSyntheticDataGenerator
+                                             : EuSummaryField::kModelDependency;
+  }
+  if (is_distilled(*r)) return EuSummaryField::kSyntheticDataGenerator;
+  return has_parent(*r) ? EuSummaryField::kModelDependency : EuSummaryField::kNone;
+}
+
+Result<std::vector<RecordedParent>> recorded_parents(Ledger& ledger,
+                                                     const std::string& model_digest) {
+  const std::string model = normalize_digest(model_digest);
+  if (model.empty() || model.find(':') == std::string::npos) {
+    return invalid_argument("model digest '" + model_digest + "' is not of the form sha256:HEX");
+  }
+  QueryFilter f;
+  f.subject_digest = model;
+  PROV_ASSIGN_OR_RETURN(auto entries, ledger.query(f));
+  if (entries.empty()) return not_found("the ledger has no entry about " + model);
+  std::sort(entries.begin(), entries.end(),
+            [](const LedgerEntry& a, const LedgerEntry& b) { return a.index < b.index; });
+  const ModelNames names = names_of(ledger, entries);
+  std::vector<RecordedParent> out;
+  for (const auto& e : entries) {
+    if (e.parent_digest.empty()) continue;
+    RecordedParent p;
+    p.digest = e.parent_digest;
+    p.relation = e.relation;
+    p.entry = e.index;
+    auto it = names.find(e.parent_digest);
+    if (it != names.end()) p.names = it->second;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
 
 Result<ExportFormat> parse_export_format(const std::string& name) {
   if (name == "disclosure") return ExportFormat::kDisclosure;
@@ -1035,16 +1318,17 @@ Result<std::string> export_model(Ledger& ledger, const std::string& model_digest
                                  ExportFormat format, const ExportOptions& options) {
   PROV_ASSIGN_OR_RETURN(Collected c, collect(ledger, model_digest, options));
   std::string created = options.created.empty() ? now_iso() : options.created;
+  PROV_ASSIGN_OR_RETURN(RepoIds repos, resolve_repo_ids(c, options));
   try {
     switch (format) {
       case ExportFormat::kDisclosure:
         return export_disclosure(ledger, c, options);
       case ExportFormat::kHfCard:
-        return export_hf_card(ledger, c);
+        return export_hf_card(ledger, c, repos);
       case ExportFormat::kSpdx3:
-        return export_spdx3(ledger, c, created);
+        return export_spdx3(ledger, c, created, repos);
       case ExportFormat::kCycloneDx:
-        return export_cyclonedx(ledger, c, created);
+        return export_cyclonedx(ledger, c, created, repos);
     }
   } catch (const std::exception& e) {
     // json::dump throws on strings that are not UTF-8 (names taken from envelopes).

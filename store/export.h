@@ -21,9 +21,21 @@
 // ExportVerifyReport::complete says whether the package was proven complete. The index proves
 // completeness as of its checkpoint, as stated by the holder of the index key.
 //
+// The disclosure also carries the EU AI Act training-content summary fields that the lineage
+// answers (member eu_training_content, recomputed by verify_export): the model dependencies of the
+// AI Office's template, §1.2(ii), and the models that generated synthetic training data, §2.5(ii)
+// and (iii) (eu_summary_field below; docs/formats/disclosure.md).
+//
 // The SPDX 3.0.1 (JSON-LD), CycloneDX 1.6 (JSON) and Hugging Face card (YAML front matter)
-// exports are mappings for other tools; they reference the ledger entries and the checkpoint
-// root but are not themselves verifiable offline.
+// exports are mappings for other tools, checked in the tests against the official schemas (the
+// SPDX JSON schema, JSON-LD context and SHACL model with the AI profile's rules; the CycloneDX 1.6
+// schema; the Hub's card rules). They reference the ledger entries and the checkpoint root but are
+// not themselves verifiable offline. Each SPDX and CycloneDX export is a new document: its
+// identifiers (SPDX element ids under a fresh urn:uuid namespace, the CycloneDX serialNumber, a
+// random RFC 4122 version 4 UUID with version 1) are never reused by another export. A model's
+// digest is its OMS manifest digest, not the hash of a file, and is labelled so (an SPDX
+// ExternalIdentifier, a CycloneDX property); the signed report an SPDX export points at as
+// evidence is the envelope file as `prov audit` writes it (the envelope and a newline).
 //
 // The relation and parent of an entry are the ledger's columns, which the predicate's reader
 // filled (LedgerOptions); parent names come from Ledger::facts_of, subject names from the in-toto
@@ -35,6 +47,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,7 +58,9 @@
 
 namespace prov::store {
 
-inline constexpr char kDisclosureSchema[] = "prov-disclosure/v2";    // written
+inline constexpr char kDisclosureSchema[] = "prov-disclosure/v3";  // written
+inline constexpr char kDisclosureSchemaV2[] =
+    "prov-disclosure/v2";  // still verified (no EU fields)
 inline constexpr char kDisclosureSchemaV1[] = "prov-disclosure/v1";  // still verified (no index)
 inline constexpr char kDisclosureIndexPredicate[] = "urn:prov:predicate:disclosure-index:v1";
 
@@ -64,7 +79,48 @@ struct ExportOptions {
   // Signs the disclosure index (format disclosure only; any key type). Null: the package carries
   // no index, and verify_export reports it not proven complete.
   const PrivateKey* index_key = nullptr;
+  // Hugging Face repo ids ("org/name", is_hf_repo_id) of models, by digest: the card's base_model,
+  // and the download location and supplier in SPDX and CycloneDX. A parent with no repo id is left
+  // out of base_model (the card says why): a digest is not a Hub identifier.
+  std::map<std::string, std::string> repo_ids;
+  // Repo ids the exported model's own files name as its base models (lineage/base_model_hints.h:
+  // card base_model, GGUF general.base_model.* and general.source.*, config _name_or_path). When
+  // exactly one direct weight-derived parent has no repo id in repo_ids and exactly one hint is not
+  // already used there, that parent takes it; other hints are named in a card comment.
+  std::vector<std::string> base_model_hints;
 };
+
+// True when `s` is a Hugging Face Hub repo id as huggingface_hub validates one: an optional
+// "namespace/" and a name, each of [A-Za-z0-9_.-] (the name 1-96 of them), starting and ending
+// with a letter, digit or '_', with no "--" or "..", not ending in ".git".
+bool is_hf_repo_id(const std::string& s);
+
+// Reads "DIGEST=org/name" mappings (--repo-id): kInvalidArgument naming the first malformed one
+// (not DIGEST=REPO, a malformed digest, not a repo id, a digest mapped twice to different ids).
+// Keys are normalised digests.
+Result<std::map<std::string, std::string>> parse_repo_ids(const std::vector<std::string>& specs);
+
+// Where the EU AI Office's "Template for the Public Summary of Training Content for general-purpose
+// AI models" (2025) asks about a direct parent recorded with `relation`: §1.2(ii) model
+// dependencies (the model is a modification of it: every relation that shares weights, "adapter",
+// and relations prov does not know), §2.5(ii)/(iii) synthetic data (the model was trained on data
+// the parent generated: distilled_logit, distilled_seq, and other tools' words starting with
+// "distill"), or neither (independent, inconclusive).
+enum class EuSummaryField { kNone, kModelDependency, kSyntheticDataGenerator };
+EuSummaryField eu_summary_field(const std::string& relation);
+
+// One direct parent of a model, as the ledger records it.
+struct RecordedParent {
+  std::string digest;  // normalised
+  std::string relation;
+  uint64_t entry = 0;              // the ledger entry that records it
+  std::vector<std::string> names;  // names the ledger gives it (subject names, the predicate's)
+};
+// The model's direct parents (every entry about `model_digest` that names a parent, in entry
+// order). kNotFound when the ledger has no entry about the model; kInvalidArgument for a malformed
+// digest; else the ledger's error.
+Result<std::vector<RecordedParent>> recorded_parents(Ledger& ledger,
+                                                     const std::string& model_digest);
 
 // Exports what the ledger records about `model_digest` ("sha256:hex" or bare hex) in `format`;
 // returns the document text. Fails with kNotFound when the ledger has no entry about the model,
@@ -112,7 +168,8 @@ struct ExportVerifyReport {
 // index is missing from the package"); kInvalidArgument when a checkpoint or envelope signature
 // does not verify, when a statement records a relation or parent and no reader is given, or when
 // require_complete is set and there is no index; kUnsupported for another schema. Documents of
-// schema prov-disclosure/v1 (which have no index) still verify, as not complete. Input is
+// schema prov-disclosure/v2 (no eu_training_content) and v1 (no index either) still verify, v1 as
+// not complete. Input is
 // untrusted: sizes are bounded (64 MiB document, 100,000 entries, 64 proof hashes per entry).
 Result<ExportVerifyReport> verify_export(const std::string& content,
                                          const PublicKey& checkpoint_key,

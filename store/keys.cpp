@@ -427,6 +427,25 @@ Result<std::string> base64_decode(const std::string& text) {
   return out;
 }
 
+Result<std::string> dsse_base64_decode(const std::string& text) {
+  const bool url = text.find_first_of("-_") != std::string::npos;
+  if (url && text.find_first_of("+/") != std::string::npos) {
+    return corrupt("base64: mixes the standard ('+', '/') and URL-safe ('-', '_') alphabets");
+  }
+  std::string standard = text;
+  if (url) {
+    for (char& c : standard) {
+      if (c == '-') c = '+';
+      if (c == '_') c = '/';
+    }
+  }
+  // Unpadded: restore the padding (a remainder of 1 is no valid length, and stays refused).
+  if (standard.size() % 4 != 0 && standard.find('=') == std::string::npos) {
+    standard.append(4 - standard.size() % 4, '=');
+  }
+  return base64_decode(standard);
+}
+
 // ---- DSSE ----
 
 std::string dsse_pae(const std::string& payload_type, const std::string& payload) {
@@ -479,7 +498,7 @@ Result<DsseEnvelope> dsse_parse(const std::string& envelope_json) {
   }
   DsseEnvelope env;
   env.payload_type = type->get<std::string>();
-  auto decoded = base64_decode(payload->get<std::string>());
+  auto decoded = dsse_base64_decode(payload->get<std::string>());
   if (!decoded.is_ok()) return decoded.status().with_context("DSSE payload");
   env.payload = std::move(decoded).value();
   for (size_t i = 0; i < sigs->size(); ++i) {
@@ -492,7 +511,7 @@ Result<DsseEnvelope> dsse_parse(const std::string& envelope_json) {
     if (keyid != s.end() && !keyid->is_string()) return corrupt(where + ": 'keyid' not a string");
     DsseSignature ds;
     if (keyid != s.end()) ds.keyid = keyid->get<std::string>();
-    auto raw = base64_decode(sig->get<std::string>());
+    auto raw = dsse_base64_decode(sig->get<std::string>());
     if (!raw.is_ok()) return raw.status().with_context(where);
     if (raw->empty()) return corrupt(where + ": empty signature");
     ds.sig = std::move(raw).value();

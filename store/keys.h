@@ -13,8 +13,10 @@
 //   PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
 // where LEN is the ASCII decimal byte length. The envelope is the JSON object
 //   {"payload": base64(body), "payloadType": type, "signatures": [{"keyid": id, "sig": b64}]}
-// with standard base64 (RFC 4648 §4, padded). Verification checks a signature before the payload
-// is handed to anyone to parse.
+// written with standard base64 (RFC 4648 §4, padded). Read in either alphabet, as the DSSE
+// envelope spec requires of verifiers ("Either standard or URL-safe encoding is allowed"):
+// standard or URL-safe (§5), padded or not (dsse_base64_decode). Verification checks a signature
+// before the payload is handed to anyone to parse.
 //
 // Key objects are move-only (they own their EVP_PKEY through a unique_ptr).
 // Thread safety: key objects are immutable after construction; concurrent sign/verify calls on
@@ -101,6 +103,11 @@ class PrivateKey {
 // bad length or misplaced padding.
 std::string base64_encode(const std::string& bytes);
 Result<std::string> base64_decode(const std::string& text);
+// The base64 a DSSE envelope's payload and signatures may use: the standard alphabet (RFC 4648
+// §4) or the URL-safe one (§5, '-' and '_' for '+' and '/'), not both in one text, with or without
+// the '=' padding. kCorrupt on anything else, and on a non-canonical encoding (unused bits set),
+// so that one byte string has one reading in each form.
+Result<std::string> dsse_base64_decode(const std::string& text);
 
 std::string dsse_pae(const std::string& payload_type, const std::string& payload);
 
@@ -120,7 +127,8 @@ Result<std::string> dsse_sign(const std::string& payload_type, const std::string
                               const PrivateKey& key);
 
 // Parses the envelope structure (kCorrupt with the reason on anything malformed: not JSON,
-// missing/ill-typed fields, bad base64, no signatures). Checks no signature: callers that go on
+// missing/ill-typed fields, bad base64, no signatures). Payload and signatures are read with
+// dsse_base64_decode (standard or URL-safe). Checks no signature: callers that go on
 // to parse the payload must verify first (dsse_verify).
 Result<DsseEnvelope> dsse_parse(const std::string& envelope_json);
 

@@ -23,6 +23,15 @@
 // Checkpoint key: the first checkpoint (or pin_checkpoint_key) pins the Ed25519 key that signs
 // the ledger's checkpoints; a checkpoint signed by another key is refused.
 //
+// Origin: every ledger has its own checkpoint origin, "prov-ledger/<file name>/<32 hex>", the hex
+// a random 128-bit id drawn when the ledger is created (or when a ledger made by an older prov is
+// first opened) and kept, write-once, in ledger_meta; checkpoint(key, "") signs under it.
+//
+// Publishing (C2SP tlog-tiles, store/tlog_tiles.h): the published checkpoint is the stored note
+// of the largest tree size (latest_checkpoint); witnesses' cosignatures are added to it by storing
+// the note again with their signature lines (add_cosignatures); hash tiles are read with
+// subtree_hashes, entry bundles with get.
+//
 // Thread safety: a Ledger owns one SQLite connection and must be used by one thread at a time;
 // open one Ledger per thread or process (never share one across fork()). The PredicateReader is
 // called from worker threads (append_batch and verify spread envelopes over threads), so it must
@@ -208,11 +217,25 @@ class Ledger {
   Result<Hash> root_at(uint64_t tree_size);  // of the first tree_size leaves
   Result<LedgerEntry> get(uint64_t index);
 
-  // Signs (Ed25519, key name = origin) the current tree head, stores and returns the note. The
-  // first checkpoint of a ledger without a pinned key pins `key` (pin_checkpoint_key); a key other
-  // than the pinned one is refused with kInvalidArgument naming both key ids, and nothing is
-  // stored.
-  Result<std::string> checkpoint(const PrivateKey& key, const std::string& origin);
+  // Signs (Ed25519, key name = origin) the current tree head, stores and returns the note. An
+  // empty `origin` is the ledger's own (origin()). The first checkpoint of a ledger without a
+  // pinned key pins `key` (pin_checkpoint_key); a key other than the pinned one is refused with
+  // kInvalidArgument naming both key ids, and nothing is stored.
+  Result<std::string> checkpoint(const PrivateKey& key, const std::string& origin = "");
+  // The ledger's own checkpoint origin (see the top of this file).
+  Result<std::string> origin();
+  // The published checkpoint: the stored note of the largest tree size (of those, the one stored
+  // last, which carries every cosignature added to it). kNotFound when no checkpoint is stored.
+  Result<std::string> latest_checkpoint();
+  // Adds the signature lines of `note` (a checkpoint stored here, as text, with more signature
+  // lines: witness cosignatures) to the latest stored note with the same text, storing the merged
+  // note as a new checkpoint row (checkpoints are append-only), and returns it. A line whose key
+  // name and key id are already on the stored note is skipped; nothing is stored when no line is
+  // new. The lines are checked for form only (em dash, key name, base64 of at least 4 bytes): a
+  // reader ignores lines of keys it does not know (C2SP signed-note), so check cosignatures
+  // before adding them (store/cosignature.h). kNotFound when no stored checkpoint has that text;
+  // kCorrupt on a malformed note; kInvalidArgument past 100 signature lines.
+  Result<std::string> add_cosignatures(const std::string& note);
   // Pins the key that signs this ledger's checkpoints (ledger_meta: its id and public key). OK
   // when `key` is already the pinned one; kInvalidArgument naming both ids when another key is
   // pinned, or when checkpoints are stored and the first of them is not signed by `key`;
@@ -221,6 +244,11 @@ class Ledger {
   // The pinned checkpoint key id (hex SHA-256 of its DER), "" when none is pinned.
   Result<std::string> checkpoint_key_id();
   Result<std::vector<std::string>> checkpoints();  // stored notes, oldest first
+
+  // The perfect-subtree hashes (level, first) .. (level, first + count - 1), in order: level 0
+  // the leaf hashes, level l the RFC 6962 MTH of the 2^l leaves from index << l. kNotFound when
+  // one of them is not (yet) complete; kInvalidArgument for count over 4096.
+  Result<std::vector<Hash>> subtree_hashes(int level, uint64_t first, uint64_t count);
 
   // tree_size 0 means the current size.
   Result<InclusionProof> inclusion_proof(uint64_t index, uint64_t tree_size = 0);
@@ -255,6 +283,7 @@ class Ledger {
   Status setup();
   Status check_schema_version();
   Status backfill_entry_contents();  // migration to version 2
+  Status assign_origin();            // inside setup: ledger_meta 'origin' when absent
   Status verify_schema();            // first step of verify()
   // ledger_meta (ledger_schema.cpp): the value of `name`, "" when absent.
   Result<std::string> meta_value(const char* name);

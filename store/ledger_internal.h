@@ -16,6 +16,8 @@
 namespace prov::store::internal {
 
 inline constexpr int kBusyTimeoutMs = 5000;
+// ledger_meta: the ledger's own checkpoint origin (Ledger::origin).
+inline constexpr char kMetaOrigin[] = "origin";
 inline constexpr auto kBusyRetryFor = std::chrono::seconds(120);
 
 // The columns read_entry expects, in order.

@@ -1,5 +1,6 @@
 // The ledger file: schema and migrations, opening a connection with prov's settings, the
 // statement cache and transactions, and the tree source over merkle_nodes.
+#include <openssl/rand.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,7 @@
 #include "core/sha256.h"
 #include "store/ledger.h"
 #include "store/ledger_internal.h"
+#include "store/ledger_text.h"
 
 namespace prov::store {
 
@@ -309,7 +311,19 @@ Status Ledger::check_schema_version() {
                              &rc);
   if (tables < 0) return sqlite_status(rc, "reading the schema");
   if (tables != 6) return corrupt(path_ + ": not a prov ledger (tables missing)");
-  return Status::ok();
+  return assign_origin();
+}
+
+// The ledger's own origin, drawn once: at init, or on the first open of a ledger made before
+// origins were per ledger (the setup transaction makes the draw and the write atomic).
+Status Ledger::assign_origin() {
+  PROV_ASSIGN_OR_RETURN(std::string origin, meta_value(internal::kMetaOrigin));
+  if (!origin.empty()) return Status::ok();
+  unsigned char id[16];
+  if (RAND_bytes(id, sizeof id) != 1) {
+    return internal_error(path_ + ": no randomness for the ledger's origin id");
+  }
+  return meta_insert(internal::kMetaOrigin, default_origin(path_, to_hex(id, sizeof id)));
 }
 
 // Migration to version 2: one entry_contents row per existing entry. An envelope that no longer

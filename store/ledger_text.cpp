@@ -32,16 +32,17 @@ nlohmann::json entry_json(const LedgerEntry& e) {
   return j;
 }
 
-std::string default_origin(const std::string& db) {
+std::string default_origin(const std::string& db, const std::string& id) {
   std::string base = db;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   size_t slash = base.find_last_of('/');
   if (slash != std::string::npos) base = base.substr(slash + 1);
   if (base.empty()) base = "ledger";
-  for (char& c : base) {
+  std::string out = "prov-ledger/" + base + "/" + id;
+  for (char& c : out) {
     if (c == '+' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) c = '_';
   }
-  return "prov-ledger/" + base;
+  return out;
 }
 
 std::string digest_problem(const std::string& v) {

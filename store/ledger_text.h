@@ -14,9 +14,10 @@ namespace prov::store {
 // created_at}; relation and parent_digest are null when absent.
 nlohmann::json entry_json(const LedgerEntry& e);
 
-// "prov-ledger/<file name of DB>", with characters a signed-note key name may not hold
-// (whitespace, '+') replaced by '_'.
-std::string default_origin(const std::string& db);
+// "prov-ledger/<file name of DB>/<id>", with characters a signed-note key name may not hold
+// (whitespace, '+') replaced by '_': a ledger's own origin (Ledger::origin), `id` its random
+// 128-bit id in hex.
+std::string default_origin(const std::string& db, const std::string& id);
 
 // "" when `v` is a model digest ("alg:HEX", alg of letters, digits, '-' and '_', or a bare
 // 64-digit hex SHA-256), else why not.

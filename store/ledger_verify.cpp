@@ -269,7 +269,11 @@ class EntryChecker {
 
 }  // namespace
 
-Result<std::string> Ledger::checkpoint(const PrivateKey& key, const std::string& origin) {
+Result<std::string> Ledger::checkpoint(const PrivateKey& key, const std::string& origin_arg) {
+  std::string origin = origin_arg;
+  if (origin.empty()) {
+    PROV_ASSIGN_OR_RETURN(origin, this->origin());
+  }
   PROV_RETURN_IF_ERROR(begin_immediate());
   auto fail = [this](Status s) {
     rollback();

@@ -19,6 +19,7 @@
 #include "store/merkle.h"
 #include "tests/support/prov_cli.h"
 #include "tests/support/test_support.h"
+#include "tests/tools/validate.h"
 
 namespace {
 
@@ -231,8 +232,13 @@ TEST_F(LedgerCli, AppendCheckpointProveConsistencyVerify) {
   ASSERT_EQ(cp.code, 0) << cp.out;
   auto pub = prov::store::PublicKey::load(f_.pub);
   ASSERT_TRUE(pub.is_ok());
-  auto signed_cp = prov::store::verify_checkpoint(prov::testing::read_file(cp_file),
-                                                  "prov-ledger/ledger.db", *pub);
+  // The default origin is the ledger's own: prov-ledger/<file name>/<random id>.
+  auto opened = prov::store::Ledger::open(f_.db);
+  ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+  const std::string origin = *(*opened)->origin();
+  EXPECT_EQ(origin.rfind("prov-ledger/ledger.db/", 0), 0u) << origin;
+  opened->reset();
+  auto signed_cp = prov::store::verify_checkpoint(prov::testing::read_file(cp_file), origin, *pub);
   ASSERT_TRUE(signed_cp.is_ok()) << signed_cp.status().to_string();
   EXPECT_EQ(signed_cp->tree_size, 5u);
 
@@ -626,6 +632,134 @@ TEST_F(LedgerCli, DisclosureIndexProvesTheExportComplete) {
   json o = prov_json("verify-export " + other_pkg + " --key " + f_.pub + " --index-key " + other +
                      ".pub");
   EXPECT_EQ(o["complete"], true);
+}
+
+// The DSSE spec lets a signer use URL-safe base64: prov ledger append and prov verify accept it.
+TEST_F(LedgerCli, UrlSafeBase64EnvelopeIsAppendedAndVerified) {
+  const std::string standard = make_envelope(*key_, "url-model", "base", "finetuned");
+  json env = json::parse(standard);
+  auto url_safe = [](std::string b64) {
+    for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    while (!b64.empty() && b64.back() == '=') b64.pop_back();
+    return b64;
+  };
+  env["payload"] = url_safe(env["payload"]);
+  env["signatures"][0]["sig"] = url_safe(env["signatures"][0]["sig"]);
+  const std::string file = f_.file("url.dsse.json");
+  prov::testing::write_file(file, env.dump());
+  Outcome verify = run_prov("verify " + file + " --key " + f_.pub);
+  EXPECT_EQ(verify.code, 0) << verify.out;
+  Outcome append = run_prov("ledger append " + f_.db + " --key " + f_.pub + " " + file);
+  EXPECT_EQ(append.code, 0) << append.out;
+  // The same signed content in the standard alphabet is a replay.
+  const std::string again = f_.file("standard.dsse.json");
+  prov::testing::write_file(again, standard);
+  EXPECT_EQ(run_prov("ledger append " + f_.db + " " + again).code, 2);
+  EXPECT_EQ(run_prov("ledger verify " + f_.db).code, 0);
+}
+
+// The exports for other tools, from the command line: the card names the base model by the repo id
+// given (--repo-id) or found in the model's files (--model-path), never by digest; the SPDX and
+// CycloneDX documents pass the official validators.
+TEST_F(LedgerCli, ExportsForOtherToolsPassTheirValidators) {
+  const std::string ft = "sha256:" + model_digest("ft");
+  ASSERT_EQ(run_prov("ledger append " + f_.db + " " + f_.envelope_file("a", "base") + " " +
+                     f_.envelope_file("b", "ft", "base", "finetuned") + " " +
+                     f_.envelope_file("c", "student", "ft", "distilled_seq"))
+                .code,
+            0);
+  ASSERT_EQ(run_prov("ledger checkpoint " + f_.db + " --key " + f_.key).code, 0);
+  const std::string export_ft = "ledger export " + f_.db + " --model " + ft;
+  Outcome bare = run_prov(export_ft + " --format hf-card", /*merge_stderr=*/false);
+  ASSERT_EQ(bare.code, 0) << bare.out;
+  EXPECT_EQ(bare.out.find("\nbase_model:"), std::string::npos) << bare.out;
+  EXPECT_NE(bare.out.find("no Hugging Face repo id is known"), std::string::npos) << bare.out;
+  Outcome card = run_prov(
+      export_ft + " --format hf-card --repo-id sha256:" + model_digest("base") + "=org/base",
+      /*merge_stderr=*/false);
+  ASSERT_EQ(card.code, 0) << card.out;
+  EXPECT_NE(card.out.find("\nbase_model: \"org/base\"\nbase_model_relation: finetune\n"),
+            std::string::npos)
+      << card.out;
+  // The model's own config names its base model.
+  const std::string dir = f_.file("ft-model");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  prov::testing::write_file(dir + "/config.json", R"({"_name_or_path": "org/base-from-config"})");
+  Outcome hinted = run_prov(export_ft + " --format hf-card --model-path " + dir,
+                            /*merge_stderr=*/false);
+  ASSERT_EQ(hinted.code, 0) << hinted.out;
+  EXPECT_NE(hinted.out.find("\nbase_model: \"org/base-from-config\"\n"), std::string::npos)
+      << hinted.out;
+  EXPECT_EQ(run_prov(export_ft + " --format hf-card --repo-id " + ft + "=sha256:00").code, 2);
+  for (const char* model : {"ft", "student"}) {
+    const std::string m = "ledger export " + f_.db + " --model sha256:" + model_digest(model);
+    const std::string spdx = f_.file(std::string(model) + ".spdx.json");
+    const std::string cdx = f_.file(std::string(model) + ".cdx.json");
+    ASSERT_EQ(run_prov(m + " --format spdx3 -o " + spdx).code, 0);
+    ASSERT_EQ(run_prov(m + " --format cyclonedx -o " + cdx).code, 0);
+    PROV_EXPECT_VALID_EXPORTS(f_.dir, "spdx3",
+                              {{"check.spdx.json", prov::testing::read_file(spdx)}});
+    PROV_EXPECT_VALID_EXPORTS(f_.dir, "cyclonedx",
+                              {{"check.cdx.json", prov::testing::read_file(cdx)}});
+  }
+  PROV_EXPECT_VALID_EXPORTS(
+      f_.dir, "hf-card", {{"bare.md", bare.out}, {"card.md", card.out}, {"hint.md", hinted.out}});
+}
+
+// prov disclosure check: a provider's EU AI Act training-content summary that declares the model's
+// fine-tuning base but not the model it was distilled from is flagged (exit 2), naming the signed
+// finding; declaring it as a synthetic-data generator makes the summary complete (exit 0).
+TEST_F(LedgerCli, DisclosureCheckFlagsAnUndeclaredDistillationParent) {
+  ASSERT_EQ(run_prov("ledger append " + f_.db + " " + f_.envelope_file("a", "base") + " " +
+                     f_.envelope_file("b", "student", "base", "finetuned") + " " +
+                     f_.envelope_file("c", "student-2", "teacher", "distilled_seq") + " " +
+                     f_.envelope_file("d", "student", "teacher", "distilled_logit"))
+                .code,
+            0);
+  const std::string student = "sha256:" + model_digest("student");
+  const std::string teacher = "sha256:" + model_digest("teacher");
+  json summary = {
+      {"schema", "prov-eu-training-summary/v1"},
+      {"model", {{"digest", student}}},
+      {"general_information",
+       {{"model_identification",
+         {{"versioned_model_names", {"acme/student-1.0"}}, {"model_dependencies", {"base"}}}}}},
+      {"list_of_data_sources", {{"synthetic_data", {{"used", false}}}}}};
+  const std::string file = f_.file("summary.json");
+  prov::testing::write_file(file, summary.dump(2));
+  Outcome r = run_prov("disclosure check " + file + " --ledger " + f_.db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("1 undeclared"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("UNDECLARED  " + teacher + " (distilled_logit, ledger entry 3)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("declared    sha256:" + model_digest("base")), std::string::npos) << r.out;
+  Outcome j = run_prov("disclosure check " + file + " --ledger " + f_.db + " --json",
+                       /*merge_stderr=*/false);
+  EXPECT_EQ(j.code, 2);
+  json out = json::parse(j.out);
+  EXPECT_EQ(out["complete"], false);
+  EXPECT_EQ(out["undeclared"], 1);
+  EXPECT_EQ(out["findings"][1]["digest"], teacher);
+  EXPECT_EQ(out["findings"][1]["field"], "synthetic_data_generators");
+
+  summary["list_of_data_sources"]["synthetic_data"] = {
+      {"used", true},
+      {"generated_by_models_on_market", {{{"name", "teacher"}, {"digest", teacher}}}}};
+  prov::testing::write_file(file, summary.dump(2));
+  Outcome ok = run_prov("disclosure check " + file + " --ledger " + f_.db);
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("0 undeclared"), std::string::npos) << ok.out;
+  // --model names the model when the summary does not; bad input exits 2 with the reason.
+  summary.erase("model");
+  prov::testing::write_file(file, summary.dump(2));
+  EXPECT_EQ(
+      run_prov("disclosure check " + file + " --ledger " + f_.db + " --model " + student).code, 0);
+  Outcome missing = run_prov("disclosure check " + file + " --ledger " + f_.db);
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("--model"), std::string::npos) << missing.out;
+  prov::testing::write_file(file, "{\"schema\": \"other\"}");
+  EXPECT_EQ(run_prov("disclosure check " + file + " --ledger " + f_.db).code, 2);
 }
 
 }  // namespace

@@ -14,7 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "probes/dialect.h"
+#include "probes/server.h"
 #include "probes/signature.h"
+#include "probes/suite.h"
 #include "tests/support/prov_cli.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/test_support.h"
@@ -27,6 +30,61 @@ using prov::testing::run_prov;
 std::string model_dir() {
   return prov::testing::fixtures_dir() + "/zoo-dev/B";
 }
+
+// `prov serve MODEL --dialect D` as a child process on a free loopback port; stopped with SIGTERM.
+// Its first stdout line names the address: "prov serve: NAME on http://127.0.0.1:PORT[/v1] (...)".
+class DialectServe {
+ public:
+  DialectServe(const std::string& model, const std::string& dialect, const std::string& name) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      execl(PROV_EXE, PROV_EXE, "serve", model.c_str(), "--port", "0", "--name", name.c_str(),
+            "--dialect", dialect.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    FILE* f = fdopen(fds[0], "r");
+    std::array<char, 512> line{};
+    if (f != nullptr && fgets(line.data(), line.size(), f) != nullptr) {
+      const std::string s(line.data());
+      const auto a = s.find("http://");
+      const auto b = a == std::string::npos ? a : s.find(' ', a);
+      if (b != std::string::npos) url_ = s.substr(a, b - a);
+    }
+    if (f != nullptr) fclose(f);
+  }
+  ~DialectServe() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st = 0;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+};
+
+// What each dialect carries (docs/probes.md): alternatives at most, top-k ids, the prompt's ids,
+// the continuation's ids.
+struct DialectCase {
+  const char* name;
+  size_t top;
+  bool prompt_ids;
+  bool continuation_ids;
+};
+
+const DialectCase kLogprobDialects[] = {{"openai", 20, false, false},
+                                        {"vllm", 20, true, true},
+                                        {"sglang", 20, true, true},
+                                        {"tgi", 5, true, true},
+                                        {"llamacpp", 20, false, true}};
 
 TEST(ProbeCli, SuitesListShowAndExport) {
   Outcome l = run_prov("suite list --json");
@@ -110,6 +168,187 @@ TEST(ProbeCli, EndpointSignatureThroughProvServeEqualsTheLocalOne) {
       EXPECT_NEAR(rp.logprobs[k], lp.logprobs[k], 1e-5) << i << "/" << k;
     EXPECT_EQ(r->records[i].continuation_text, l->records[i].continuation_text) << "probe " << i;
   }
+}
+
+// Every dialect of `prov serve`, probed in that dialect with the served tokenizer named: the
+// signature equals the local one in what the dialect carries (ids, strings, log-probabilities
+// within 1e-5; TGI's 5 alternatives of the local 20), and its header names the engine.
+TEST(ProbeCli, EveryDialectThroughProvServeEqualsTheLocalSignature) {
+  PROV_REQUIRE_FIXTURES();
+  prov::testing::TempDir dir;
+  Outcome local = run_prov("probe " + model_dir() + " --suite natural-v1:12 -o " +
+                           dir.file("local.sig") + " --batch 1");
+  ASSERT_EQ(local.code, 0) << local.out;
+  auto l = prov::probes::read_signature(dir.file("local.sig"));
+  ASSERT_TRUE(l.is_ok());
+  for (const DialectCase& d : kLogprobDialects) {
+    SCOPED_TRACE(d.name);
+    DialectServe server(model_dir(), d.name, "B");
+    ASSERT_FALSE(server.url().empty()) << "prov serve did not print its address";
+    const std::string out = dir.file(std::string(d.name) + ".sig");
+    Outcome remote = run_prov("probe --endpoint " + server.url() + " --model-name B --dialect " +
+                              d.name + " --tokenizer " + model_dir() +
+                              " --suite natural-v1:12 -o " + out + " --concurrency 4");
+    ASSERT_EQ(remote.code, 0) << remote.out;
+    auto r = prov::probes::read_signature(out);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_EQ(r->records.size(), 12u);
+    const auto& h = r->header;
+    auto dialect = prov::probes::parse_dialect(d.name);
+    ASSERT_TRUE(dialect.is_ok());
+    EXPECT_EQ(h.engine, prov::probes::dialect_traits(*dialect).engine);
+    EXPECT_EQ(h.logprob_mode, "raw");
+    EXPECT_EQ(h.top_k_limit, d.top < 20 ? d.top : 0u);
+    EXPECT_TRUE(h.token_ids);
+    EXPECT_EQ(h.tokenizer, l->header.tokenizer);  // token-level statistics compare them
+    EXPECT_EQ(h.vocab_size, l->header.vocab_size);
+    if (std::string(d.name) != "openai") {
+      EXPECT_EQ(h.engine_version, "prov 0.1.0");
+    }
+    for (size_t i = 0; i < 12; ++i) {
+      const auto& rr = r->records[i];
+      const auto& lr = l->records[i];
+      const auto& rp = rr.positions.at(0).top;
+      const auto& lp = lr.positions.at(0).top;
+      ASSERT_EQ(rp.tokens.size(), d.top) << "probe " << i;
+      ASSERT_EQ(rp.ids.size(), d.top) << "probe " << i;
+      for (size_t k = 0; k < d.top; ++k) {
+        EXPECT_EQ(rp.ids[k], lp.ids[k]) << i << "/" << k;
+        EXPECT_EQ(rp.tokens[k], lp.tokens[k]) << i << "/" << k;
+        EXPECT_NEAR(rp.logprobs[k], lp.logprobs[k], 1e-5) << i << "/" << k;
+      }
+      EXPECT_EQ(rr.continuation_text, lr.continuation_text) << "probe " << i;
+      if (d.prompt_ids) {
+        EXPECT_EQ(rr.prompt_ids, lr.prompt_ids) << "probe " << i;
+      }
+      if (d.continuation_ids) {
+        EXPECT_EQ(rr.continuation_ids, lr.continuation_ids) << "probe " << i;
+      }
+    }
+  }
+}
+
+// The Messages API carries text only, and its text answers the prompt as a user message: it
+// equals the local continuation of the prompt laid out as the server lays out chat (the plain
+// "User: ...\nAssistant:" layout of a model without a chat template).
+TEST(ProbeCli, AnthropicDialectAnswersAsTheLocalModelDoesToTheChatLayout) {
+  PROV_REQUIRE_FIXTURES();
+  if (!prov::probes::read_chat_template(model_dir()).empty()) {
+    GTEST_SKIP() << "the fixture has a chat template; the plain layout does not apply";
+  }
+  prov::testing::TempDir dir;
+  const prov::probes::Suite natural = prov::probes::natural_v1(8);
+  {
+    std::ofstream f(dir.file("chat.jsonl"));
+    f << nlohmann::json({{"suite", "chat-layout"}, {"version", "1"}}).dump() << "\n";
+    for (const auto& p : natural.probes) {
+      f << nlohmann::json({{"id", p.id},
+                           {"text", "User: " + *p.text + "\nAssistant:"},
+                           {"top_k", 0},
+                           {"greedy_tokens", p.greedy_tokens}})
+               .dump()
+        << "\n";
+    }
+  }
+  Outcome local = run_prov("probe " + model_dir() + " --suite " + dir.file("chat.jsonl") + " -o " +
+                           dir.file("local.sig") + " --batch 1");
+  ASSERT_EQ(local.code, 0) << local.out;
+  DialectServe server(model_dir(), "anthropic", "B");
+  ASSERT_FALSE(server.url().empty());
+  Outcome remote =
+      run_prov("probe --endpoint " + server.url() + " --model-name B --dialect anthropic " +
+               "--suite natural-v1:8 -o " + dir.file("a.sig"));
+  ASSERT_EQ(remote.code, 0) << remote.out;
+  auto r = prov::probes::read_signature(dir.file("a.sig"));
+  auto l = prov::probes::read_signature(dir.file("local.sig"));
+  ASSERT_TRUE(r.is_ok() && l.is_ok());
+  EXPECT_EQ(r->header.engine, "anthropic");
+  EXPECT_EQ(r->header.logprob_mode, "none");
+  EXPECT_EQ(r->header.engine_version, "2023-06-01");
+  ASSERT_EQ(r->records.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_TRUE(r->records[i].positions.empty());
+    EXPECT_EQ(r->records[i].continuation_text, l->records[i].continuation_text) << "probe " << i;
+  }
+}
+
+// An audit of B served in each dialect (a weightless candidate: outputs only) names B as the
+// parent; the report records the engine and what its answers leave out. The Messages API
+// answers chat-formatted prompts, which raw continuations of the references do not match, so
+// its verdict is not compared; its report must say it is text only.
+TEST(ProbeCli, AuditThroughEveryDialectNamesTheSameParent) {
+  PROV_REQUIRE_FIXTURES();
+  prov::testing::TempDir dir;
+  const std::string z = prov::testing::fixtures_dir() + "/zoo-dev/";
+  const std::string controls = z + "C " + z + "I1 " + z + "I3";
+  for (const char* d : {"openai", "vllm", "sglang", "tgi", "llamacpp", "anthropic"}) {
+    SCOPED_TRACE(d);
+    const std::string name(d);
+    DialectServe server(model_dir(), name, "suspect");
+    ASSERT_FALSE(server.url().empty());
+    // llama.cpp and the Messages API score no given text: no cross-likelihood probes.
+    const bool scores = name != "llamacpp" && name != "anthropic";
+    Outcome e = run_prov("audit " + server.url() + " --model-name suspect --dialect " + name +
+                             " --references " + model_dir() + " --controls " + controls +
+                             " --suite natural-v1:40 --xlik-probes " + (scores ? "20" : "0") +
+                             " --cache " + dir.file("c") + " --json",
+                         false);
+    ASSERT_EQ(e.code, 0) << e.out;
+    const auto k = nlohmann::json::parse(e.out)["report"];
+    const auto& run = k["environment"]["runs"][0];
+    EXPECT_EQ(run["role"], "candidate");
+    EXPECT_EQ(run["source"], "endpoint");
+    EXPECT_EQ(run["engine"].get<std::string>().rfind(
+                  prov::probes::dialect_traits(*prov::probes::parse_dialect(name)).engine, 0),
+              0u)
+        << run.dump();
+    const std::string stats = run["statistics"];
+    EXPECT_NE(stats.find("text-level"), std::string::npos) << stats;  // no --tokenizer named
+    if (name == "tgi") {
+      EXPECT_EQ(run["top_k_limit"], 5);
+      EXPECT_NE(stats.find("truncated to 5"), std::string::npos) << stats;
+    }
+    if (name == "llamacpp") {
+      EXPECT_NE(stats.find("no prompt log-probabilities"), std::string::npos) << stats;
+    }
+    if (name == "anthropic") {
+      EXPECT_NE(stats.find("text only"), std::string::npos) << stats;
+      EXPECT_EQ(run["logprob_mode"], "none");
+      continue;
+    }
+    EXPECT_EQ(k["verdict"]["parent"], "B") << e.out;
+  }
+}
+
+// The cost controls of `prov probe`: a dry run prints the requests and tokens and sends nothing;
+// a request budget stops the collection with the completed probes kept; collecting again
+// completes the file without asking for them again.
+TEST(ProbeCli, DryRunAndBudgetOverAnEndpoint) {
+  PROV_REQUIRE_FIXTURES();
+  prov::testing::TempDir dir;
+  DialectServe server(model_dir(), "sglang", "B");
+  ASSERT_FALSE(server.url().empty());
+  const std::string base = "probe --endpoint " + server.url() +
+                           " --model-name B --dialect sglang --suite natural-v1:10 -o " +
+                           dir.file("s.sig");
+  Outcome dry = run_prov(base + " --dry-run", false);
+  ASSERT_EQ(dry.code, 0) << dry.out;
+  EXPECT_NE(dry.out.find("10 probes to collect: 12 requests"), std::string::npos) << dry.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("s.sig")));
+  Outcome part = run_prov(base + " --max-requests 6");  // GET x2 and four probes
+  EXPECT_EQ(part.code, 2) << part.out;
+  EXPECT_NE(part.out.find("--max-requests"), std::string::npos) << part.out;
+  auto sig = prov::probes::read_signature(dir.file("s.sig"));
+  ASSERT_TRUE(sig.is_ok());
+  EXPECT_EQ(sig->records.size(), 4u);
+  Outcome rest_dry = run_prov(base + " --dry-run", false);
+  EXPECT_NE(rest_dry.out.find("6 probes to collect"), std::string::npos) << rest_dry.out;
+  Outcome rest = run_prov(base);
+  ASSERT_EQ(rest.code, 0) << rest.out;
+  EXPECT_NE(rest.out.find("resuming"), std::string::npos) << rest.out;
+  sig = prov::probes::read_signature(dir.file("s.sig"));
+  ASSERT_TRUE(sig.is_ok());
+  EXPECT_TRUE(sig->complete());
 }
 
 TEST(ProbeCli, DivergenceSuiteKeepsThePromptsWhereModelsDisagree) {

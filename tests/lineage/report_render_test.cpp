@@ -275,7 +275,7 @@ TEST(ReportRender, FullSampleRendersAsMarkdown) {
   EXPECT_EQ(m.rfind("# Lineage report: tinyllama-med-ft\n", 0), 0u);
   EXPECT_NE(m.find("- **Relation:** finetuned"), std::string::npos);
   EXPECT_NE(m.find("- **p-value:** 2.35e-41"), std::string::npos);
-  EXPECT_NE(m.find("| Reference | SHA-256 | Relation | p-value | p-value (Holm) |"),
+  EXPECT_NE(m.find("| Reference | OMS model digest | Relation | p-value | p-value (Holm) |"),
             std::string::npos);
   EXPECT_NE(m.find("| a\\|b | `" + hex64('b') + "` | finetuned | 2.35e-41 | 7.04e-41 |"),
             std::string::npos);

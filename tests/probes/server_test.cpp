@@ -107,7 +107,8 @@ class TestBackend : public CompletionBackend {
       return invalid_argument("context too long");
     }
     BackendResult out;
-    for (int i = 0; i < r.max_tokens; ++i) out.generated.push_back(StepInfo{'a' + 2, -1.0f, {}});
+    for (int i = 0; i < r.max_tokens; ++i)
+      out.generated.push_back(StepInfo{'a' + 2, -1.0f, {}, {}});
     return out;
   }
 

@@ -103,6 +103,13 @@ void expect_same_header(const SignatureHeader& a, const SignatureHeader& b) {
   EXPECT_EQ(a.dtype, b.dtype);
   EXPECT_EQ(a.tokenizer, b.tokenizer);
   EXPECT_EQ(a.vocab_size, b.vocab_size);
+  EXPECT_EQ(a.engine, b.engine);
+  EXPECT_EQ(a.engine_version, b.engine_version);
+  EXPECT_EQ(a.api, b.api);
+  EXPECT_EQ(a.logprob_mode, b.logprob_mode);
+  EXPECT_EQ(a.top_k_limit, b.top_k_limit);
+  EXPECT_EQ(a.prompt_logprobs, b.prompt_logprobs);
+  EXPECT_EQ(a.token_ids, b.token_ids);
 }
 
 void expect_same_record(const ProbeRecord& a, const ProbeRecord& b) {
@@ -389,7 +396,7 @@ TEST(Signature, ResumeAfterTruncationEqualsOneGoWrite) {
 
   Status st = (*w)->write(recs[2]);  // already there
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("last written index 2"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("index 2 is already in the file"), std::string::npos) << st.message();
   for (size_t i = existing.size(); i < recs.size(); ++i) {
     ASSERT_TRUE((*w)->write(recs[i]).is_ok());
   }
@@ -452,14 +459,24 @@ TEST(Signature, WriterRefusesBadRecords) {
   bad.scores[0].tokens.push_back("x");
   EXPECT_EQ((*w)->write(bad).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE((*w)->write(make_record(1)).is_ok());
-  EXPECT_EQ((*w)->write(make_record(1)).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ((*w)->write(make_record(0)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*w)->write(make_record(1)).code(), StatusCode::kInvalidArgument);  // repeated
   ASSERT_TRUE((*w)->write(make_record(2)).is_ok());
   ASSERT_TRUE((*w)->close().is_ok());
-  EXPECT_EQ((*w)->write(make_record(2)).code(), StatusCode::kInvalidArgument);  // closed
+  EXPECT_EQ((*w)->write(make_record(0)).code(), StatusCode::kInvalidArgument);  // closed
   auto sig = read_signature(dir.file("s"));
   ASSERT_TRUE(sig.is_ok()) << sig.status().to_string();
   ASSERT_EQ(sig->records.size(), 2u);  // the refused records left no trace
+  // A resumed collection fills the gap before later records; the reader sorts them.
+  std::vector<ProbeRecord> existing;
+  auto again = SignatureWriter::append(dir.file("s"), make_header(3), &existing);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ((*again)->write(make_record(2)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*again)->write(make_record(0)).is_ok());
+  ASSERT_TRUE((*again)->close().is_ok());
+  sig = read_signature(dir.file("s"));
+  ASSERT_TRUE(sig.is_ok());
+  ASSERT_EQ(sig->records.size(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) EXPECT_EQ(sig->records[i].index, i);
 
   SignatureHeader h = make_header(3);
   h.schema_version = kSignatureSchemaVersion + 1;
@@ -467,6 +484,81 @@ TEST(Signature, WriterRefusesBadRecords) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(SignatureWriter::create(dir.file("no/such/dir/s"), make_header()).status().code(),
             StatusCode::kIo);
+}
+
+TEST(Signature, EngineFieldsOfSchema2RoundTrip) {
+  TempDir dir;
+  const std::string path = dir.file("e.sig");
+  SignatureHeader h = make_header(3);
+  h.source = "endpoint";
+  h.model_digest.clear();
+  h.engine = "tgi";
+  h.engine_version = "2.4.1";
+  h.api = "tgi-generate";
+  h.logprob_mode = "raw";
+  h.top_k_limit = 5;
+  h.prompt_logprobs = true;
+  h.token_ids = true;
+  write_signature(path, h, {make_record(0)});
+  auto sig = read_signature(path);
+  ASSERT_TRUE(sig.is_ok()) << sig.status().to_string();
+  EXPECT_EQ(sig->header.schema_version, 2u);
+  expect_same_header(sig->header, h);
+  const auto j = signature_to_json(*sig, false)["header"];
+  EXPECT_EQ(j["engine"], "tgi");
+  EXPECT_EQ(j["top_k_limit"], 5);
+  EXPECT_EQ(j["token_ids"], true);
+  // Resuming with another engine version is refused, naming the field.
+  SignatureHeader other = h;
+  other.engine_version = "2.5.0";
+  std::vector<ProbeRecord> existing;
+  auto w = SignatureWriter::append(path, other, &existing);
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find("engine_version"), std::string::npos);
+}
+
+TEST(Signature, Schema1FilesReadAndResumeAsTheyAre) {
+  TempDir dir;
+  const std::string path = dir.file("v1.sig");
+  pb::SignatureHeader ph;
+  SignatureHeader h = make_header(4);
+  h.schema_version = 1;
+  ph.set_schema_version(1);
+  ph.set_tool_version(h.tool_version);
+  ph.set_source(h.source);
+  ph.set_model_name(h.model_name);
+  ph.set_model_digest(h.model_digest);
+  ph.set_suite_name(h.suite_name);
+  ph.set_suite_version(h.suite_version);
+  ph.set_suite_digest(h.suite_digest);
+  ph.set_num_probes(h.num_probes);
+  ph.set_top_k(h.top_k);
+  ph.set_device(h.device);
+  ph.set_dtype(h.dtype);
+  ph.set_tokenizer(h.tokenizer);
+  ph.set_vocab_size(h.vocab_size);
+  write_file(path, kMagic + frame_of(ph) + record_frame(0));
+  auto sig = read_signature(path);
+  ASSERT_TRUE(sig.is_ok()) << sig.status().to_string();
+  EXPECT_EQ(sig->header.schema_version, 1u);
+  EXPECT_TRUE(sig->header.engine.empty());
+  EXPECT_EQ(sig->header.top_k_limit, 0u);
+  EXPECT_FALSE(sig->header.token_ids);
+  // A local run of today (schema 2, no engine fields) completes the file, whose header stays.
+  std::vector<ProbeRecord> existing;
+  auto w = SignatureWriter::append(path, make_header(4), &existing);
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  EXPECT_EQ(existing.size(), 1u);
+  ASSERT_TRUE((*w)->write(make_record(1)).is_ok());
+  ASSERT_TRUE((*w)->close().is_ok());
+  sig = read_signature(path);
+  ASSERT_TRUE(sig.is_ok());
+  EXPECT_EQ(sig->header.schema_version, 1u);
+  EXPECT_EQ(sig->records.size(), 2u);
+  // An endpoint run of today does not mix into it.
+  SignatureHeader e = make_header(4);
+  e.engine = "vllm";
+  EXPECT_FALSE(SignatureWriter::append(path, e, &existing).is_ok());
 }
 
 TEST(Signature, NewerSchemaIsUnsupported) {
@@ -486,7 +578,7 @@ TEST(Signature, NewerSchemaIsUnsupported) {
   EXPECT_EQ(read_signature(path).status().code(), StatusCode::kCorrupt);
 }
 
-TEST(Signature, RecordsOutOfOrderOrOutOfRangeAreCorrupt) {
+TEST(Signature, RecordsRepeatedOrOutOfRangeAreCorrupt) {
   TempDir dir;
   const std::string path = dir.file("s");
   const std::string head = kMagic + header_frame(1, 4);
@@ -502,7 +594,14 @@ TEST(Signature, RecordsOutOfOrderOrOutOfRangeAreCorrupt) {
   EXPECT_NE(sig.status().message().find("offset " + std::to_string(third)), std::string::npos)
       << sig.status().message();
 
-  write_file(path, head + record_frame(1) + record_frame(0));
+  // Out of order (a resumed collection filled a gap): read, sorted.
+  write_file(path, head + record_frame(1) + record_frame(3) + record_frame(0));
+  auto sorted = read_signature(path);
+  ASSERT_TRUE(sorted.is_ok()) << sorted.status().to_string();
+  ASSERT_EQ(sorted->records.size(), 3u);
+  EXPECT_EQ(sorted->records[0].index, 0u);
+  EXPECT_EQ(sorted->records[2].index, 3u);
+  write_file(path, head + record_frame(1) + record_frame(0) + record_frame(1));
   EXPECT_EQ(read_signature(path).status().code(), StatusCode::kCorrupt);
   write_file(path, head + record_frame(4));  // index == num_probes
   EXPECT_EQ(read_signature(path).status().code(), StatusCode::kCorrupt);

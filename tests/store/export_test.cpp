@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "tests/support/test_support.h"
+#include "tests/tools/validate.h"
 
 namespace prov::store {
 namespace {
@@ -80,7 +84,7 @@ class ExportTest : public ::testing::Test {
     envs_ = {make_envelope(key_, "org/base"), make_envelope(key_, "org/unrelated"),
              make_envelope(key_, "org/tuned", "org/base", "finetuned"),
              make_envelope(key_, "org/tuned-q4", "org/tuned", "quantized"),
-             make_envelope(key_, "org/student", "org/base", "distilled_logits")};
+             make_envelope(key_, "org/student", "org/base", "distilled_logit")};
     auto idx = ledger_->append_batch(envs_);
     ASSERT_TRUE(idx.is_ok()) << idx.status().to_string();
     auto cp = ledger_->checkpoint(key_, kOrigin);
@@ -89,9 +93,11 @@ class ExportTest : public ::testing::Test {
   }
 
   // Disclosures are signed with an index by the checkpoint key unless `signed_index` is false.
+  // The mappings know the Hub repo ids in repo_ids_.
   std::string export_of(const std::string& name, ExportFormat f, bool signed_index = true) {
     ExportOptions opt;
     opt.created = "2026-01-02T03:04:05Z";
+    opt.repo_ids = repo_ids_;
     if (signed_index) opt.index_key = &key_;
     auto out = export_model(*ledger_, digest_of(name), f, opt);
     EXPECT_TRUE(out.is_ok()) << out.status().to_string();
@@ -104,6 +110,7 @@ class ExportTest : public ::testing::Test {
   std::unique_ptr<Ledger> ledger_;
   std::vector<std::string> envs_;
   std::string note_;
+  std::map<std::string, std::string> repo_ids_;
 };
 
 TEST(ExportFormatNames, ParseAndName) {
@@ -208,8 +215,17 @@ TEST_F(ExportTest, TargetedMutationsFail) {
   const json orig = json::parse(text);
   ASSERT_TRUE(verify_export(text, pub_, verify_options()).is_ok());
   std::vector<std::pair<std::string, std::function<void(json&)>>> mutations = {
-      {"schema", [](json& d) { d["schema"] = "prov-disclosure/v3"; }},
+      {"schema", [](json& d) { d["schema"] = "prov-disclosure/v4"; }},
+      {"schema v2 (which has no EU fields)", [](json& d) { d["schema"] = "prov-disclosure/v2"; }},
       {"schema v1 (which has no index)", [](json& d) { d["schema"] = "prov-disclosure/v1"; }},
+      {"EU dependency dropped",
+       [](json& d) { d["eu_training_content"]["model_dependencies"] = json::array(); }},
+      {"EU dependency moved to synthetic data",
+       [](json& d) {
+         std::swap(d["eu_training_content"]["model_dependencies"],
+                   d["eu_training_content"]["synthetic_data_generators"]);
+       }},
+      {"EU fields dropped", [](json& d) { d.erase("eu_training_content"); }},
       {"model", [](json& d) { d["model"] = digest_of("org/base"); }},
       {"extra member", [](json& d) { d["comment"] = "x"; }},
       {"missing lineage", [](json& d) { d.erase("lineage"); }},
@@ -307,66 +323,182 @@ TEST_F(ExportTest, RandomByteFlipsNeverPassWithChangedContent) {
   EXPECT_GT(rejected, 150);
 }
 
+// The card names base models by Hub repo id only: the ones given (--repo-id), never a digest; a
+// parent without one is left out, and a distillation teacher is no base model at all. Every card
+// passes the Hub's metadata rules.
 TEST_F(ExportTest, HfCardMapsRelations) {
+  // No repo id known: no base_model, and a comment saying why (never the digest).
+  std::string bare = export_of("org/tuned", ExportFormat::kHfCard);
+  EXPECT_EQ(bare.find("\nbase_model:"), std::string::npos) << bare;
+  EXPECT_NE(bare.find("# base_model omits " + digest_of("org/base") +
+                      " (finetuned, ledger entry 2): no Hugging Face repo id is known"),
+            std::string::npos)
+      << bare;
+  EXPECT_EQ(bare.find("base_model_relation:"), std::string::npos);
+
+  repo_ids_ = {{digest_of("org/base"), "org/base"}, {digest_of("org/tuned"), "org/tuned"}};
   std::string tuned = export_of("org/tuned", ExportFormat::kHfCard);
   EXPECT_EQ(tuned.rfind("---\n", 0), 0u);
-  EXPECT_NE(tuned.find("base_model: \"org/base\"\n"), std::string::npos) << tuned;
+  EXPECT_NE(tuned.find("\nbase_model: \"org/base\"\n"), std::string::npos) << tuned;
   EXPECT_NE(tuned.find("base_model_relation: finetune\n"), std::string::npos);
   EXPECT_NE(tuned.find(to_hex(*ledger_->root())), std::string::npos);
 
   std::string q4 = export_of("org/tuned-q4", ExportFormat::kHfCard);
-  EXPECT_NE(q4.find("base_model: \"org/tuned\"\n"), std::string::npos) << q4;
+  EXPECT_NE(q4.find("\nbase_model: \"org/tuned\"\n"), std::string::npos) << q4;
   EXPECT_NE(q4.find("base_model_relation: quantized\n"), std::string::npos);
 
+  // A distilled student shares no weights with its teacher: not a base_model, though its repo id
+  // is known; the relation is kept in prov_provenance.
   std::string student = export_of("org/student", ExportFormat::kHfCard);
-  EXPECT_NE(student.find("base_model: \"org/base\"\n"), std::string::npos);
+  EXPECT_EQ(student.find("\nbase_model:"), std::string::npos) << student;
   EXPECT_EQ(student.find("base_model_relation:"), std::string::npos) << student;
-  EXPECT_NE(student.find("\"distilled_logits\""), std::string::npos);
+  EXPECT_NE(student.find("# not a base_model: " + digest_of("org/base")), std::string::npos)
+      << student;
+  EXPECT_NE(student.find("\"distilled_logit\""), std::string::npos);
 
   std::string base = export_of("org/base", ExportFormat::kHfCard);
   EXPECT_EQ(base.find("base_model:"), std::string::npos);
-  // The front matter closes.
-  EXPECT_NE(base.find("\n---\n"), std::string::npos);
+  EXPECT_NE(base.find("\n---\n"), std::string::npos);  // the front matter closes
+  for (const std::string* card : {&bare, &tuned, &q4, &student, &base}) {
+    EXPECT_EQ(card->find("base_model: \"sha256:"), std::string::npos) << *card;
+  }
+  PROV_EXPECT_VALID_EXPORTS(dir_, "hf-card",
+                            {{"bare.md", bare},
+                             {"tuned.md", tuned},
+                             {"q4.md", q4},
+                             {"student.md", student},
+                             {"base.md", base}});
 }
 
+// A repo id the model's own files name (ExportOptions::base_model_hints) goes to the one parent
+// without a repo id; hints that cannot be placed are named, not guessed.
+TEST_F(ExportTest, HfCardTakesTheBaseModelFromTheModelsFiles) {
+  ExportOptions opt;
+  opt.base_model_hints = {"acme/base-7b"};
+  auto card = export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kHfCard, opt);
+  ASSERT_TRUE(card.is_ok()) << card.status().to_string();
+  EXPECT_NE(card->find("\nbase_model: \"acme/base-7b\"\nbase_model_relation: finetune\n"),
+            std::string::npos)
+      << *card;
+  PROV_EXPECT_VALID_EXPORT(dir_, "hf-card", "hinted.md", *card);
+  opt.base_model_hints = {"acme/base-7b", "acme/other"};
+  card = export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kHfCard, opt);
+  ASSERT_TRUE(card.is_ok());
+  EXPECT_EQ(card->find("\nbase_model:"), std::string::npos) << *card;
+  EXPECT_NE(card->find("# the model's files name base models acme/base-7b, acme/other"),
+            std::string::npos)
+      << *card;
+  // A repo id given for the parent wins; the hint is then unused.
+  opt.repo_ids = {{digest_of("org/base"), "org/base"}};
+  opt.base_model_hints = {"acme/base-7b"};
+  card = export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kHfCard, opt);
+  ASSERT_TRUE(card.is_ok());
+  EXPECT_NE(card->find("\nbase_model: \"org/base\"\n"), std::string::npos) << *card;
+  // Not a repo id: refused.
+  opt.repo_ids = {{digest_of("org/base"), "sha256:" + std::string(64, 'a')}};
+  EXPECT_EQ(
+      export_model(*ledger_, digest_of("org/tuned"), ExportFormat::kHfCard, opt).status().code(),
+      StatusCode::kInvalidArgument);
+}
+
+TEST(ExportRepoIds, HubRepoIdRulesAndMappings) {
+  for (const char* ok : {"org/name", "gpt2", "Org_1/model.v2-7B", "a/b"}) {
+    EXPECT_TRUE(is_hf_repo_id(ok)) << ok;
+  }
+  for (const char* bad :
+       {"", "sha256:abc", "org/", "/name", "org/na--me", "org/na..me", "org/name.git", "a/b/c",
+        "org/-name", "org/name-", "org/na me", "https://huggingface.co/org/name"}) {
+    EXPECT_FALSE(is_hf_repo_id(bad)) << bad;
+  }
+  EXPECT_FALSE(is_hf_repo_id("org/" + std::string(97, 'x')));
+  auto m = parse_repo_ids({digest_of("a") + "=org/a", to_hex(sha256("weights of b")) + "=org/b"});
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->at(digest_of("a")), "org/a");
+  EXPECT_EQ(m->at(digest_of("b")), "org/b");  // a bare hex digest is normalised
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"org/a"},
+           {digest_of("a") + "=sha256:00"},
+           {"notadigest=org/a"},
+           {digest_of("a") + "=org/a", digest_of("a") + "=org/b"}}) {
+    auto r = parse_repo_ids(bad);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad.back();
+  }
+}
+
+// The official CycloneDX 1.6 schema accepts every export; the model is a machine-learning-model
+// component with a model card and its ancestors in pedigree; its digest is an OMS manifest digest,
+// not a file hash; every export is a new BOM (a fresh RFC 4122 version 4 serial number).
 TEST_F(ExportTest, CycloneDxComponentPedigreeAndDeclarations) {
-  json bom = json::parse(export_of("org/tuned-q4", ExportFormat::kCycloneDx));
+  repo_ids_ = {{digest_of("org/tuned"), "org/tuned"}};
+  const std::string text = export_of("org/tuned-q4", ExportFormat::kCycloneDx);
+  json bom = json::parse(text);
   EXPECT_EQ(bom["bomFormat"], "CycloneDX");
   EXPECT_EQ(bom["specVersion"], "1.6");
-  EXPECT_EQ(bom["serialNumber"].get<std::string>().rfind("urn:uuid:", 0), 0u);
+  EXPECT_EQ(bom["version"], 1);
+  const std::string serial = bom["serialNumber"];
+  ASSERT_EQ(serial.size(), 45u) << serial;
+  EXPECT_EQ(serial.rfind("urn:uuid:", 0), 0u);
+  EXPECT_EQ(serial[23], '4') << "UUID version 4: " << serial;
+  EXPECT_NE(std::string("89ab").find(serial[28]), std::string::npos) << "RFC 4122 variant";
+  json again = json::parse(export_of("org/tuned-q4", ExportFormat::kCycloneDx));
+  EXPECT_NE(again["serialNumber"], bom["serialNumber"]) << "a re-export is a new BOM";
+  EXPECT_EQ(again["version"], 1);
+
   const json& c = bom["components"][0];
   EXPECT_EQ(c["type"], "machine-learning-model");
   EXPECT_EQ(c["name"], "org/tuned-q4");
-  EXPECT_EQ(c["hashes"][0]["alg"], "SHA-256");
-  EXPECT_EQ("sha256:" + c["hashes"][0]["content"].get<std::string>(), digest_of("org/tuned-q4"));
-  ASSERT_EQ(c["pedigree"]["ancestors"].size(), 2u);
-  EXPECT_EQ(c["pedigree"]["ancestors"][0]["name"], "org/tuned");  // direct parent first
-  EXPECT_EQ(c["pedigree"]["ancestors"][1]["name"], "org/base");
-  bool dependency = false;
-  for (const auto& p : c["properties"]) {
-    if (p["name"] == "prov:euaiact:model_dependency") {
-      dependency = p["value"].get<std::string>().find(digest_of("org/tuned")) == 0;
+  EXPECT_FALSE(c.contains("hashes")) << "the OMS digest is not the hash of a file";
+  auto property = [](const json& comp, const std::string& name) {
+    for (const auto& p : comp["properties"]) {
+      if (p["name"] == name) return p["value"].get<std::string>();
     }
-  }
-  EXPECT_TRUE(dependency);
+    return std::string();
+  };
+  EXPECT_EQ(property(c, "prov:oms:model_digest"), digest_of("org/tuned-q4"));
+  EXPECT_TRUE(c.contains("modelCard"));
+  EXPECT_NE(c["modelCard"]["properties"][0]["value"].get<std::string>().find(
+                "quantized from org/tuned (ledger entry 3)"),
+            std::string::npos);
+  ASSERT_EQ(c["pedigree"]["ancestors"].size(), 2u);
+  const json& parent = c["pedigree"]["ancestors"][0];  // direct parent first
+  EXPECT_EQ(parent["name"], "org/tuned");              // its repo id
+  EXPECT_EQ(parent["externalReferences"][0]["url"], "https://huggingface.co/org/tuned");
+  EXPECT_EQ(c["pedigree"]["ancestors"][1]["name"], "org/base");
+  EXPECT_EQ(property(c, "prov:euaiact:model_dependency").find(digest_of("org/tuned")), 0u);
   ASSERT_EQ(bom["declarations"]["evidence"].size(), 2u);
   std::string att =
       bom["declarations"]["evidence"][1]["data"][0]["contents"]["attachment"]["content"];
   EXPECT_EQ(*base64_decode(att), envs_[3]);
 
-  json student = json::parse(export_of("org/student", ExportFormat::kCycloneDx));
-  bool synthetic = false;
-  for (const auto& p : student["components"][0]["properties"]) {
-    if (p["name"] == "prov:euaiact:synthetic_data_from_model") synthetic = true;
-    EXPECT_NE(p["name"], "prov:euaiact:model_dependency");
-  }
-  EXPECT_TRUE(synthetic);
+  // A distilled student: its teacher generated synthetic training data (EU AI Act template
+  // 2.5), a dataset of its model card, not a model dependency.
+  const std::string student_text = export_of("org/student", ExportFormat::kCycloneDx);
+  json student = json::parse(student_text);
+  const json& s = student["components"][0];
+  EXPECT_EQ(property(s, "prov:euaiact:synthetic_data_from_model").find(digest_of("org/base")), 0u);
+  EXPECT_EQ(property(s, "prov:euaiact:model_dependency"), "");
+  ASSERT_EQ(s["modelCard"]["modelParameters"]["datasets"].size(), 1u);
+  EXPECT_EQ(s["modelCard"]["modelParameters"]["datasets"][0]["type"], "dataset");
+  PROV_EXPECT_VALID_EXPORTS(
+      dir_, "cyclonedx",
+      {{"q4.cdx.json", text},
+       {"student.cdx.json", student_text},
+       {"base.cdx.json", export_of("org/base", ExportFormat::kCycloneDx)},
+       {"tuned.cdx.json", export_of("org/tuned", ExportFormat::kCycloneDx)},
+       {"unrelated.cdx.json", export_of("org/unrelated", ExportFormat::kCycloneDx)}});
 }
 
+// The SPDX graph: an ai_AIPackage per model with the AI profile's required members and license
+// relationships, lineage relationships with hasEvidence to the signed report, ids no other export
+// reuses. The official JSON schema, JSON-LD context and SHACL model (with the AI profile's rules)
+// accept it.
 TEST_F(ExportTest, Spdx3GraphHasPackageAndLineageRelationships) {
-  json doc = json::parse(export_of("org/tuned", ExportFormat::kSpdx3));
+  repo_ids_ = {{digest_of("org/base"), "org/base"}};
+  const std::string text = export_of("org/tuned", ExportFormat::kSpdx3);
+  json doc = json::parse(text);
   EXPECT_EQ(doc["@context"], "https://spdx.org/rdf/3.0.1/spdx-context.jsonld");
   std::map<std::string, json> by_id;
+  std::map<std::string, std::string> package_of;  // digest -> spdxId
   std::vector<json> rels;
   for (const auto& el : doc["@graph"]) {
     if (el.contains("spdxId")) {
@@ -374,31 +506,61 @@ TEST_F(ExportTest, Spdx3GraphHasPackageAndLineageRelationships) {
       by_id[el["spdxId"]] = el;
     }
     if (el["type"] == "Relationship") rels.push_back(el);
-  }
-  std::string me = "urn:prov:model:" + digest_of("org/tuned");
-  ASSERT_TRUE(by_id.count(me));
-  EXPECT_EQ(by_id[me]["type"], "ai_AIPackage");
-  EXPECT_EQ(by_id[me]["verifiedUsing"][0]["algorithm"], "sha256");
-  EXPECT_EQ("sha256:" + by_id[me]["verifiedUsing"][0]["hashValue"].get<std::string>(),
-            digest_of("org/tuned"));
-  bool up = false, down = false, evidence = false;
-  for (const auto& r : rels) {
-    if (r["relationshipType"] == "descendantOf" && r["from"] == me &&
-        r["to"][0] == "urn:prov:model:" + digest_of("org/base")) {
-      up = true;
+    if (el["type"] == "ai_AIPackage") {
+      ASSERT_EQ(el["externalIdentifier"].size(), 1u);
+      const json& id = el["externalIdentifier"][0];
+      EXPECT_EQ(id["issuingAuthority"], "OpenSSF model signing (OMS) manifest digest");
+      package_of[id["identifier"]] = el["spdxId"];
+      EXPECT_FALSE(el.contains("verifiedUsing")) << "the OMS digest is not the hash of a file";
+      for (const char* k : {"suppliedBy", "software_downloadLocation", "software_packageVersion",
+                            "software_primaryPurpose", "releaseTime"}) {
+        EXPECT_TRUE(el.contains(k)) << k;
+      }
+      EXPECT_EQ(el["software_packageVersion"], id["identifier"]);
     }
+    EXPECT_FALSE(el.contains("software_contentType")) << "not an SPDX 3.0.1 term";
+  }
+  ASSERT_EQ(package_of.size(), 3u);  // base, tuned, tuned-q4
+  const std::string me = package_of[digest_of("org/tuned")];
+  const std::string base = package_of[digest_of("org/base")];
+  EXPECT_EQ(by_id[base]["name"], "org/base");
+  EXPECT_EQ(by_id[base]["software_downloadLocation"], "https://huggingface.co/org/base");
+  EXPECT_EQ(by_id[by_id[base]["suppliedBy"]]["type"], "Organization");
+  EXPECT_EQ(by_id[by_id[base]["suppliedBy"]]["name"], "org");
+  bool up = false, down = false;
+  std::map<std::string, int> licenses;  // from -> count
+  std::set<std::string> with_evidence;
+  for (const auto& r : rels) {
+    if (r["relationshipType"] == "descendantOf" && r["from"] == me && r["to"][0] == base) up = true;
     if (r["relationshipType"] == "ancestorOf" && r["from"] == me &&
-        r["to"][0] == "urn:prov:model:" + digest_of("org/tuned-q4")) {
+        r["to"][0] == package_of[digest_of("org/tuned-q4")]) {
       down = true;
     }
-    if (r["relationshipType"] == "hasEvidence") evidence = true;
-    // Every referenced element exists in the graph.
+    if (r["relationshipType"] == "hasDeclaredLicense") ++licenses[r["from"]];
+    if (r["relationshipType"] == "hasEvidence") {
+      with_evidence.insert(r["from"].get<std::string>());
+      const json& file = by_id[r["to"][0]];
+      EXPECT_EQ(file["type"], "software_File");
+      EXPECT_EQ(file["contentType"], "application/vnd.dsse.envelope.v1+json");
+    }
     EXPECT_TRUE(by_id.count(r["from"])) << r.dump();
-    for (const auto& t : r["to"]) EXPECT_TRUE(by_id.count(t)) << r.dump();
   }
   EXPECT_TRUE(up);
   EXPECT_TRUE(down);
-  EXPECT_TRUE(evidence);
+  for (const auto& [digest, id] : package_of) EXPECT_EQ(licenses[id], 1) << digest;
+  for (const auto& r : rels) {
+    if (r["relationshipType"] == "descendantOf" || r["relationshipType"] == "ancestorOf") {
+      EXPECT_TRUE(with_evidence.count(r["spdxId"])) << "no evidence for " << r.dump();
+    }
+  }
+  // The evidence file is the signed report as prov audit writes it: the envelope and a newline.
+  bool file_found = false;
+  for (const auto& [id, el] : by_id) {
+    if (el["type"] != "software_File" || el["name"] != "ledger-entry-2.dsse.json") continue;
+    file_found = true;
+    EXPECT_EQ(el["verifiedUsing"][0]["hashValue"], to_hex(sha256(envs_[2] + "\n")));
+  }
+  EXPECT_TRUE(file_found);
   int documents = 0;
   for (const auto& [id, el] : by_id) {
     if (el["type"] != "SpdxDocument") continue;
@@ -407,6 +569,88 @@ TEST_F(ExportTest, Spdx3GraphHasPackageAndLineageRelationships) {
     for (const auto& e : el["element"]) EXPECT_TRUE(by_id.count(e)) << e;
   }
   EXPECT_EQ(documents, 1);
+  PROV_EXPECT_VALID_EXPORTS(
+      dir_, "spdx3",
+      {{"tuned.spdx.json", text},
+       {"base.spdx.json", export_of("org/base", ExportFormat::kSpdx3)},
+       {"q4.spdx.json", export_of("org/tuned-q4", ExportFormat::kSpdx3)},
+       {"student.spdx.json", export_of("org/student", ExportFormat::kSpdx3)},
+       {"unrelated.spdx.json", export_of("org/unrelated", ExportFormat::kSpdx3)}});
+}
+
+// Two exports whose lineage overlaps (the base model's and the fine-tune's) share no element id,
+// so the documents merge: the relationship that reads descendantOf in one and ancestorOf in the
+// other are two elements, and the merged graph has one element per id.
+TEST_F(ExportTest, Spdx3ExportsMergeWithoutIdClashes) {
+  std::set<std::string> ids;
+  for (const char* m : {"org/tuned", "org/base", "org/tuned"}) {
+    const json doc = json::parse(export_of(m, ExportFormat::kSpdx3));
+    for (const auto& el : doc["@graph"]) {
+      if (el.contains("spdxId")) {
+        EXPECT_TRUE(ids.insert(el["spdxId"].get<std::string>()).second)
+            << el["spdxId"] << " is reused by another export";
+      }
+    }
+  }
+  EXPECT_GT(ids.size(), 30u);
+}
+
+// The validators the export tests rely on reject what the exports used to get wrong, so a pass
+// means something: SPDX's software_contentType (not a 3.0.1 term; JSON-LD would drop it), an
+// AIPackage without the AI profile's releaseTime or license relationships, a supplier that is no
+// Agent; a CycloneDX component hash that is not one; a card naming its base model by digest.
+TEST_F(ExportTest, ValidatorsRejectWhatTheExportsUsedToGetWrong) {
+  const json spdx = json::parse(export_of("org/tuned", ExportFormat::kSpdx3));
+  std::vector<std::pair<std::string, std::function<void(json&)>>> spdx_breaks = {
+      {"software_contentType",
+       [](json& d) {
+         for (auto& el : d["@graph"]) {
+           if (el["type"] == "software_File") {
+             el["software_contentType"] = el["contentType"];
+             el.erase("contentType");
+           }
+         }
+       }},
+      {"no releaseTime",
+       [](json& d) {
+         for (auto& el : d["@graph"]) {
+           if (el["type"] == "ai_AIPackage") el.erase("releaseTime");
+         }
+       }},
+      {"no declared license",
+       [](json& d) {
+         auto& g = d["@graph"];
+         for (size_t i = 0; i < g.size(); ++i) {
+           if (g[i].value("relationshipType", "") == "hasDeclaredLicense") {
+             g.erase(i);
+             break;
+           }
+         }
+       }},
+      {"supplier not an Agent",
+       [](json& d) {
+         for (auto& el : d["@graph"]) {
+           if (el["type"] == "ai_AIPackage") el["suppliedBy"] = el["spdxId"];
+         }
+       }},
+  };
+  for (auto& [name, mutate] : spdx_breaks) {
+    json d = spdx;
+    mutate(d);
+    auto v = testing::validate_exports(dir_, "spdx3", {{"broken.spdx.json", d.dump()}});
+    if (v.kind == testing::Validation::kUnavailable) GTEST_SKIP() << v.output;
+    EXPECT_EQ(v.kind, testing::Validation::kInvalid) << name << " passed the SPDX validator";
+  }
+  json bom = json::parse(export_of("org/tuned", ExportFormat::kCycloneDx));
+  bom["components"][0]["hashes"] = {{{"alg", "SHA-256"}, {"content", digest_of("org/tuned")}}};
+  EXPECT_EQ(testing::validate_exports(dir_, "cyclonedx", {{"broken.cdx.json", bom.dump()}}).kind,
+            testing::Validation::kInvalid);
+  std::string card = "---\nbase_model: \"" + digest_of("org/base") + "\"\n---\n";
+  EXPECT_EQ(testing::validate_exports(dir_, "hf-card", {{"broken.md", card}}).kind,
+            testing::Validation::kInvalid);
+  card = "---\nbase_model: org/base\nbase_model_relation: finetuned\n---\n";
+  EXPECT_EQ(testing::validate_exports(dir_, "hf-card", {{"broken2.md", card}}).kind,
+            testing::Validation::kInvalid);
 }
 
 // Relation and parent come from the predicate's reader: a verifier without one cannot check a
@@ -432,8 +676,9 @@ TEST_F(ExportTest, VerifyingLineageNeedsThePredicateReader) {
   EXPECT_EQ(d.status().code(), StatusCode::kCorrupt);
 }
 
-// A parent with no entry of its own is named by the predicate (through the reader), and the
-// Hugging Face relation comes from the relation table.
+// A parent with no entry of its own is named by the predicate (through the reader); the Hugging
+// Face relation comes from the relation table (relations that change the weights otherwise are
+// "finetune", the Hub's word for them).
 TEST(ExportNames, ParentNameFromReaderAndHfRelations) {
   testing::TempDir dir;
   PrivateKey key = new_key();
@@ -443,31 +688,81 @@ TEST(ExportNames, ParentNameFromReaderAndHfRelations) {
                       {make_envelope(key, "org/child", "org/outside", "finetuned", "Outside Model"),
                        make_envelope(key, "org/merge", "org/child", "merged"),
                        make_envelope(key, "org/lora", "org/child", "adapter"),
-                       make_envelope(key, "org/pruned", "org/child", "pruned")})
+                       make_envelope(key, "org/pruned", "org/child", "pruned"),
+                       make_envelope(key, "org/copy", "org/child", "converted")})
                   .is_ok());
   ASSERT_TRUE((*l)->checkpoint(key, kOrigin).is_ok());
+  ExportOptions opt;
+  opt.repo_ids = {{digest_of("org/outside"), "outside/model"},
+                  {digest_of("org/child"), "org/child"}};
   auto card = [&](Ledger& ledger, const std::string& name) {
-    auto out = export_model(ledger, digest_of(name), ExportFormat::kHfCard);
+    auto out = export_model(ledger, digest_of(name), ExportFormat::kHfCard, opt);
     EXPECT_TRUE(out.is_ok()) << out.status().to_string();
     return out.is_ok() ? *out : std::string();
   };
   std::string child = card(**l, "org/child");
-  EXPECT_NE(child.find("base_model: \"Outside Model\"\n"), std::string::npos) << child;
+  EXPECT_NE(child.find("base_model: \"outside/model\"\n"), std::string::npos) << child;
   EXPECT_NE(child.find("base_model_relation: finetune\n"), std::string::npos) << child;
+  EXPECT_NE(child.find("derived from `outside/model` (finetuned)"), std::string::npos) << child;
   std::string merge = card(**l, "org/merge");
   EXPECT_NE(merge.find("base_model: \"org/child\"\n"), std::string::npos) << merge;
   EXPECT_NE(merge.find("base_model_relation: merge\n"), std::string::npos) << merge;
   EXPECT_NE(card(**l, "org/lora").find("base_model_relation: adapter\n"), std::string::npos);
-  std::string pruned = card(**l, "org/pruned");
-  EXPECT_EQ(pruned.find("base_model_relation:"), std::string::npos) << pruned;
-  EXPECT_NE(pruned.find("base_model_relation omitted"), std::string::npos) << pruned;
-  // The same file opened without a reader: the columns were filled at append time, but the
-  // parent's name is the predicate's and is no longer read.
-  auto plain = Ledger::open(dir.file("l.db"));
-  ASSERT_TRUE(plain.is_ok());
-  std::string unnamed = card(**plain, "org/child");
-  EXPECT_NE(unnamed.find("base_model: \"" + digest_of("org/outside") + "\"\n"), std::string::npos)
-      << unnamed;
+  EXPECT_NE(card(**l, "org/pruned").find("base_model_relation: finetune\n"), std::string::npos);
+  // A converted copy has no Hugging Face relation: base_model without one, and the reason.
+  std::string copy = card(**l, "org/copy");
+  EXPECT_NE(copy.find("base_model: \"org/child\"\n"), std::string::npos) << copy;
+  EXPECT_EQ(copy.find("base_model_relation:"), std::string::npos) << copy;
+  EXPECT_NE(copy.find("# base_model_relation omitted"), std::string::npos) << copy;
+  // Without repo ids the parent's name is not a repo id either: the card says so.
+  opt.repo_ids.clear();
+  std::string unnamed = card(**l, "org/child");
+  EXPECT_EQ(unnamed.find("\nbase_model:"), std::string::npos) << unnamed;
+  EXPECT_NE(unnamed.find("derived from `Outside Model` (finetuned)"), std::string::npos) << unnamed;
+  // recorded_parents: what the EU summary check compares with, names included.
+  auto parents = recorded_parents(**l, digest_of("org/child"));
+  ASSERT_TRUE(parents.is_ok()) << parents.status().to_string();
+  ASSERT_EQ(parents->size(), 1u);
+  EXPECT_EQ((*parents)[0].digest, digest_of("org/outside"));
+  EXPECT_EQ((*parents)[0].relation, "finetuned");
+  EXPECT_EQ((*parents)[0].entry, 0u);
+  EXPECT_EQ((*parents)[0].names, std::vector<std::string>{"Outside Model"});
+  EXPECT_EQ(recorded_parents(**l, digest_of("org/none")).status().code(), StatusCode::kNotFound);
+}
+
+TEST(ExportEuFields, TemplateFieldOfEachRelation) {
+  for (const char* r : {"identical", "converted", "quantized", "permuted", "noised", "pruned",
+                        "merged", "finetuned", "weight_derived", "adapter", "finetune", "", "x"}) {
+    EXPECT_EQ(eu_summary_field(r), EuSummaryField::kModelDependency) << r;
+  }
+  for (const char* r : {"distilled_logit", "distilled_seq", "distillation"}) {
+    EXPECT_EQ(eu_summary_field(r), EuSummaryField::kSyntheticDataGenerator) << r;
+  }
+  for (const char* r : {"independent", "inconclusive"}) {
+    EXPECT_EQ(eu_summary_field(r), EuSummaryField::kNone) << r;
+  }
+}
+
+// The disclosure carries the EU training-content fields, recomputed from the envelopes.
+TEST_F(ExportTest, DisclosureCarriesTheEuTrainingContentFields) {
+  json student = json::parse(export_of("org/student", ExportFormat::kDisclosure));
+  EXPECT_EQ(student["schema"], "prov-disclosure/v3");
+  const json& eu = student["eu_training_content"];
+  EXPECT_EQ(eu["model_dependencies"], json::array());
+  ASSERT_EQ(eu["synthetic_data_generators"].size(), 1u);
+  EXPECT_EQ(eu["synthetic_data_generators"][0]["digest"], digest_of("org/base"));
+  EXPECT_EQ(eu["synthetic_data_generators"][0]["relation"], "distilled_logit");
+  EXPECT_EQ(eu["synthetic_data_generators"][0]["entry"], 4);
+  EXPECT_TRUE(verify_export(student.dump(), pub_, verify_options()).is_ok());
+  json tuned = json::parse(export_of("org/tuned", ExportFormat::kDisclosure));
+  ASSERT_EQ(tuned["eu_training_content"]["model_dependencies"].size(), 1u);
+  EXPECT_EQ(tuned["eu_training_content"]["model_dependencies"][0]["digest"], digest_of("org/base"));
+  // Hiding the teacher fails verification.
+  student["eu_training_content"]["synthetic_data_generators"] = json::array();
+  auto r = verify_export(student.dump(), pub_, verify_options());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("eu_training_content differs"), std::string::npos)
+      << r.status().to_string();
 }
 
 // The signed index lists every entry the package covers: removing one (an adverse finding, say)
@@ -630,7 +925,13 @@ TEST_F(ExportTest, PackageWithoutIndexIsNotProvenComplete) {
   auto removed = verify_export(doc.dump(), pub_, verify_options());
   ASSERT_TRUE(removed.is_ok()) << removed.status().to_string();
   EXPECT_FALSE(removed->complete);
-  json v1 = json::parse(text);
+  // Earlier versions verify: v2 (no EU fields), v1 (no index either).
+  json v2 = json::parse(text);
+  v2.erase("eu_training_content");
+  v2["schema"] = kDisclosureSchemaV2;
+  auto older = verify_export(v2.dump(), pub_, verify_options());
+  ASSERT_TRUE(older.is_ok()) << older.status().to_string();
+  json v1 = v2;
   v1["schema"] = kDisclosureSchemaV1;
   auto old = verify_export(v1.dump(), pub_, verify_options());
   ASSERT_TRUE(old.is_ok()) << old.status().to_string();
